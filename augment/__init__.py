@@ -1,0 +1,1 @@
+"""Artificial face-mask dataset generator: find faces, fit mask styles, write paired crops."""

@@ -1,0 +1,3 @@
+from augment.cli import main
+
+main(prog_name="python -m augment")

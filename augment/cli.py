@@ -1,0 +1,199 @@
+"""Command line: ``python -m augment generate | styles | preview | draw-styles | demo``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from augment.dataset import DatasetError, Settings
+from augment.faces import DETECTORS
+
+PROJECT = Path(__file__).resolve().parent.parent
+BUILTIN_STYLES = PROJECT / "mask_images"
+
+
+def _summary(report: dict) -> str:
+    line = (f"{report['faces']} faces from {report['inputs']} images: {report['with_mask']} with_mask + "
+            f"{report['without_mask']} without_mask in {report['seconds']:.1f} s")
+    if report["resumed"]:
+        line += f" ({report['resumed']} images kept from an earlier run)"
+    if report["skipped"]:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
+        line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"
+    return line
+
+
+@click.group()
+def main() -> None:
+    """Make an artificial face-mask dataset from photos of unmasked faces."""
+
+
+@main.command()
+@click.option("--raw", type=click.Path(path_type=Path), default="dataset_raw", show_default=True,
+              help="Folder of unmasked face photos (searched recursively; never modified).")
+@click.option("--out", type=click.Path(path_type=Path), default="dataset_generated", show_default=True,
+              help="Output folder: with_mask/, without_mask/, manifest.jsonl, report.json.")
+@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for styles and placement.")
+@click.option("--workers", type=int, default=None, help="Worker processes. Default: one per core.")
+@click.option("--limit", type=int, default=None, help="Use only the first N input images (sorted by path).")
+@click.option("--full-images", is_flag=True, help="Write whole images (all faces masked) instead of face crops.")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="Crop margin around the face box.")
+@click.option("--size", type=int, default=256, show_default=True, help="Longest side of a crop, at most.")
+@click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
+              help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
+def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
+             full_images: bool, margin: float, size: int, detector: str, strict: bool) -> None:
+    """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
+    from augment.generate import generate as run
+
+    settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector)
+    try:
+        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit,
+                     warn=lambda message: click.echo(message, err=True))
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_summary(report))
+    if strict and (report["skipped"] or report["style_problems"]):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """List mask styles, their anchors, and what is wrong with any file that cannot be used."""
+    from augment.styles import StyleError, load_styles
+
+    try:
+        found, problems = load_styles(list(style_dirs) or [BUILTIN_STYLES])
+    except StyleError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
+                    "anchors_from": s.anchors_from, "anchors": s.anchors} for s in found]
+        click.echo(json.dumps({"styles": listing, "problems": problems}, indent=2))
+        return
+    for style in found:
+        anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())
+        click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}  anchors from "
+                   f"{style.anchors_from:<7}  {anchors}")
+    for problem in problems:
+        click.echo(f"problem: {problem}")
+    click.echo(f"{len(found)} usable styles, {len(problems)} problems")
+
+
+def _find_style(name_or_path: str, style_dirs: list[Path]):
+    from augment.styles import StyleError, load_style, load_styles
+
+    candidate = Path(name_or_path)
+    if candidate.suffix.lower() == ".png" or candidate.exists():
+        return load_style(candidate)
+    found, _ = load_styles(style_dirs)
+    for style in found:
+        if style.name == name_or_path:
+            return style
+    names = ", ".join(s.name for s in found)
+    raise StyleError(f"{name_or_path}: no such style (known: {names})")
+
+
+def preview_image(rgb: np.ndarray, style, seed: int = 0) -> np.ndarray:
+    """The image with the style on every face, beside a copy showing landmarks and the style's anchors."""
+    from augment import fit
+    from augment.blend import MaskParams, placement, wear_mask
+    from augment.faces import find_faces
+
+    faces = find_faces(rgb)
+    if not faces:
+        raise click.ClickException("no face found in the image")
+    rng = np.random.default_rng(seed)
+    masked = rgb
+    for face in faces:
+        masked = wear_mask(masked, face.landmarks, style, MaskParams(style.name), rng)
+    marked = masked.copy()
+    radius = max(1, round(max(rgb.shape[:2]) / 300))
+    for face in faces:
+        template_points, face_points = fit.mask_placement(face.landmarks, placement(style, MaskParams(style.name)))
+        for x, y in face.landmarks:
+            cv2.circle(marked, (round(x), round(y)), radius, (0, 255, 0), -1, cv2.LINE_AA)
+        # Where the style's four anchors land on this face.
+        to_face = fit.fit_affine(template_points, face_points)
+        anchors = fit.apply_affine(to_face, np.array([style.anchors[n] for n in fit.ANCHOR_NAMES]))
+        for x, y in anchors:
+            cv2.drawMarker(marked, (round(x), round(y)), (255, 0, 255), cv2.MARKER_CROSS, radius * 8, radius)
+    return np.hstack([masked, marked])
+
+
+@main.command()
+@click.argument("style")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="preview.png", show_default=True)
+@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
+              help="Where to look STYLE up by name. Default: the built-in mask_images/.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int) -> None:
+    """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn."""
+    from augment.images import ImageError, load_rgb, save_rgb
+    from augment.styles import StyleError
+
+    try:
+        chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
+        rgb = load_rgb(image)
+    except StyleError as error:
+        raise click.ClickException(str(error)) from None
+    except ImageError as error:
+        raise click.ClickException(f"{image}: {error}") from None
+    save_rgb(out, preview_image(rgb, chosen, seed))
+    click.echo(f"wrote {out}")
+
+
+@main.command("draw-styles")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=str(BUILTIN_STYLES),
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def draw_styles(out: Path, seed: int) -> None:
+    """Render the built-in mask styles (PNG + anchor sidecar each) into OUT."""
+    from augment.draw_styles import write_styles
+
+    for path in write_styles(out, seed):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="build/demo", show_default=True)
+@click.option("--workers", type=int, default=None)
+def demo(out: Path, workers: int | None) -> None:
+    """Generate from a built-in public-domain face (no data needed) and draw contact sheets of the result."""
+    from augment.demo import astronaut, write_demo_faces
+    from augment.generate import generate as run
+    from augment.images import contact_sheet, load_rgb, save_rgb
+    from augment.styles import load_styles
+
+    write_demo_faces(out / "raw")
+    try:
+        report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers,
+                     warn=lambda message: click.echo(message, err=True))
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_summary(report))
+
+    records = [json.loads(line) for line in (out / "generated" / "manifest.jsonl").read_text().splitlines()]
+    pairs = sorted(r["path"].split("/", 1)[1] for r in records if r["label"] == "with_mask")
+    tiles, captions = [], []
+    for name in pairs:
+        for label in ("without_mask", "with_mask"):
+            tiles.append(load_rgb(out / "generated" / label / name))
+            captions.append(name.rsplit("_", 1)[0] if label == "without_mask" else "")
+    save_rgb(out / "examples.png", contact_sheet(tiles, 6, 200, captions))
+
+    face = astronaut()
+    found, _ = load_styles([BUILTIN_STYLES])
+    gallery = [preview_image(face, style)[150:420, 90:370] for style in found]
+    save_rgb(out / "styles.png", contact_sheet(gallery, 5, 220, [style.name for style in found]))
+    click.echo(f"wrote {out / 'examples.png'} and {out / 'styles.png'}")

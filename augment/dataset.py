@@ -1,0 +1,299 @@
+"""Turning a folder of unmasked photos into a paired, split, resumable mask dataset.
+
+Layout of the output folder::
+
+    with_mask/NAME.jpg      the face with a generated mask
+    without_mask/NAME.jpg   the same face, same crop, no mask
+    manifest.jsonl          one record per output file (see ``face_records``)
+    report.json             counts, skipped inputs and their reasons, time taken
+    .parts/                 one finished-image record per input, for resuming
+
+Each face of each input gives one pair under the same NAME (``<source stem>_<face index>``),
+so the classes are balanced and differ only by the mask. Every pair lands in the split
+(train / val / test) of its source image. Random choices come from a generator seeded by
+(seed, source path, face index), so the output does not depend on worker scheduling.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from augment.blend import MaskParams, wear_mask
+from augment.faces import Face, crop_box, face_box, find_faces
+from augment.images import ImageError, is_image_path, load_rgb, resize_longest, save_rgb, write_atomic
+from augment.styles import MaskStyle
+
+LABELS = ("with_mask", "without_mask")
+SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+PARTS = ".parts"
+MIN_FACE = 24  # pixels: the face box of a smaller face leaves too little to put a mask on
+
+
+class DatasetError(RuntimeError):
+    """A problem that stops a whole run (no inputs, unwritable output, no usable style)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run produces; recorded in the output so a resumed run cannot mix two recipes."""
+
+    seed: int = 0
+    margin: float = 0.2  # crop: the face box grown by this fraction on each side
+    size: int = 256  # crop: longest side at most this many pixels (never enlarged)
+    full_images: bool = False  # write whole images with every face masked instead of crops
+    detector: str = "auto"
+    quality: int = 95
+    styles: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class ImageResult:
+    """What one input gave: manifest records, or the reason it was skipped."""
+
+    source: str
+    records: list[dict]
+    skipped: str | None = None
+
+
+def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
+    """Image files under ``raw`` (relative POSIX paths, sorted) and the entries that could not be read."""
+    problems = []
+
+    def record(error: OSError) -> None:
+        problems.append({"path": str(error.filename), "reason": f"cannot read directory: {error.strerror}"})
+
+    found = []
+    for directory, subdirectories, files in os.walk(raw, onerror=record):
+        subdirectories.sort()
+        for name in files:
+            path = Path(directory, name)
+            if is_image_path(path) and not name.startswith("."):
+                found.append(path.relative_to(raw).as_posix())
+    return sorted(found), problems
+
+
+def output_stems(sources: list[str]) -> dict[str, str]:
+    """A unique, flat file stem for every source path (``a/b.jpg`` -> ``a__b``; clashes keep the suffix)."""
+    plain = {source: source.rsplit(".", 1)[0].replace("/", "__") for source in sources}
+    counts = Counter(plain.values())
+    return {
+        source: stem if counts[stem] == 1 else source.replace("/", "__").replace(".", "-")
+        for source, stem in plain.items()
+    }
+
+
+def split_of(source: str) -> str:
+    """The split of a source image: a fixed hash of its path, so both classes and every seed agree."""
+    position = zlib.crc32(source.encode()) / 2**32
+    edge = 0.0
+    for name, share in SPLITS:
+        edge += share
+        if position < edge:
+            return name
+    return SPLITS[-1][0]
+
+
+def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
+    """The random generator for one face, independent of order and of other faces."""
+    return np.random.default_rng([seed, zlib.crc32(source.encode()), face_index])
+
+
+def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams:
+    """Random placement and colour choices for one face: style, small shifts, width, tint, shadow."""
+    style = styles[int(rng.integers(len(styles)))]
+    brightness = float(np.exp(rng.normal(0.0, 0.12)))
+    tint = tuple(round(brightness * float(np.exp(rng.normal(0.0, 0.03))), 4) for _ in range(3))
+    return MaskParams(
+        style=style.name,
+        shift=round(float(np.clip(rng.normal(0.0, 0.03), -0.07, 0.07)), 4),
+        width=round(float(rng.uniform(0.96, 1.06)), 4),
+        tint=tint,
+        shadow=round(float(rng.uniform(0.2, 0.45)), 4),
+    )
+
+
+def _rounded(values: np.ndarray | tuple, digits: int = 1) -> list:
+    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+def _params_record(params: MaskParams) -> dict:
+    record = asdict(params)
+    record.pop("extra")
+    return record
+
+
+def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
+                 styles: dict[str, MaskStyle], out: Path) -> list[dict]:
+    """Write the crop pair of every face of one image; return their manifest records."""
+    records = []
+    split = split_of(source)
+    style_list = list(styles.values())
+    for index, face in enumerate(faces):
+        rng = face_rng(settings.seed, source, index)
+        params = draw_params(rng, style_list)
+        box = face_box(face.landmarks)
+        x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
+        crop, scale = image[y0:y1, x0:x1], 1.0
+        if max(crop.shape[:2]) > settings.size:
+            crop, scale = resize_longest(crop, settings.size)
+        landmarks = (face.landmarks - (x0, y0)) * scale
+        masked = wear_mask(crop, landmarks, styles[params.style], params, rng)
+        name = f"{stem}_{index}.jpg"
+        common = {
+            "source": source,
+            "face": index,
+            "split": split,
+            "detector": face.detector,
+            "box": _rounded((np.asarray(box) - (x0, y0, x0, y0)) * scale),
+            "source_box": _rounded(box),
+            "crop": [x0, y0, x1, y1],
+            "landmarks": _rounded(landmarks),
+        }
+        for label, pixels in (("without_mask", crop), ("with_mask", masked)):
+            save_rgb(out / label / name, pixels, settings.quality)
+        records.append({"path": f"with_mask/{name}", "label": "with_mask", **common,
+                        "style": params.style, "params": _params_record(params)})
+        records.append({"path": f"without_mask/{name}", "label": "without_mask", **common,
+                        "style": None, "params": None})
+    return records
+
+
+def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
+                  styles: dict[str, MaskStyle], out: Path) -> list[dict]:
+    """Write the whole image twice, every face masked and none masked; return their manifest records."""
+    masked = image
+    style_list = list(styles.values())
+    faces_out = []
+    for index, face in enumerate(faces):
+        rng = face_rng(settings.seed, source, index)
+        params = draw_params(rng, style_list)
+        masked = wear_mask(masked, face.landmarks, styles[params.style], params, rng)
+        faces_out.append({"face": index, "box": _rounded(face_box(face.landmarks)), "detector": face.detector,
+                          "landmarks": _rounded(face.landmarks), "style": params.style,
+                          "params": _params_record(params)})
+    name = f"{stem}.jpg"
+    records = []
+    for label, pixels in (("without_mask", image), ("with_mask", masked)):
+        save_rgb(out / label / name, pixels, settings.quality)
+        faces_here = faces_out if label == "with_mask" else [
+            {key: value for key, value in face.items() if key not in ("style", "params")} for face in faces_out
+        ]
+        records.append({"path": f"{label}/{name}", "label": label, "source": source, "split": split_of(source),
+                        "size": [image.shape[1], image.shape[0]], "faces": faces_here})
+    return records
+
+
+def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settings,
+                  styles: dict[str, MaskStyle]) -> ImageResult:
+    """Everything for one input image: load, find faces, write outputs and the resume record.
+
+    Never raises for a bad image: the reason comes back in ``ImageResult.skipped``.
+    """
+    try:
+        image = load_rgb(raw / source)
+        faces = [f for f in find_faces(image, settings.detector) if _box_side(f) >= MIN_FACE]
+        if not faces:
+            result = ImageResult(source, [], "no face found")
+        else:
+            write = image_records if settings.full_images else face_records
+            result = ImageResult(source, write(source, stem, faces, image, settings, styles, out))
+    except ImageError as error:
+        result = ImageResult(source, [], str(error))
+    except MemoryError:
+        result = ImageResult(source, [], "out of memory while processing")
+    except Exception as error:  # one bad image must not end a batch of thousands
+        result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
+    part = {"source": source, "records": result.records, "skipped": result.skipped}
+    write_atomic(out / PARTS / f"{stem}.json", json.dumps(part).encode())
+    return result
+
+
+def _box_side(face: Face) -> float:
+    x0, y0, x1, y1 = face_box(face.landmarks)
+    return min(x1 - x0, y1 - y0)
+
+
+def load_finished(out: Path, stems: dict[str, str]) -> dict[str, ImageResult]:
+    """Results of inputs a previous run finished, whose output files are all still there."""
+    finished = {}
+    for source, stem in stems.items():
+        part = out / PARTS / f"{stem}.json"
+        try:
+            data = json.loads(part.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("source") != source:
+            continue
+        if all((out / record["path"]).is_file() for record in data["records"]):
+            finished[source] = ImageResult(source, data["records"], data["skipped"])
+    return finished
+
+
+def check_settings(out: Path, settings: Settings) -> None:
+    """Refuse to resume into a folder made with other settings; remember these ones otherwise."""
+    path = out / PARTS / "settings.json"
+    current = asdict(settings)
+    current["styles"] = list(current["styles"])
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = None
+        if previous != current:
+            raise DatasetError(
+                f"{out}: was generated with other settings ({previous}); "
+                "use another --out, or delete the folder to start again"
+            )
+        return
+    write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
+
+
+def prepare_output(out: Path) -> None:
+    """Create the output folders, prove they are writable, and clear temporary files of an interrupted run."""
+    try:
+        for sub in (*LABELS, PARTS):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        write_atomic(out / PARTS / ".write-test", b"ok")
+        (out / PARTS / ".write-test").unlink()
+    except OSError as error:
+        raise DatasetError(f"{out}: output folder is not writable ({error.strerror})") from None
+    for sub in (*LABELS, PARTS):
+        for leftover in (out / sub).glob(".*.part"):
+            leftover.unlink(missing_ok=True)
+
+
+def summarise(results: list[ImageResult], listing_problems: list[dict], style_problems: list[str],
+              seconds: float, resumed: int) -> dict:
+    """The run's report: counts, skipped inputs with reasons, detectors and styles used."""
+    records = [record for result in results for record in result.records]
+    labels = Counter(record["label"] for record in records)
+    with_mask = [record for record in records if record["label"] == "with_mask"]
+    faces = sum(len(record.get("faces", [record])) for record in with_mask)
+    skipped = listing_problems + [{"path": r.source, "reason": r.skipped} for r in results if r.skipped]
+    return {
+        "inputs": len(results) + len(listing_problems),
+        "faces": faces,
+        "with_mask": labels["with_mask"],
+        "without_mask": labels["without_mask"],
+        "skipped": sorted(skipped, key=lambda item: item["path"]),
+        "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
+        "splits": dict(Counter(record["split"] for record in with_mask)),
+        "styles": dict(sorted(Counter(record["style"] for record in with_mask if record.get("style")).items())),
+        "detectors": dict(Counter(record.get("detector", "") for record in with_mask if "detector" in record)),
+        "style_problems": style_problems,
+        "resumed": resumed,
+        "seconds": round(seconds, 2),
+    }
+
+
+def write_manifest(out: Path, results: list[ImageResult]) -> None:
+    """Write manifest.jsonl, sorted by output path, atomically."""
+    records = sorted((record for result in results for record in result.records), key=lambda r: r["path"])
+    write_atomic(out / "manifest.jsonl", "".join(json.dumps(record) + "\n" for record in records).encode())

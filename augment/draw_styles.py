@@ -1,0 +1,295 @@
+"""Draw the built-in mask styles: surgical, KN95 and cloth masks with fabric, folds and shading.
+
+Each style is drawn directly on the canonical face (see ``augment.fit``), so its anchors are
+known exactly and written to a sidecar. ``python -m augment draw-styles --out mask_images``
+re-renders them; add a variant by adding an entry to ``STYLES``. Deterministic for a seed.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, JAW
+
+PIXELS_PER_UNIT = 200  # PNG pixels per eye-distance unit
+SUPERSAMPLE = 2  # drawn at twice the size, then reduced, for smooth edges and thin cords
+X_RANGE = (-1.45, 1.45)
+Y_RANGE = (-0.1, 2.1)
+
+
+@dataclass(frozen=True)
+class Style:
+    """A built-in style's recipe: its kind (shape and construction), colours and print."""
+
+    name: str
+    kind: str  # "surgical", "kn95" or "cloth"
+    colour: tuple[int, int, int]  # sRGB base colour
+    cord: tuple[int, int, int] = (236, 236, 236)
+    pattern: str = "plain"  # cloth prints: plain, stripes, dots, plaid, floral
+    accent: tuple[int, int, int] = (255, 255, 255)
+
+
+STYLES = (
+    Style("surgical_blue", "surgical", (128, 178, 214)),
+    Style("surgical_white", "surgical", (232, 234, 236)),
+    Style("surgical_pink", "surgical", (230, 170, 190)),
+    Style("surgical_black", "surgical", (44, 45, 50), cord=(40, 40, 44)),
+    Style("kn95_white", "kn95", (236, 236, 232)),
+    Style("kn95_black", "kn95", (38, 38, 42), cord=(30, 30, 34)),
+    Style("cloth_navy", "cloth", (40, 52, 88), cord=(30, 32, 40)),
+    Style("cloth_black", "cloth", (30, 30, 33), cord=(25, 25, 28)),
+    Style("cloth_grey", "cloth", (128, 128, 132), cord=(60, 60, 64)),
+    Style("cloth_stripes", "cloth", (200, 200, 196), cord=(40, 40, 44), pattern="stripes", accent=(40, 60, 110)),
+    Style("cloth_dots", "cloth", (150, 30, 45), cord=(30, 30, 30), pattern="dots", accent=(235, 232, 225)),
+    Style("cloth_plaid", "cloth", (160, 40, 40), cord=(30, 30, 30), pattern="plaid", accent=(30, 50, 40)),
+    Style("cloth_floral", "cloth", (70, 110, 160), cord=(235, 235, 235), pattern="floral", accent=(245, 215, 120)),
+)
+
+# Per kind: top edge height at the centre and at the sides, how far the side and chin edges
+# stand off the jaw line (eye-distance units), and where the sides start on the jaw.
+SHAPES = {
+    "surgical": dict(top_centre=0.24, top_side=0.42, jaw_gap=0.04, chin_gap=0.15, top_curve=1.6),
+    "kn95": dict(top_centre=0.20, top_side=0.50, jaw_gap=0.05, chin_gap=0.17, top_curve=1.0),
+    "cloth": dict(top_centre=0.21, top_side=0.46, jaw_gap=0.04, chin_gap=0.16, top_curve=1.3),
+}
+
+
+def to_pixels(points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Canonical (x, y) to PNG pixel coordinates (times ``scale`` for the supersampled canvas)."""
+    points = np.asarray(points, dtype=np.float64)
+    return (points - (X_RANGE[0], Y_RANGE[0])) * PIXELS_PER_UNIT * scale
+
+
+def canvas_size(scale: float = 1.0) -> tuple[int, int]:
+    """(width, height) of the PNG (times ``scale``)."""
+    return (
+        int(round((X_RANGE[1] - X_RANGE[0]) * PIXELS_PER_UNIT * scale)),
+        int(round((Y_RANGE[1] - Y_RANGE[0]) * PIXELS_PER_UNIT * scale)),
+    )
+
+
+def jaw_curve(samples: int = 200) -> np.ndarray:
+    """A smooth (samples, 2) curve through the canonical jaw points 0..16."""
+    jaw = CANONICAL_FACE[JAW]
+    t = np.arange(len(jaw), dtype=np.float64)
+    spline = CubicSpline(t, jaw, axis=0)
+    return spline(np.linspace(0, len(jaw) - 1, samples))
+
+
+def outline(shape: dict) -> np.ndarray:
+    """The mask's closed outline (N, 2) in canonical units: top edge, then the jaw-following sides and chin."""
+    top_x = np.linspace(-1.0, 1.0, 81)
+    curve = jaw_curve(400)
+    # Sides and chin: the jaw pushed outward, by more near the chin so the mask goes under it.
+    centre = np.array([0.0, 0.6])
+    direction = curve - centre
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    chin_weight = np.clip((curve[:, 1] - 0.9) / 0.9, 0.0, 1.0) ** 1.5
+    gap = shape["jaw_gap"] + (shape["chin_gap"] - shape["jaw_gap"]) * chin_weight
+    lower = curve + direction * gap[:, None]
+    lower = lower[lower[:, 1] >= shape["top_side"]]
+    side = np.abs(lower[[0, -1], 0]).mean()
+    xs = top_x * side
+    ys = shape["top_centre"] + (shape["top_side"] - shape["top_centre"]) * np.abs(top_x) ** shape["top_curve"]
+    top = np.stack([xs, ys], axis=1)
+    # The jaw runs left -> chin -> right; after the top edge (left -> right) it is walked back.
+    return np.vstack([top, lower[::-1]])
+
+
+def fill(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Anti-aliased coverage (float32 (h, w), 0..1) of a canonical polygon on a canvas of ``size`` (w, h)."""
+    coverage = np.zeros((size[1], size[0]), np.uint8)
+    scale = size[0] / canvas_size()[0]
+    corners = np.round(to_pixels(polygon, scale) * 16).astype(np.int32)
+    cv2.fillPoly(coverage, [corners], 255, lineType=cv2.LINE_AA, shift=4)
+    return coverage.astype(np.float32) / 255.0
+
+
+def stroke(points: np.ndarray, size: tuple[int, int], width: float) -> np.ndarray:
+    """Anti-aliased coverage of a canonical polyline drawn ``width`` canonical units thick."""
+    coverage = np.zeros((size[1], size[0]), np.uint8)
+    scale = size[0] / canvas_size()[0]
+    corners = np.round(to_pixels(points, scale) * 16).astype(np.int32)
+    thickness = max(1, int(round(width * PIXELS_PER_UNIT * scale)))
+    cv2.polylines(coverage, [corners], False, 255, thickness=thickness, lineType=cv2.LINE_AA, shift=4)
+    return coverage.astype(np.float32) / 255.0
+
+
+def coordinates(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical x and y of every pixel centre of a canvas of ``size``."""
+    scale = size[0] / canvas_size()[0]
+    xs = (np.arange(size[0]) + 0.5) / (PIXELS_PER_UNIT * scale) + X_RANGE[0]
+    ys = (np.arange(size[1]) + 0.5) / (PIXELS_PER_UNIT * scale) + Y_RANGE[0]
+    return np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
+
+
+def fabric(size: tuple[int, int], kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicative fabric texture around 1 (h, w): non-woven fleece or a woven grain."""
+    height, width = size[1], size[0]
+    fine = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 1.0)
+    coarse = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 6.0)
+    coarse /= coarse.std() + 1e-6
+    fine /= fine.std() + 1e-6
+    if kind == "cloth":
+        x, y = coordinates(size)
+        period = 0.022  # thread spacing in canonical units
+        weave = np.sin(2 * np.pi * x / period) * np.sin(2 * np.pi * y / period)
+        return 1.0 + 0.05 * weave + 0.035 * fine + 0.03 * coarse
+    # Non-woven polypropylene: a fleece of short fibres, blotchy at a larger scale.
+    fibres = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), sigmaX=3.0, sigmaY=0.8)
+    fibres /= fibres.std() + 1e-6
+    return 1.0 + 0.025 * fine + 0.03 * fibres + 0.025 * coarse
+
+
+def print_pattern(style: Style, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """The cloth's printed colours (h, w, 3) in sRGB [0, 1]."""
+    base = np.array(style.colour, np.float32) / 255.0
+    accent = np.array(style.accent, np.float32) / 255.0
+    x, y = coordinates(size)
+    image = np.broadcast_to(base, (size[1], size[0], 3)).copy()
+    amount = np.zeros((size[1], size[0]), np.float32)
+    if style.pattern == "stripes":
+        amount = (np.sin(2 * np.pi * (x + y) / 0.16) > 0.35).astype(np.float32)
+    elif style.pattern == "dots":
+        cell = 0.14
+        offset = (np.floor(y / cell) % 2) * cell / 2
+        dx = (x + offset) % cell - cell / 2
+        dy = y % cell - cell / 2
+        amount = (np.hypot(dx, dy) < 0.032).astype(np.float32)
+    elif style.pattern == "plaid":
+        bands_x = (np.abs(((x / 0.3) % 1) - 0.5) < 0.12).astype(np.float32)
+        bands_y = (np.abs(((y / 0.3) % 1) - 0.5) < 0.12).astype(np.float32)
+        thin = ((np.abs(((x / 0.3) % 1) - 0.0) < 0.02) | (np.abs(((y / 0.3) % 1) - 0.0) < 0.02)).astype(np.float32)
+        amount = np.clip(0.45 * bands_x + 0.45 * bands_y + 0.8 * thin, 0, 1)
+    elif style.pattern == "floral":
+        centres = rng.uniform((X_RANGE[0], Y_RANGE[0]), (X_RANGE[1], Y_RANGE[1]), size=(160, 2))
+        for cx, cy in centres:
+            for petal in range(5):
+                angle = 2 * np.pi * petal / 5 + cx
+                px, py = cx + 0.035 * np.cos(angle), cy + 0.035 * np.sin(angle)
+                amount = np.maximum(amount, (np.hypot(x - px, y - py) < 0.026).astype(np.float32))
+            image[np.hypot(x - cx, y - cy) < 0.014] = (0.95, 0.6, 0.2)
+    smooth = cv2.GaussianBlur(amount, (0, 0), 0.8)[:, :, None]
+    return image * (1 - smooth) + accent * smooth
+
+
+def shading(style: Style, size: tuple[int, int], shape: dict) -> np.ndarray:
+    """Multiplicative shading (h, w) for the mask's 3-D form: curved round the face, raised over the nose."""
+    x, y = coordinates(size)
+    around = 1.0 - 0.22 * np.clip(np.abs(x) / 1.1, 0, 1) ** 2.2
+    nose_ridge = 0.07 * np.exp(-((x / 0.18) ** 2) - ((y - 0.55) / 0.35) ** 2)
+    nose_shadow = -0.06 * np.exp(-(((np.abs(x) - 0.32) / 0.12) ** 2) - ((y - 0.75) / 0.25) ** 2)
+    under_chin = -0.12 * np.clip((y - 1.55) / 0.4, 0, 1) ** 2
+    result = around + nose_ridge + nose_shadow + under_chin
+    if style.kind == "surgical":
+        result += pleats(x, y, shape)
+    elif style.kind == "kn95":
+        # Two flat panels meeting at a vertical crease; light from the picture's left.
+        result += np.where(x < 0, 0.05, -0.05) * np.clip(np.abs(x) / 0.15, 0, 1)
+        result -= 0.18 * np.exp(-((x / 0.012) ** 2))
+        result += 0.08 * np.exp(-(((x + 0.03) / 0.02) ** 2))
+    else:
+        # Soft wrinkles where the cloth gathers at the sides and under the chin.
+        result += 0.04 * np.sin(2 * np.pi * (y + 0.25 * x * x) / 0.35) * np.clip(np.abs(x) - 0.3, 0, 1)
+        result -= 0.10 * np.exp(-((x / 0.01) ** 2))  # the centre seam
+    return result.astype(np.float32)
+
+
+def pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
+    """Three horizontal pleats: a highlight on each fold, a dark crease, a shadow fading below it."""
+    result = np.zeros_like(x)
+    for level in (0.50, 0.85, 1.20):
+        # Pleats bow with the top edge near the nose and flatten towards the chin.
+        bow = (shape["top_side"] - shape["top_centre"]) * (1.3 - level) * np.abs(x / 1.1) ** shape["top_curve"]
+        distance = y - (level + bow)
+        result += 0.07 * np.exp(-((distance + 0.03) / 0.02) ** 2)
+        result -= 0.22 * np.exp(-(distance / 0.008) ** 2)
+        result -= 0.12 * np.exp(-np.clip(distance, 0, None) / 0.06) * (distance > 0)
+    return result
+
+
+def ear_loops(body: np.ndarray) -> list[np.ndarray]:
+    """Polylines of the two ear loops on each side, from the mask's corners to behind the ear."""
+    top_corner = body[0]
+    loops = []
+    for sign in (-1.0, 1.0):
+        top = np.array([sign * abs(top_corner[0]), top_corner[1] + 0.02])
+        bottom = np.array([sign * 0.93, 1.22])
+        ear = np.array([sign * 1.36, 0.30])
+        for start, bend in ((top, 0.03), (bottom, 0.12)):
+            t = np.linspace(0, 1, 40)[:, None]
+            control = (start + ear) / 2 + np.array([sign * bend, -0.02])
+            curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * ear
+            loops.append(curve)
+    return loops
+
+
+def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Render one style: straight RGBA uint8 (h, w, 4) and its sidecar dict with anchors in PNG pixels."""
+    rng = np.random.default_rng([seed, sum(style.name.encode())])
+    shape = SHAPES[style.kind]
+    size = canvas_size(SUPERSAMPLE)
+    body = outline(shape)
+    coverage = fill(body, size)
+    colour = print_pattern(style, size, rng) if style.kind == "cloth" else np.broadcast_to(
+        np.array(style.colour, np.float32) / 255.0, (size[1], size[0], 3)
+    )
+    linear = np.power(colour, 2.2) * (shading(style, size, shape) * fabric(size, style.kind, rng))[:, :, None]
+    if style.kind == "kn95":
+        linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
+    if style.kind == "surgical":
+        # Bound side edges: a denser strip of tape along each side.
+        x, _ = coordinates(size)
+        edge = np.clip((np.abs(x) - (abs(body[0, 0]) - 0.09)) / 0.01, 0, 1)
+        linear *= (1.0 + 0.06 * edge - 0.25 * np.exp(-((np.abs(x) - (abs(body[0, 0]) - 0.09)) / 0.006) ** 2))[:, :, None]
+    rgb = np.power(np.clip(linear, 0, 1), 1 / 2.2)
+    alpha = coverage
+    cord_colour = np.array(style.cord, np.float32) / 255.0
+    for loop in ear_loops(body):
+        cord = stroke(loop, size, 0.022) * (1 - coverage)
+        tube = np.clip(cord * 1.2, 0, 1)
+        rgb = rgb * (1 - tube[:, :, None]) + cord_colour * 0.85 * tube[:, :, None]
+        alpha = np.maximum(alpha, cord)
+    rgba = np.dstack([rgb, alpha])
+    rgba = cv2.resize(rgba, canvas_size(), interpolation=cv2.INTER_AREA)
+    rgba = np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8)
+    anchors = {name: [round(float(v), 2) for v in to_pixels(point)] for name, point in CANONICAL_ANCHORS.items()}
+    return rgba, {"anchors": anchors, "kind": style.kind, "drawn_by": "augment/draw_styles.py"}
+
+
+def seal_dots(body: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Coverage of a KN95's heat-seal dots: along an inset of the outline and down the centre seam."""
+    dots = np.zeros((size[1], size[0]), np.uint8)
+    scale = size[0] / canvas_size()[0]
+    centroid = body.mean(axis=0)
+    inset = centroid + (body - centroid) * 0.95
+    seam = np.stack([np.zeros(40), np.linspace(0.26, 1.85, 40)], axis=1)
+    for path in (inset, seam):
+        lengths = np.r_[0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+        for distance in np.arange(0, lengths[-1], 0.035):
+            point = np.array([np.interp(distance, lengths, path[:, 0]), np.interp(distance, lengths, path[:, 1])])
+            centre = tuple(int(v) for v in np.round(to_pixels(point, scale)))
+            cv2.circle(dots, centre, max(1, int(0.007 * PIXELS_PER_UNIT * scale)), 255, -1, lineType=cv2.LINE_AA)
+    return dots.astype(np.float32) / 255.0
+
+
+def write_styles(out_dir: Path, seed: int = 0) -> list[Path]:
+    """Render every built-in style into ``out_dir`` as NAME.png plus NAME.json; returns the PNG paths."""
+    from augment.images import write_atomic
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for style in STYLES:
+        rgba, sidecar = render_style(style, seed)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+        assert ok
+        write_atomic(out_dir / f"{style.name}.png", png.tobytes())
+        write_atomic(out_dir / f"{style.name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
+        written.append(out_dir / f"{style.name}.png")
+    return written

@@ -1,0 +1,223 @@
+"""Find faces and their 68 landmarks with dlib; shared by generation and detection.
+
+Images are RGB uint8 arrays (H, W, 3). Boxes are ``(x0, y0, x1, y1)`` floats in the
+pixel coordinates of the image passed in; landmarks are float32 arrays (68, 2) of (x, y)
+in the iBUG 300-W order dlib uses (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
+mouth 48-67). The dlib models load on first use, once per process.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import dlib
+import numpy as np
+
+from augment.images import resize_longest
+
+Box = tuple[float, float, float, float]
+
+# Single detectors a caller can name; "auto" is the cascade in find_faces.
+DETECTORS = ("auto", "hog", "cnn")
+
+# The cascade works on a copy no larger than this, so detection time does not grow with
+# camera resolution; faces smaller than ~1/10 of such an image are found by later passes.
+WORK_SIDE = 800
+# dlib's CNN detector is ~100x slower than HOG; it sees a smaller copy still.
+CNN_SIDE = 640
+# In-plane angles tried when upright detection finds nothing: HOG's own filters cover
+# about +-15 degrees of roll, these extend it past +-40.
+ROLL_ANGLES = (30.0, -30.0)
+
+# HOG detections scoring below this are checked by the CNN detector on a small crop
+# around them: on plain portraits 2% of true faces score that low, and so do badges,
+# patterns and knots of hair that HOG mistakes for faces.
+VERIFY_BELOW = 0.3
+
+JAW_POINTS = slice(0, 17)
+BROW_POINTS = slice(17, 27)
+CHIN_POINT = 8
+HOG_BOX_SCALE = 1.04
+HOG_BOX_SHIFT = 0.077
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: the detector's box, its 68 landmarks, and which detector pass found it."""
+
+    box: Box
+    landmarks: np.ndarray
+    detector: str
+    score: float
+
+
+def _model_path(name: str) -> str:
+    # face_recognition_models imports pkg_resources, which warns on every import.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition_models
+    return getattr(face_recognition_models, name)()
+
+
+@functools.cache
+def _hog_detector() -> "dlib.fhog_object_detector":
+    return dlib.get_frontal_face_detector()
+
+
+@functools.cache
+def _cnn_detector() -> "dlib.cnn_face_detection_model_v1":
+    return dlib.cnn_face_detection_model_v1(_model_path("cnn_face_detector_model_location"))
+
+
+@functools.cache
+def _landmark_predictor() -> "dlib.shape_predictor":
+    return dlib.shape_predictor(_model_path("pose_predictor_model_location"))
+
+
+def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> list[tuple[Box, float]]:
+    """Run one dlib face detector; return ``[(box, score), ...]`` in ``rgb``'s pixel coordinates.
+
+    ``upsample`` doubles the image that many times first, halving the smallest face found
+    (HOG: about 80 px at 0, 40 px at 1).
+    """
+    if detector == "hog":
+        rects, scores, _ = _hog_detector().run(rgb, upsample, 0.0)
+        found = zip(rects, scores)
+    elif detector == "cnn":
+        found = ((d.rect, d.confidence) for d in _cnn_detector()(rgb, upsample))
+    else:
+        raise ValueError(f"unknown face detector {detector!r}; choose from hog, cnn")
+    return [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)) for r, s in found]
+
+
+def find_landmarks(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """The 68 landmarks (float32, shape (68, 2)) of the face in ``box``."""
+    rect = dlib.rectangle(*(int(round(v)) for v in (box[0], box[1], box[2] - 1, box[3] - 1)))
+    shape = _landmark_predictor()(rgb, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def _rotation(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Affine (2, 3) that rotates an image of ``shape`` about its centre onto a canvas that holds all of it."""
+    height, width = shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_width, new_height = int(height * sin + width * cos), int(height * cos + width * sin)
+    matrix[0, 2] += new_width / 2 - width / 2
+    matrix[1, 2] += new_height / 2 - height / 2
+    return matrix, (new_width, new_height)
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine matrix to points of shape (N, 2)."""
+    points = np.asarray(points, dtype=np.float64)
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def _box_corners(box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
+
+
+def _bounds(points: np.ndarray) -> Box:
+    return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max()))
+
+
+def _detect_pass(work: np.ndarray, detector: str, upsample: int, degrees: float) -> list[tuple[Box, np.ndarray, float]]:
+    """One detection pass on ``work``, optionally on a rotated copy; boxes and landmarks come back in ``work``'s frame."""
+    if degrees == 0.0:
+        return [(box, find_landmarks(work, box), score) for box, score in detect_boxes(work, detector, upsample)]
+    matrix, size = _rotation(work.shape, degrees)
+    rotated = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inverse = cv2.invertAffineTransform(matrix)
+    found = []
+    for box, score in detect_boxes(rotated, detector, upsample):
+        landmarks = transform_points(find_landmarks(rotated, box), inverse)
+        found.append((_bounds(transform_points(_box_corners(box), inverse)), landmarks, score))
+    return found
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
+    """Whether dlib's CNN detector also sees a face at ``box``, looking at a small crop around it only."""
+    x0, y0, x1, y1 = crop_box(box, 0.5, rgb.shape)
+    scale = 150.0 / max(box[2] - box[0], 1.0)
+    crop = cv2.resize(rgb[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    target = tuple((v - o) * scale for v, o in zip(box, (x0, y0, x0, y0)))
+    return any(box_iou(found, target) > 0.3 for found, _ in detect_boxes(crop, "cnn", 0))
+
+
+def _cascade(detector: str, upsample: int) -> list[tuple[str, int, float, int]]:
+    """Passes as (detector, upsample, roll degrees, working size), tried in order until one finds a face."""
+    if detector == "auto":
+        return [("hog", 0, 0.0, WORK_SIDE), ("hog", 1, 0.0, WORK_SIDE)] + [
+            ("hog", 0, angle, WORK_SIDE) for angle in ROLL_ANGLES
+        ] + [("cnn", 1, 0.0, CNN_SIDE)]
+    if detector in ("hog", "cnn"):
+        return [(detector, upsample, 0.0, WORK_SIDE if detector == "hog" else CNN_SIDE)]
+    raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(DETECTORS)}")
+
+
+def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> list[Face]:
+    """Every face in an RGB uint8 image, with landmarks, in the image's own coordinates.
+
+    ``detector="auto"`` tries fast passes first and slower ones only when nothing is found:
+    HOG, HOG upsampled, HOG on copies rolled by +-30 degrees, then dlib's CNN detector.
+    Weak HOG detections must be confirmed by the CNN detector.
+    ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    for name, passes_upsample, degrees, side in _cascade(detector, upsample):
+        work, scale = resize_longest(rgb, side) if max(rgb.shape[:2]) > side else (rgb, 1.0)
+        found = _detect_pass(work, name, passes_upsample, degrees)
+        if detector == "auto" and name == "hog":
+            found = [f for f in found if f[2] >= VERIFY_BELOW or confirmed_by_cnn(work, f[0])]
+        if found:
+            label = name if degrees == 0.0 else f"{name}-roll{degrees:+.0f}"
+            if passes_upsample:
+                label += f"-up{passes_upsample}"
+            return [
+                Face(box=tuple(v / scale for v in box), landmarks=landmarks / scale, detector=label, score=score)
+                for box, landmarks, score in found
+            ]
+    return []
+
+
+def face_box(landmarks: np.ndarray) -> Box:
+    """A square face box derived from the landmarks, the same whichever detector found the face.
+
+    It spans the jaw's width and brows-to-chin height, scaled and shifted to match the framing
+    of dlib's HOG boxes on average (measured: HOG boxes are 1.04x this square and 0.077 of its
+    side higher), so crops made from it look like the crops the detector makes.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    left, right = points[JAW_POINTS, 0].min(), points[JAW_POINTS, 0].max()
+    top, bottom = points[BROW_POINTS, 1].min(), points[CHIN_POINT, 1]
+    side = max(right - left, bottom - top)
+    centre_x = (left + right) / 2
+    centre_y = (top + bottom) / 2 - HOG_BOX_SHIFT * side
+    side *= HOG_BOX_SCALE
+    return (centre_x - side / 2, centre_y - side / 2, centre_x + side / 2, centre_y + side / 2)
+
+
+def crop_box(box: Box, margin: float, image_shape: tuple[int, ...] | None = None) -> tuple[int, int, int, int]:
+    """Grow a box by ``margin`` (a fraction of its size) on each side; integer pixels, clipped to the image if given."""
+    x0, y0, x1, y1 = box
+    grow_x, grow_y = (x1 - x0) * margin, (y1 - y0) * margin
+    out = [int(round(x0 - grow_x)), int(round(y0 - grow_y)), int(round(x1 + grow_x)), int(round(y1 + grow_y))]
+    if image_shape is not None:
+        height, width = image_shape[:2]
+        out = [max(0, out[0]), max(0, out[1]), min(width, out[2]), min(height, out[3])]
+    return tuple(out)

@@ -1,0 +1,223 @@
+"""Where a mask goes on a face: landmark control points and a piecewise-affine warp.
+
+A mask style is placed on a *canonical face*: the median of dlib's 68 landmarks over a few
+hundred frontal photos, in units of the distance between the eye centres, origin midway
+between the eyes, y down. A style's four anchors (nose bridge, chin, left and right edge)
+say where that canonical face lies on the style's PNG. Control points built from the
+landmarks (jaw, nose, eyes, mouth and rings around them) then exist both on the canonical
+face, hence on the PNG, and on the real face; a piecewise-affine warp over their
+triangulation carries the PNG onto the face. A turned head moves its landmarks and so
+narrows the far side of the mask; tilt and roll come with the landmarks too.
+
+All functions are pure, on float arrays of (x, y) points.
+"""
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+CANONICAL_FACE = np.array([
+    (-1.088, 0.020), (-1.070, 0.307), (-1.030, 0.593), (-0.980, 0.877), (-0.889, 1.147), (-0.731, 1.386),
+    (-0.524, 1.586), (-0.280, 1.741), (+0.000, 1.784), (+0.280, 1.741), (+0.524, 1.586), (+0.731, 1.386),
+    (+0.889, 1.147), (+0.980, 0.877), (+1.030, 0.593), (+1.070, 0.307), (+1.088, 0.020), (-0.923, -0.186),
+    (-0.782, -0.320), (-0.577, -0.361), (-0.368, -0.332), (-0.169, -0.261), (+0.169, -0.261), (+0.368, -0.332),
+    (+0.577, -0.361), (+0.782, -0.320), (+0.923, -0.186), (+0.000, -0.036), (+0.000, 0.160), (+0.000, 0.364),
+    (+0.000, 0.565), (-0.224, 0.691), (-0.115, 0.727), (+0.000, 0.761), (+0.115, 0.727), (+0.224, 0.691),
+    (-0.694, 0.003), (-0.573, -0.069), (-0.425, -0.068), (-0.293, 0.028), (-0.433, 0.052), (-0.581, 0.053),
+    (+0.293, 0.028), (+0.425, -0.068), (+0.573, -0.069), (+0.694, 0.003), (+0.581, 0.053), (+0.433, 0.052),
+    (-0.438, 1.039), (-0.278, 0.982), (-0.117, 0.944), (+0.000, 0.973), (+0.117, 0.944), (+0.278, 0.982),
+    (+0.438, 1.039), (+0.282, 1.175), (+0.127, 1.240), (+0.000, 1.251), (-0.127, 1.240), (-0.282, 1.175),
+    (-0.370, 1.051), (-0.120, 1.048), (+0.000, 1.062), (+0.120, 1.048), (+0.370, 1.051), (+0.121, 1.084),
+    (+0.000, 1.101), (-0.121, 1.084),
+], dtype=np.float64)
+
+ANCHOR_NAMES = ("top", "bottom", "left", "right")
+
+# Where a style's anchors sit on the canonical face: the top edge's centre on the nose
+# bridge (between landmarks 28 and 29, well below the eyes at y ~ 0.05), the bottom under
+# the chin (landmark 8 is at y = 1.78), the sides just outside the jaw at cheek height.
+CANONICAL_ANCHORS = {
+    "top": (0.0, 0.24),
+    "bottom": (0.0, 1.93),
+    "left": (-1.10, 0.62),
+    "right": (1.10, 0.62),
+}
+
+JAW = list(range(0, 17))
+BROWS = list(range(17, 27))
+NOSE = list(range(27, 36))
+EYES = list(range(36, 48))
+MOUTH_OUTER = [48, 50, 51, 52, 54, 56, 57, 58]
+NOSE_BRIDGE, NOSE_TIP, CHIN = 27, 30, 8
+
+# Rings of control points outside the face, in eye-distance units. The snug ring keeps the
+# mask's own edge (drawn along the jaw) on the real jaw; the far ring and the brow ring
+# give ear loops and anything beyond the face a place to go.
+SNUG_RING = 0.12
+FAR_RING = 0.7
+BROW_RING = 0.6
+
+
+def face_scale(landmarks: np.ndarray) -> float:
+    """The face's size in eye-distance units, from the bridge-to-chin length, which a turned head keeps."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    canonical = np.linalg.norm(CANONICAL_FACE[CHIN] - CANONICAL_FACE[NOSE_BRIDGE])
+    return float(np.linalg.norm(points[CHIN] - points[NOSE_BRIDGE]) / canonical)
+
+
+def jaw_normals(landmarks: np.ndarray) -> np.ndarray:
+    """Unit vectors (17, 2) perpendicular to the jaw line at each jaw point, pointing away from the nose."""
+    jaw = np.asarray(landmarks, dtype=np.float64)[JAW]
+    tangents = np.gradient(jaw, axis=0)
+    normals = np.stack([tangents[:, 1], -tangents[:, 0]], axis=1)
+    outward = jaw - np.asarray(landmarks, dtype=np.float64)[NOSE_TIP]
+    normals *= np.where(np.sum(normals * outward, axis=1, keepdims=True) < 0, -1.0, 1.0)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
+
+
+def control_points(landmarks: np.ndarray) -> np.ndarray:
+    """The warp's control points (K, 2) for one face; the same recipe gives the canonical ones."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"expected 68 landmarks of shape (68, 2), got {points.shape}")
+    scale = face_scale(points)
+    normals = jaw_normals(points)
+    jaw = points[JAW]
+    up = points[NOSE_BRIDGE] - points[CHIN]
+    up /= max(np.linalg.norm(up), 1e-9)
+    return np.concatenate([
+        points[JAW + BROWS + NOSE + EYES + MOUTH_OUTER],
+        jaw + normals * SNUG_RING * scale,
+        jaw + normals * FAR_RING * scale,
+        points[BROWS] + up * BROW_RING * scale,
+    ])
+
+
+@functools.cache
+def canonical_control_points() -> np.ndarray:
+    """Control points of the canonical face (K, 2)."""
+    return control_points(CANONICAL_FACE)
+
+
+@functools.cache
+def control_triangles() -> np.ndarray:
+    """Triangles (T, 3) of control-point indices: the Delaunay triangulation of the canonical face's points."""
+    return Delaunay(canonical_control_points()).simplices.astype(np.int32)
+
+
+def fit_affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares affine (2, 3) taking points ``source`` (N >= 3, 2) onto ``target`` (N, 2)."""
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    design = np.hstack([source, np.ones((len(source), 1))])
+    solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return solution.T
+
+
+def anchors_to_template(anchors: dict[str, tuple[float, float]]) -> np.ndarray:
+    """Affine (2, 3) from canonical-face coordinates to a style PNG's pixels, fitted to its four anchors."""
+    canonical = np.array([CANONICAL_ANCHORS[name] for name in ANCHOR_NAMES])
+    template = np.array([anchors[name] for name in ANCHOR_NAMES], dtype=np.float64)
+    return fit_affine(canonical, template)
+
+
+def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine matrix to points (N, 2)."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def triangle_affines(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per-triangle affine maps (T, 2, 3) taking each ``target`` triangle onto its ``source`` triangle.
+
+    A triangle squashed flat on the target side (a profile view) falls back to the
+    least-squares affine of all points, which is what its neighbours nearly are.
+    """
+    fallback = fit_affine(target, source)
+    matrices = np.empty((len(triangles), 2, 3))
+    for index, triangle in enumerate(triangles):
+        corners = target[triangle]
+        area = np.cross(corners[1] - corners[0], corners[2] - corners[0])
+        if abs(area) < 1e-6:
+            matrices[index] = fallback
+        else:
+            matrices[index] = cv2.getAffineTransform(corners.astype(np.float32), source[triangle].astype(np.float32))
+    return matrices
+
+
+def triangle_index_map(target: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """For each pixel of ``box`` (x0, y0, x1, y1), the index of the triangle it falls in (int32, (H, W)).
+
+    Pixels outside every triangle take the nearest triangle, so the warp extrapolates smoothly.
+    """
+    x0, y0, x1, y1 = box
+    index = np.zeros((y1 - y0, x1 - x0), dtype=np.int32)
+    subpixel = 4  # fillConvexPoly's fixed-point shift: corners to 1/16 px
+    for number, triangle in enumerate(triangles, start=1):
+        corners = np.round((target[triangle] - (x0, y0)) * (1 << subpixel)).astype(np.int32)
+        cv2.fillConvexPoly(index, corners, number, lineType=cv2.LINE_8, shift=subpixel)
+    outside = index == 0
+    if outside.all():
+        return np.zeros_like(index)
+    if outside.any():
+        # Labels number the inside pixels in scan order; each outside pixel gets its nearest's label.
+        _, nearest = cv2.distanceTransformWithLabels(
+            outside.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        index = np.where(outside, index[~outside][nearest - 1], index)
+    return index - 1
+
+
+def piecewise_affine_maps(
+    source: np.ndarray, target: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (float32, (H, W) each) that pull ``source``-space pixels into ``box`` of target space.
+
+    ``source`` and ``target`` are matching control points (K, 2); ``triangles`` (T, 3) index them.
+    """
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    matrices = triangle_affines(source, target, triangles).reshape(-1, 6)
+    per_pixel = matrices[triangle_index_map(target, triangles, box)]
+    x0, y0, x1, y1 = box
+    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+    map_x = per_pixel[..., 0] * xs + per_pixel[..., 1] * ys + per_pixel[..., 2]
+    map_y = per_pixel[..., 3] * xs + per_pixel[..., 4] * ys + per_pixel[..., 5]
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def mask_placement(
+    landmarks: np.ndarray, canonical_to_template: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matching control points for one face: (points on the style PNG, points on the image), each (K, 2)."""
+    return apply_affine(canonical_to_template, canonical_control_points()), control_points(landmarks)
+
+
+def warp_template(
+    template: np.ndarray,
+    canonical_to_template: np.ndarray,
+    landmarks: np.ndarray,
+    image_shape: tuple[int, ...],
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Warp a premultiplied RGBA float32 template (h, w, 4) onto a face.
+
+    Returns the warped RGBA (H, W, 4) and the box (x0, y0, x1, y1) of the image it covers;
+    the box is empty when the mask falls wholly outside the image.
+    """
+    template_points, face_points = mask_placement(landmarks, canonical_to_template)
+    height, width = template.shape[:2]
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+    outline = apply_affine(fit_affine(template_points, face_points), corners)
+    outline = np.vstack([outline, face_points])
+    image_height, image_width = image_shape[:2]
+    x0, y0 = np.floor(outline.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 1
+    box = (max(0, x0), max(0, y0), min(image_width, x1), min(image_height, y1))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return np.zeros((0, 0, 4), np.float32), box
+    map_x, map_y = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
+    warped = cv2.remap(template, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped, box

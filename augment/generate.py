@@ -1,0 +1,106 @@
+"""The generation run: inputs to worker processes to a manifest and report, with a progress bar."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from augment import dataset
+from augment.dataset import DatasetError, ImageResult, Settings
+from augment.images import write_atomic
+from augment.styles import MaskStyle, StyleError, load_styles
+
+# Set in each worker by _start_worker, so styles are sent once per process, not per image.
+_WORKER: dict = {}
+
+
+def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
+    _WORKER.update(raw=raw, out=out, settings=settings, styles=styles)
+
+
+def _work(task: tuple[str, str]) -> ImageResult:
+    source, stem = task
+    return dataset.process_image(_WORKER["raw"], _WORKER["out"], source, stem, _WORKER["settings"], _WORKER["styles"])
+
+
+def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:
+    """Load styles; fail when none is usable, otherwise return them and one message per bad file."""
+    try:
+        styles, problems = load_styles(style_dirs)
+    except StyleError as error:
+        raise DatasetError(str(error)) from None
+    if not styles:
+        where = ", ".join(str(d) for d in style_dirs)
+        detail = "; ".join(problems) if problems else "no PNG files"
+        raise DatasetError(f"no usable mask style in {where}: {detail}")
+    return {style.name: style for style in styles}, problems
+
+
+def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
+             limit: int | None = None, warn=print, progress: bool = True) -> dict:
+    """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
+
+    Raises DatasetError for problems that stop the run before any work: no input images,
+    an unwritable output folder, no usable style, or an output folder made with other settings.
+    """
+    started = time.perf_counter()
+    raw, out = Path(raw), Path(out)
+    if not raw.is_dir():
+        raise DatasetError(f"{raw}: input folder does not exist")
+    styles, style_problems = resolve_styles(style_dirs)
+    for problem in style_problems:
+        warn(f"warning: skipping style {problem}")
+    settings = replace(settings, styles=tuple(sorted(styles)))
+    sources, listing_problems = dataset.list_inputs(raw)
+    if limit is not None:
+        sources = sources[:limit]
+    if not sources:
+        raise DatasetError(f"{raw}: no input images (.jpg, .jpeg, .png, .bmp, .webp)")
+    if out.resolve() == raw.resolve() or raw.resolve() in out.resolve().parents:
+        raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
+    dataset.prepare_output(out)
+    dataset.check_settings(out, settings)
+
+    stems = dataset.output_stems(sources)
+    finished = dataset.load_finished(out, stems)
+    tasks = [(source, stems[source]) for source in sources if source not in finished]
+    results = list(finished.values())
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
+               dynamic_ncols=True)
+    faces = sum(len(r.records) // 2 for r in results)
+
+    def collect(result: ImageResult) -> None:
+        nonlocal faces
+        results.append(result)
+        faces += len(result.records) // 2
+        if result.skipped:
+            bar.write(f"warning: skipped {raw / result.source}: {result.skipped}")
+        bar.set_postfix(faces=faces, skipped=sum(1 for r in results if r.skipped), refresh=False)
+        bar.update()
+
+    if workers == 1:
+        _start_worker(raw, out, settings, styles)
+        for task in tasks:
+            collect(_work(task))
+    else:
+        # Fork shares the loaded styles with the workers; elsewhere they are pickled once each.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        with context.Pool(workers, initializer=_start_worker, initargs=(raw, out, settings, styles)) as pool:
+            for result in pool.imap_unordered(_work, tasks, chunksize=4):
+                collect(result)
+    bar.close()
+    for problem in listing_problems:
+        warn(f"warning: skipped {problem['path']}: {problem['reason']}")
+
+    dataset.write_manifest(out, results)
+    report = dataset.summarise(results, listing_problems, style_problems, time.perf_counter() - started,
+                               resumed=len(finished))
+    write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    return report

@@ -1,0 +1,132 @@
+"""Reading and writing images: EXIF orientation, odd pixel formats, atomic writes.
+
+Every image the product handles in memory is an RGB ``uint8`` array of shape (H, W, 3).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+# Larger images are refused before decoding: a 20000x20000 photo would need
+# 1.2 GB as RGB, and no face dataset needs more than 50 megapixels.
+MAX_PIXELS = 50_000_000
+
+
+class ImageError(ValueError):
+    """An input image that cannot be used; the message says why."""
+
+
+def is_image_path(path: Path) -> bool:
+    """True when the file name has one of the supported image suffixes."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def to_rgb8(image: Image.Image) -> np.ndarray:
+    """Convert any PIL image (grayscale, palette, RGBA, 16-bit, CMYK) to RGB uint8."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if values.max() > 255 else 255.0
+        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, as every image viewer shows them.
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(canvas, rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as upright RGB uint8 (H, W, 3), honouring EXIF orientation.
+
+    Raises ImageError with a one-line reason for empty, corrupt, non-image or oversized files.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ImageError(f"cannot read: {error.strerror}") from None
+    if size == 0:
+        raise ImageError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+                image.load()
+                return to_rgb8(ImageOps.exif_transpose(image))
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("not a readable image") from None
+    except OSError as error:
+        raise ImageError(f"corrupt image: {error}") from None
+    except (ValueError, SyntaxError, EOFError) as error:
+        raise ImageError(f"corrupt image: {error}") from None
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to path through a temporary file and a rename, so no partial file is ever seen."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def encode_image(rgb: np.ndarray, suffix: str = ".jpg", quality: int = 95) -> bytes:
+    """Encode an RGB uint8 image as JPEG or PNG bytes (by suffix)."""
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buffer = cv2.imencode(suffix, bgr, params)
+    if not ok:
+        raise ImageError(f"cannot encode image as {suffix}")
+    return buffer.tobytes()
+
+
+def save_rgb(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> None:
+    """Save an RGB uint8 image atomically; the format follows the file suffix."""
+    write_atomic(path, encode_image(rgb, Path(path).suffix, quality))
+
+
+def resize_longest(rgb: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """Resize so the longest side is ``longest`` pixels; returns the image and the scale used."""
+    height, width = rgb.shape[:2]
+    scale = longest / max(height, width)
+    if abs(scale - 1.0) < 1e-6:
+        return rgb, 1.0
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=interpolation), scale
+
+
+def contact_sheet(images: list[np.ndarray], columns: int, cell: int, captions: list[str] | None = None) -> np.ndarray:
+    """Tile RGB uint8 images into one sheet, each fitted into a ``cell`` x ``cell`` square, captioned if given."""
+    rows = max(1, -(-len(images) // columns))
+    sheet = np.full((rows * cell, columns * cell, 3), 255, np.uint8)
+    for index, image in enumerate(images):
+        fitted, _ = resize_longest(image, cell)
+        top = (index // columns) * cell + (cell - fitted.shape[0]) // 2
+        left = (index % columns) * cell + (cell - fitted.shape[1]) // 2
+        sheet[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+        if captions:
+            origin = ((index % columns) * cell + 4, (index // columns + 1) * cell - 6)
+            scale = cell / 400
+            for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(sheet, captions[index], origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width, cv2.LINE_AA)
+    return sheet

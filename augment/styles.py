@@ -1,0 +1,173 @@
+"""Mask styles: RGBA PNGs with four anchor points, from a sidecar or derived from the alpha.
+
+A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar::
+
+    {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}}
+
+in PNG pixels: ``top`` is the middle of the top edge (it sits on the nose bridge),
+``bottom`` the middle of the bottom edge (under the chin), ``left`` and ``right`` the side
+edges at cheek height (left as seen in the picture). Without a sidecar the anchors are
+derived from the alpha shape, so any mask PNG with transparency works.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from augment.fit import ANCHOR_NAMES, CANONICAL_ANCHORS
+
+# Where the side anchors sit between top and bottom, as on the canonical face.
+SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
+    CANONICAL_ANCHORS["bottom"][1] - CANONICAL_ANCHORS["top"][1]
+)
+MIN_SIDE = 16  # pixels: a smaller mask PNG has too little to warp
+
+
+class StyleError(ValueError):
+    """A mask style file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class MaskStyle:
+    """A loaded style: straight (not premultiplied) RGBA uint8 pixels (h, w, 4) and its anchors."""
+
+    name: str
+    path: Path
+    rgba: np.ndarray
+    anchors: dict[str, tuple[float, float]]
+    anchors_from: str  # "sidecar" or "alpha"
+
+
+def _largest_component(binary: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return binary
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == largest
+
+
+def mask_body(alpha: np.ndarray) -> np.ndarray:
+    """The mask's body (bool (h, w)): the alpha shape without thin parts such as ear loops and straps."""
+    solid = alpha >= 128
+    ys, xs = np.nonzero(solid)
+    if len(xs) == 0:
+        return solid
+    thickness = max(3, int(0.08 * min(np.ptp(xs) + 1, np.ptp(ys) + 1)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thickness, thickness))
+    opened = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    return _largest_component(opened if opened.any() else solid)
+
+
+def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Anchors from an alpha channel (uint8 (h, w)): top and bottom of the body's middle column, sides at cheek height."""
+    body = mask_body(alpha)
+    ys, xs = np.nonzero(body)
+    if len(xs) == 0:
+        raise ValueError("alpha channel is empty")
+    centre = int(round((xs.min() + xs.max()) / 2))
+    column = np.nonzero(body[:, centre])[0]
+    top, bottom = float(column.min()), float(column.max() + 1)
+    row = int(round(top + SIDE_HEIGHT * (bottom - top)))
+    across = np.nonzero(body[row])[0]
+    return {
+        "top": (float(centre), top),
+        "bottom": (float(centre), bottom),
+        "left": (float(across.min()), float(row)),
+        "right": (float(across.max() + 1), float(row)),
+    }
+
+
+def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tuple[float, float]]:
+    """Check anchors from a sidecar: all four present, numeric, inside the image and in a sane layout."""
+    if not isinstance(anchors, dict):
+        raise ValueError('sidecar needs an "anchors" object with top, bottom, left and right')
+    missing = [name for name in ANCHOR_NAMES if name not in anchors]
+    if missing:
+        raise ValueError(f"sidecar anchors miss {', '.join(missing)}")
+    checked = {}
+    for name in ANCHOR_NAMES:
+        point = anchors[name]
+        if not (isinstance(point, (list, tuple)) and len(point) == 2 and all(isinstance(v, (int, float)) for v in point)):
+            raise ValueError(f"anchor {name!r} must be [x, y] numbers, got {point!r}")
+        x, y = float(point[0]), float(point[1])
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValueError(f"anchor {name!r} ({x:g}, {y:g}) is outside the {width}x{height} image")
+        checked[name] = (x, y)
+    if checked["top"][1] >= checked["bottom"][1]:
+        raise ValueError("anchor 'top' must be above 'bottom'")
+    if checked["left"][0] >= checked["right"][0]:
+        raise ValueError("anchor 'left' must be left of 'right'")
+    return checked
+
+
+def read_rgba(path: Path) -> np.ndarray:
+    """Read a PNG as straight RGBA uint8 (h, w, 4); 16-bit is scaled down. Raises ValueError without alpha."""
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError("not a readable image")
+    if pixels.dtype == np.uint16:
+        pixels = (pixels // 257).astype(np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 4:
+        raise ValueError("no alpha channel (a mask style needs a PNG with transparency)")
+    return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+
+
+def load_style(path: str | Path) -> MaskStyle:
+    """Load one style PNG and its anchors. Raises StyleError naming the file and the problem."""
+    path = Path(path)
+    try:
+        rgba = read_rgba(path)
+        height, width = rgba.shape[:2]
+        if min(height, width) < MIN_SIDE:
+            raise ValueError(f"image is {width}x{height}; a mask style needs at least {MIN_SIDE} px a side")
+        alpha = rgba[:, :, 3]
+        if not (alpha >= 128).any():
+            raise ValueError("alpha channel is empty (the whole image is transparent)")
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            try:
+                data = json.loads(sidecar.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise ValueError(f"unreadable sidecar {sidecar.name}: {error}") from None
+            anchors = validate_anchors(data.get("anchors") if isinstance(data, dict) else None, width, height)
+            source = "sidecar"
+        else:
+            anchors, source = derive_anchors(alpha), "alpha"
+    except ValueError as error:
+        raise StyleError(f"{path}: {error}") from None
+    return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source)
+
+
+def find_style_files(directories: list[Path]) -> list[Path]:
+    """The ``*.png`` files of the given directories, sorted by name within each."""
+    files = []
+    for directory in directories:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise StyleError(f"{directory}: not a directory of mask styles")
+        files.extend(sorted(p for p in directory.iterdir() if p.suffix.lower() == ".png"))
+    return files
+
+
+def load_styles(directories: list[Path]) -> tuple[list[MaskStyle], list[str]]:
+    """Every usable style in the directories, and one message per file that could not be used.
+
+    Two styles of the same name in different directories: the first is kept, the second reported.
+    """
+    styles: dict[str, MaskStyle] = {}
+    problems = []
+    for path in find_style_files(directories):
+        try:
+            style = load_style(path)
+        except StyleError as error:
+            problems.append(str(error))
+            continue
+        if style.name in styles:
+            problems.append(f"{path}: a style named {style.name!r} was already loaded from {styles[style.name].path}")
+            continue
+        styles[style.name] = style
+    return list(styles.values()), problems
