@@ -7,6 +7,7 @@ sRGB [0, 1] unless a name says linear.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -47,20 +48,36 @@ class MaskParams:
     extra: dict = field(default_factory=dict)
 
 
+# Lookup tables for the sRGB <-> linear conversions (gamma 2.2), the hottest arithmetic here.
+_TO_LINEAR = np.power(np.arange(256, dtype=np.float64) / 255.0, 2.2).astype(np.float32)
+_FROM_LINEAR_STEPS = 4095
+_FROM_LINEAR = np.power(np.linspace(0.0, 1.0, _FROM_LINEAR_STEPS + 1), 1 / 2.2).astype(np.float32)
+
+
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """sRGB [0, 1] to linear light (gamma 2.2 approximation)."""
+    """sRGB to linear light (gamma 2.2): uint8 [0, 255] through a table, floats [0, 1] directly."""
+    if values.dtype == np.uint8:
+        return _TO_LINEAR[values]
     return np.power(np.clip(values, 0.0, 1.0), 2.2, dtype=np.float32)
 
 
 def linear_to_srgb(values: np.ndarray) -> np.ndarray:
-    """Linear light to sRGB [0, 1] (gamma 2.2 approximation)."""
-    return np.power(np.clip(values, 0.0, 1.0), 1 / 2.2, dtype=np.float32)
+    """Linear light [0, 1] to sRGB [0, 1] (gamma 2.2), through a 4096-step table."""
+    index = np.clip(values * _FROM_LINEAR_STEPS + 0.5, 0, _FROM_LINEAR_STEPS).astype(np.int32)
+    return _FROM_LINEAR[index]
 
 
 def blur(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; sigma 0 returns the input."""
+    """Gaussian blur; sigma 0 returns the input. Wide blurs run on a reduced copy, which they cannot tell apart."""
     if sigma <= 0.05:
         return values
+    if sigma > 6.0:
+        factor = sigma / 3.0
+        height, width = values.shape[:2]
+        small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+        small = cv2.resize(values, small_size, interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=3.0, sigmaY=3.0, borderType=cv2.BORDER_REFLECT)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(values, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
@@ -131,48 +148,66 @@ def noise_level(grey: np.ndarray, weight: np.ndarray) -> float:
 def composite(
     region: np.ndarray, mask_rgba: np.ndarray, params: MaskParams, rng: np.random.Generator
 ) -> np.ndarray:
-    """Composite a warped, premultiplied RGBA mask (H, W, 4) float32 onto an RGB uint8 region (H, W, 3).
+    """Composite a warped mask onto an RGB uint8 region (H, W, 3); returns the new region as RGB uint8.
 
-    Returns the new region as RGB uint8.
+    ``mask_rgba`` (H, W, 4) float32 is premultiplied, its colour in linear light.
     """
-    face = region.astype(np.float32) / 255.0
-    face_linear = srgb_to_linear(face)
+    face_linear = srgb_to_linear(region)
+    face_grey = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     alpha = mask_rgba[:, :, 3]
     columns = np.nonzero(alpha.max(axis=0) > 0.5)[0]
     size = float(np.ptp(columns) + 1) if len(columns) else float(region.shape[1])
 
     # Sharpness first: blurring the premultiplied RGBA softens content and edge together.
-    face_grey = face @ LUMA
-    near_mask = blur((alpha > 0.05).astype(np.float32), 0.05 * size) > 0.05
-    inside = (alpha > 0.95).astype(np.float32)
-    face_sigma = min(blur_sigma(face_grey, near_mask.astype(np.float32)), MAX_SIGMA)
+    near_mask = (blur((alpha > 0.05).astype(np.float32), 0.05 * size) > 0.05).astype(np.float32)
+    inside = alpha > 0.95
+    face_sigma = min(blur_sigma(face_grey, near_mask), MAX_SIGMA)
     sigma = np.sqrt(max(face_sigma**2 - TEMPLATE_SIGMA**2, 0.0))
     mask_rgba = blur(mask_rgba, max(sigma, 0.6))  # at least a slight feather on every edge
-    alpha = mask_rgba[:, :, 3]
-    straight = mask_rgba[:, :, :3] / np.maximum(alpha, 1e-4)[:, :, None]
+    alpha = mask_rgba[:, :, 3:4]
+    mask_linear = mask_rgba[:, :, :3] / np.maximum(alpha, 1e-4)
 
-    shading, gain, saturation = lighting(face_linear, alpha, size)
-    mask_linear = srgb_to_linear(straight) * np.asarray(params.tint, dtype=np.float32)
-    grey = (mask_linear @ LUMA)[:, :, None]
-    mask_linear = (grey + (mask_linear - grey) * saturation) * shading * gain
+    shading, gain, saturation = lighting(face_linear, alpha[:, :, 0], size)
+    mask_linear *= np.asarray(params.tint, dtype=np.float32)
+    grey = mask_linear @ LUMA
+    mask_linear = (grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation) * (shading * gain)
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
-    occlusion = np.clip(blur(alpha, 0.03 * size) - alpha, 0.0, 1.0)
+    occlusion = np.clip(blur(alpha[:, :, 0], 0.03 * size) - alpha[:, :, 0], 0.0, 1.0)
     skin_linear = face_linear * (1.0 - params.shadow * occlusion)[:, :, None]
 
-    out = linear_to_srgb(mask_linear * alpha[:, :, None] + skin_linear * (1.0 - alpha[:, :, None]))
-    noise = noise_level(face_grey, near_mask.astype(np.float32) * (1 - inside))
+    out = linear_to_srgb(mask_linear * alpha + skin_linear * (1.0 - alpha))
+    # The camera's noise lies over the mask too (luma grain plus weaker colour grain).
+    noise = noise_level(face_grey, near_mask * ~inside)
     if noise > 0.002:
-        grain = rng.normal(0.0, noise, size=region.shape[:2] + (1,)).astype(np.float32)
-        grain = grain + rng.normal(0.0, noise * 0.3, size=region.shape).astype(np.float32)
-        out = out + grain * alpha[:, :, None]
+        out += grain(region.shape[:2], rng) * (noise * alpha)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def premultiplied(rgba: np.ndarray) -> np.ndarray:
-    """Straight RGBA uint8 (h, w, 4) to premultiplied float32 in [0, 1]."""
-    out = rgba.astype(np.float32) / 255.0
-    out[:, :, :3] *= out[:, :, 3:4]
+@functools.cache
+def _grain_tile() -> np.ndarray:
+    # Luma grain plus weaker independent colour grain, unit strength; drawn once per process.
+    tile = np.random.default_rng(0).standard_normal((512, 512, 4), dtype=np.float32)
+    return tile[:, :, :1] + 0.3 * tile[:, :, 1:]
+
+
+def grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Unit-strength camera grain (H, W, 3) float32: a window of a fixed noise tile at a random place and flip."""
+    tile = _grain_tile()
+    reps = (-(-shape[0] // tile.shape[0]), -(-shape[1] // tile.shape[1]), 1)
+    if reps[0] > 1 or reps[1] > 1:
+        tile = np.tile(tile, reps)
+    top = int(rng.integers(tile.shape[0] - shape[0] + 1))
+    left = int(rng.integers(tile.shape[1] - shape[1] + 1))
+    window = tile[top:top + shape[0], left:left + shape[1]]
+    return window[::-1] if rng.integers(2) else window
+
+
+def premultiplied_linear(rgba: np.ndarray) -> np.ndarray:
+    """Straight sRGB RGBA uint8 (h, w, 4) to float32 premultiplied RGBA with linear-light colour."""
+    out = np.empty(rgba.shape, np.float32)
+    out[:, :, 3] = rgba[:, :, 3].astype(np.float32) / 255.0
+    out[:, :, :3] = srgb_to_linear(rgba[:, :, :3]) * out[:, :, 3:4]
     return out
 
 
@@ -180,10 +215,10 @@ _TEMPLATES: dict[tuple[str, int], np.ndarray] = {}
 
 
 def template_at(style: MaskStyle, level: int) -> np.ndarray:
-    """The style's premultiplied float32 pixels, halved ``level`` times (cached per process)."""
+    """The style's premultiplied linear pixels, halved ``level`` times (cached per process)."""
     key = (str(style.path), level)
     if key not in _TEMPLATES:
-        pixels = premultiplied(style.rgba)
+        pixels = premultiplied_linear(style.rgba)
         for _ in range(level):
             pixels = cv2.resize(pixels, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         _TEMPLATES[key] = pixels

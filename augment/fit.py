@@ -59,6 +59,9 @@ NOSE_BRIDGE, NOSE_TIP, CHIN = 27, 30, 8
 SNUG_RING = 0.12
 FAR_RING = 0.7
 BROW_RING = 0.6
+# A frame far around the face, placed by the face's overall affine pose, so that the
+# triangulation covers every pixel a style PNG can reach and nothing needs extrapolating.
+FRAME = np.array([(x, y) for x in (-4.0, 0.0, 4.0) for y in (-3.0, 1.0, 5.0) if (x, y) != (0.0, 1.0)])
 
 
 def face_scale(landmarks: np.ndarray) -> float:
@@ -88,11 +91,13 @@ def control_points(landmarks: np.ndarray) -> np.ndarray:
     jaw = points[JAW]
     up = points[NOSE_BRIDGE] - points[CHIN]
     up /= max(np.linalg.norm(up), 1e-9)
+    pose = fit_affine(CANONICAL_FACE, points)
     return np.concatenate([
         points[JAW + BROWS + NOSE + EYES + MOUTH_OUTER],
         jaw + normals * SNUG_RING * scale,
         jaw + normals * FAR_RING * scale,
         points[BROWS] + up * BROW_RING * scale,
+        apply_affine(pose, FRAME),
     ])
 
 
@@ -136,38 +141,25 @@ def triangle_affines(source: np.ndarray, target: np.ndarray, triangles: np.ndarr
     A triangle squashed flat on the target side (a profile view) falls back to the
     least-squares affine of all points, which is what its neighbours nearly are.
     """
-    fallback = fit_affine(target, source)
-    matrices = np.empty((len(triangles), 2, 3))
-    for index, triangle in enumerate(triangles):
-        corners = target[triangle]
-        area = np.cross(corners[1] - corners[0], corners[2] - corners[0])
-        if abs(area) < 1e-6:
-            matrices[index] = fallback
-        else:
-            matrices[index] = cv2.getAffineTransform(corners.astype(np.float32), source[triangle].astype(np.float32))
+    ones = np.ones((len(triangles), 1, 3))
+    corners_target = np.concatenate([target[triangles].transpose(0, 2, 1), ones], axis=1)  # (T, 3, 3)
+    corners_source = source[triangles].transpose(0, 2, 1)  # (T, 2, 3)
+    determinant = np.linalg.det(corners_target)
+    flat = np.abs(determinant) < 1e-6
+    corners_target[flat] = np.eye(3)
+    matrices = corners_source @ np.linalg.inv(corners_target)
+    matrices[flat] = fit_affine(target, source)
     return matrices
 
 
 def triangle_index_map(target: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """For each pixel of ``box`` (x0, y0, x1, y1), the index of the triangle it falls in (int32, (H, W)).
-
-    Pixels outside every triangle take the nearest triangle, so the warp extrapolates smoothly.
-    """
+    """For each pixel of ``box`` (x0, y0, x1, y1), the index of the triangle it falls in, or -1 (int32, (H, W))."""
     x0, y0, x1, y1 = box
     index = np.zeros((y1 - y0, x1 - x0), dtype=np.int32)
     subpixel = 4  # fillConvexPoly's fixed-point shift: corners to 1/16 px
-    for number, triangle in enumerate(triangles, start=1):
-        corners = np.round((target[triangle] - (x0, y0)) * (1 << subpixel)).astype(np.int32)
-        cv2.fillConvexPoly(index, corners, number, lineType=cv2.LINE_8, shift=subpixel)
-    outside = index == 0
-    if outside.all():
-        return np.zeros_like(index)
-    if outside.any():
-        # Labels number the inside pixels in scan order; each outside pixel gets its nearest's label.
-        _, nearest = cv2.distanceTransformWithLabels(
-            outside.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
-        )
-        index = np.where(outside, index[~outside][nearest - 1], index)
+    corners = np.round((target[triangles] - (x0, y0)) * (1 << subpixel)).astype(np.int32)
+    for number, triangle in enumerate(corners, start=1):
+        cv2.fillConvexPoly(index, triangle, number, lineType=cv2.LINE_8, shift=subpixel)
     return index - 1
 
 
@@ -180,13 +172,16 @@ def piecewise_affine_maps(
     """
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
-    matrices = triangle_affines(source, target, triangles).reshape(-1, 6)
-    per_pixel = matrices[triangle_index_map(target, triangles, box)]
+    matrices = triangle_affines(source, target, triangles).reshape(-1, 6).astype(np.float32)
+    # Pixels outside every triangle read from far outside the source, which remap leaves empty.
+    outside = np.array([[0, 0, -1e6, 0, 0, -1e6]], dtype=np.float32)
+    per_pixel = np.concatenate([matrices, outside])[triangle_index_map(target, triangles, box)]
     x0, y0, x1, y1 = box
-    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
     map_x = per_pixel[..., 0] * xs + per_pixel[..., 1] * ys + per_pixel[..., 2]
     map_y = per_pixel[..., 3] * xs + per_pixel[..., 4] * ys + per_pixel[..., 5]
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    return map_x, map_y
 
 
 def mask_placement(
@@ -202,7 +197,7 @@ def warp_template(
     landmarks: np.ndarray,
     image_shape: tuple[int, ...],
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Warp a premultiplied RGBA float32 template (h, w, 4) onto a face.
+    """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
     Returns the warped RGBA (H, W, 4) and the box (x0, y0, x1, y1) of the image it covers;
     the box is empty when the mask falls wholly outside the image.

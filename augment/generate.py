@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
 from augment import dataset
@@ -19,7 +20,9 @@ from augment.styles import MaskStyle, StyleError, load_styles
 _WORKER: dict = {}
 
 
-def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
+def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle], threads: int) -> None:
+    # Parallelism is across images; OpenCV's own thread pool in every worker only oversubscribes the cores.
+    cv2.setNumThreads(threads)
     _WORKER.update(raw=raw, out=out, settings=settings, styles=styles)
 
 
@@ -85,14 +88,14 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         bar.update()
 
     if workers == 1:
-        _start_worker(raw, out, settings, styles)
+        _start_worker(raw, out, settings, styles, cv2.getNumThreads())
         for task in tasks:
             collect(_work(task))
     else:
         # Fork shares the loaded styles with the workers; elsewhere they are pickled once each.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
-        with context.Pool(workers, initializer=_start_worker, initargs=(raw, out, settings, styles)) as pool:
+        with context.Pool(workers, initializer=_start_worker, initargs=(raw, out, settings, styles, 1)) as pool:
             for result in pool.imap_unordered(_work, tasks, chunksize=4):
                 collect(result)
     bar.close()
