@@ -50,8 +50,9 @@ class MaskParams:
 
 # Lookup tables for the sRGB <-> linear conversions (gamma 2.2), the hottest arithmetic here.
 _TO_LINEAR = np.power(np.arange(256, dtype=np.float64) / 255.0, 2.2).astype(np.float32)
+# Indexed by the square root of linear light, so dark tones get as fine steps as bright ones.
 _FROM_LINEAR_STEPS = 4095
-_FROM_LINEAR = np.power(np.linspace(0.0, 1.0, _FROM_LINEAR_STEPS + 1), 1 / 2.2).astype(np.float32)
+_FROM_LINEAR = np.power(np.linspace(0.0, 1.0, _FROM_LINEAR_STEPS + 1), 2 / 2.2).astype(np.float32)
 
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
@@ -63,7 +64,7 @@ def srgb_to_linear(values: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     """Linear light [0, 1] to sRGB [0, 1] (gamma 2.2), through a 4096-step table."""
-    index = np.clip(values * _FROM_LINEAR_STEPS + 0.5, 0, _FROM_LINEAR_STEPS).astype(np.int32)
+    index = np.clip(np.sqrt(np.maximum(values, 0.0)) * _FROM_LINEAR_STEPS + 0.5, 0, _FROM_LINEAR_STEPS).astype(np.int32)
     return _FROM_LINEAR[index]
 
 
@@ -168,9 +169,10 @@ def composite(
     mask_linear = mask_rgba[:, :, :3] / np.maximum(alpha, 1e-4)
 
     shading, gain, saturation = lighting(face_linear, alpha[:, :, 0], size)
-    mask_linear *= np.asarray(params.tint, dtype=np.float32)
+    mask_linear *= np.asarray(params.tint, dtype=np.float32) * gain
+    mask_linear *= shading
     grey = mask_linear @ LUMA
-    mask_linear = (grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation) * (shading * gain)
+    mask_linear = grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
     occlusion = np.clip(blur(alpha[:, :, 0], 0.03 * size) - alpha[:, :, 0], 0.0, 1.0)

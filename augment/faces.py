@@ -145,20 +145,6 @@ def _bounds(points: np.ndarray) -> Box:
     return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max()))
 
 
-def _detect_pass(work: np.ndarray, detector: str, upsample: int, degrees: float) -> list[tuple[Box, np.ndarray, float]]:
-    """One detection pass on ``work``, optionally on a rotated copy; boxes and landmarks come back in ``work``'s frame."""
-    if degrees == 0.0:
-        return [(box, find_landmarks(work, box), score) for box, score in detect_boxes(work, detector, upsample)]
-    matrix, size = _rotation(work.shape, degrees)
-    rotated = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inverse = cv2.invertAffineTransform(matrix)
-    found = []
-    for box, score in detect_boxes(rotated, detector, upsample):
-        landmarks = transform_points(find_landmarks(rotated, box), inverse)
-        found.append((_bounds(transform_points(_box_corners(box), inverse)), landmarks, score))
-    return found
-
-
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes."""
     width = min(a[2], b[2]) - max(a[0], b[0])
@@ -178,15 +164,59 @@ def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
     return any(box_iou(found, target) > 0.3 for found, _ in detect_boxes(crop, "cnn", 0))
 
 
-def _cascade(detector: str, upsample: int) -> list[tuple[str, int, float, int]]:
-    """Passes as (detector, upsample, roll degrees, working size), tried in order until one finds a face."""
+@dataclass(frozen=True)
+class Pass:
+    """One detection pass: which detector, upsampling, roll of the image, working size, and
+    whether its detections must be confirmed by the CNN: "weak" ones only, "all", or "none"."""
+
+    detector: str
+    upsample: int
+    degrees: float
+    side: int
+    confirm: str
+
+    @property
+    def label(self) -> str:
+        label = self.detector if self.degrees == 0.0 else f"{self.detector}-roll{self.degrees:+.0f}"
+        return label + (f"-up{self.upsample}" if self.upsample else "")
+
+
+def cascade(detector: str, upsample: int = 0) -> list[Pass]:
+    """The passes ``find_faces`` tries in order until one finds a face.
+
+    Fallback HOG passes look harder (larger, rolled images) and so find more things that
+    are not faces; everything they find is confirmed by the CNN.
+    """
     if detector == "auto":
-        return [("hog", 0, 0.0, WORK_SIDE), ("hog", 1, 0.0, WORK_SIDE)] + [
-            ("hog", 0, angle, WORK_SIDE) for angle in ROLL_ANGLES
-        ] + [("cnn", 0, 0.0, CNN_FALLBACK_SIDE)]
+        return [
+            Pass("hog", 0, 0.0, WORK_SIDE, "weak"),
+            Pass("hog", 1, 0.0, WORK_SIDE, "all"),
+            *(Pass("hog", 0, angle, WORK_SIDE, "all") for angle in ROLL_ANGLES),
+            Pass("cnn", 0, 0.0, CNN_FALLBACK_SIDE, "none"),
+        ]
     if detector in ("hog", "cnn"):
-        return [(detector, upsample, 0.0, WORK_SIDE)]
+        return [Pass(detector, upsample, 0.0, WORK_SIDE, "none")]
     raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(DETECTORS)}")
+
+
+def _run_pass(work: np.ndarray, step: Pass) -> list[tuple[Box, np.ndarray, float]]:
+    """One pass on ``work`` (rolled first if the pass says so); boxes and landmarks come back in ``work``'s frame."""
+    image, inverse = work, None
+    if step.degrees:
+        matrix, size = _rotation(work.shape, step.degrees)
+        image = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inverse = cv2.invertAffineTransform(matrix)
+    found = []
+    for box, score in detect_boxes(image, step.detector, step.upsample):
+        needs_check = step.confirm == "all" or (step.confirm == "weak" and score < VERIFY_BELOW)
+        if needs_check and not confirmed_by_cnn(image, box):
+            continue
+        landmarks = find_landmarks(image, box)
+        if inverse is not None:
+            landmarks = transform_points(landmarks, inverse)
+            box = _bounds(transform_points(_box_corners(box), inverse))
+        found.append((box, landmarks, score))
+    return found
 
 
 def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> list[Face]:
@@ -194,22 +224,17 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> li
 
     ``detector="auto"`` tries fast passes first and slower ones only when nothing is found:
     HOG, HOG upsampled, HOG on copies rolled by +-30 degrees, then dlib's CNN detector.
-    Weak HOG detections must be confirmed by the CNN detector.
+    Weak HOG detections, and all from the fallback HOG passes, must be confirmed by the CNN.
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    for name, passes_upsample, degrees, side in _cascade(detector, upsample):
-        work, scale = resize_longest(rgb, side) if max(rgb.shape[:2]) > side else (rgb, 1.0)
-        found = _detect_pass(work, name, passes_upsample, degrees)
-        if detector == "auto" and name == "hog":
-            found = [f for f in found if f[2] >= VERIFY_BELOW or confirmed_by_cnn(work, f[0])]
+    for step in cascade(detector, upsample):
+        work, scale = resize_longest(rgb, step.side) if max(rgb.shape[:2]) > step.side else (rgb, 1.0)
+        found = _run_pass(work, step)
         if found:
-            label = name if degrees == 0.0 else f"{name}-roll{degrees:+.0f}"
-            if passes_upsample:
-                label += f"-up{passes_upsample}"
             return [
-                Face(box=tuple(v / scale for v in box), landmarks=landmarks / scale, detector=label, score=score)
+                Face(box=tuple(v / scale for v in box), landmarks=landmarks / scale, detector=step.label, score=score)
                 for box, landmarks, score in found
             ]
     return []

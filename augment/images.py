@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import cv2
@@ -16,8 +15,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 # Larger images are refused before decoding: a 20000x20000 photo would need
-# 1.2 GB as RGB, and no face dataset needs more than 50 megapixels.
+# 1.2 GB as RGB, and no face dataset needs more than 50 megapixels. This check replaces
+# Pillow's own decompression-bomb guard, which is looser and gives a vaguer message.
 MAX_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageError(ValueError):
@@ -57,17 +58,15 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     if size == 0:
         raise ImageError("empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
-                image.load()
-                return to_rgb8(ImageOps.exif_transpose(image))
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+            image.load()
+            return to_rgb8(ImageOps.exif_transpose(image))
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except UnidentifiedImageError:
         raise ImageError("not a readable image") from None
     except OSError as error:
         raise ImageError(f"corrupt image: {error}") from None

@@ -1,0 +1,62 @@
+"""Shared test data, all made here: scikit-image's astronaut portrait and synthetic images."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from augment.demo import astronaut, rotate
+from augment.faces import find_faces
+from augment.images import save_rgb
+
+PROJECT = Path(__file__).resolve().parent.parent
+BUILTIN_STYLES = PROJECT / "mask_images"
+
+
+@pytest.fixture(scope="session")
+def face_image() -> np.ndarray:
+    """The astronaut portrait at 256 px: one real, frontal face about 45 px between the eyes."""
+    return cv2.resize(astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="session")
+def face_landmarks(face_image) -> np.ndarray:
+    faces = find_faces(face_image)
+    assert len(faces) == 1
+    return faces[0].landmarks
+
+
+def draw_third_party_mask(path: Path, with_loops: bool = True) -> None:
+    """A plain mask PNG as found on the web: a rounded body with thin ear loops, no sidecar."""
+    rgba = np.zeros((300, 420, 4), np.uint8)
+    cv2.ellipse(rgba, (210, 120), (160, 150), 0, 0, 180, (70, 120, 200, 255), -1, cv2.LINE_AA)
+    cv2.rectangle(rgba, (50, 60), (370, 125), (70, 120, 200, 255), -1)
+    if with_loops:
+        cv2.ellipse(rgba, (40, 120), (38, 60), 0, 90, 270, (240, 240, 240, 255), 3, cv2.LINE_AA)
+        cv2.ellipse(rgba, (380, 120), (38, 60), 0, -90, 90, (240, 240, 240, 255), 3, cv2.LINE_AA)
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+
+
+@pytest.fixture()
+def raw_dir(tmp_path, face_image) -> Path:
+    """A small input folder: two good faces (one tilted), one picture without a face."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    save_rgb(raw / "upright.png", face_image)
+    save_rgb(raw / "tilted.jpg", rotate(face_image, 25))
+    save_rgb(raw / "noface.png", np.full((120, 160, 3), 128, np.uint8))
+    return raw
+
+
+@pytest.fixture()
+def styles_dir(tmp_path) -> Path:
+    """Two built-in styles, copied so tests may add files beside them."""
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    for name in ("surgical_blue", "cloth_black"):
+        for suffix in (".png", ".json"):
+            shutil.copy(BUILTIN_STYLES / f"{name}{suffix}", folder)
+    return folder

@@ -1,0 +1,145 @@
+"""Compositing: colour conversions, blur and noise estimates, lighting, and the mask on a real face."""
+import cv2
+import numpy as np
+import pytest
+
+from augment import blend
+from augment.blend import MaskParams, wear_mask
+from augment.demo import relight, rotate
+from augment.faces import find_faces
+from augment.styles import load_styles
+
+from conftest import BUILTIN_STYLES
+
+NOSE_AND_MOUTH = list(range(30, 36)) + list(range(48, 68))
+EYES = list(range(36, 48))
+
+
+@pytest.fixture(scope="module")
+def styles():
+    found, _ = load_styles([BUILTIN_STYLES])
+    return {s.name: s for s in found}
+
+
+def test_gamma_tables_round_trip():
+    values = np.arange(256, dtype=np.uint8)
+    back = blend.linear_to_srgb(blend.srgb_to_linear(values)) * 255
+    assert np.abs(back - values).max() < 1.0
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
+def test_blur_sigma_measures_known_blur(sigma):
+    edges = np.zeros((120, 120), np.float32)
+    edges[:, 60:] = 1.0
+    edges[60:, :] += 0.5
+    blurred = cv2.GaussianBlur(edges, (0, 0), sigma)
+    assert blend.blur_sigma(blurred, np.ones_like(blurred)) == pytest.approx(sigma, rel=0.2)
+
+
+def test_blur_sigma_of_a_flat_image_is_zero():
+    flat = np.full((30, 30), 0.5, np.float32)
+    assert blend.blur_sigma(flat, np.ones_like(flat)) == 0.0
+
+
+def test_noise_level_measures_gaussian_noise():
+    rng = np.random.default_rng(0)
+    noisy = (0.5 + rng.normal(0, 0.03, (200, 200))).astype(np.float32)
+    assert blend.noise_level(noisy, np.ones_like(noisy)) == pytest.approx(0.03, rel=0.15)
+
+
+def test_wide_blur_on_a_reduced_copy_matches_a_full_blur():
+    rng = np.random.default_rng(1)
+    field = cv2.GaussianBlur(rng.random((200, 200)).astype(np.float32), (0, 0), 5)
+    full = cv2.GaussianBlur(field, (0, 0), 12, borderType=cv2.BORDER_REFLECT)
+    assert np.abs(blend.blur(field, 12) - full).max() < 0.01
+
+
+def test_lighting_reads_a_side_light_a_dim_face_and_a_grey_photo():
+    coverage = np.ones((60, 80), np.float32)
+    skin = np.broadcast_to(blend.SKIN_CHROMA * blend.SKIN_LUMINANCE, (60, 80, 3)).astype(np.float32)
+    ramp = np.linspace(0.4, 1.0, 80, dtype=np.float32)[None, :, None]
+    shading, gain, saturation = blend.lighting(skin * ramp, coverage, 80)
+    assert shading[30, 5, 0] < 0.85 < 1.1 < shading[30, 75, 0]
+    _, gain_dim, _ = blend.lighting(skin * 0.25, coverage, 80)
+    assert gain_dim.mean() < 0.7 * gain.mean()
+    grey = np.full((60, 80, 3), 0.3, np.float32)
+    assert blend.lighting(grey, coverage, 80)[2] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_grain_is_reproducible_from_the_generator():
+    first = blend.grain((50, 70), np.random.default_rng(3))
+    again = blend.grain((50, 70), np.random.default_rng(3))
+    other = blend.grain((50, 70), np.random.default_rng(4))
+    assert first.shape == (50, 70, 3)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert blend.grain((700, 900), np.random.default_rng(0)).shape == (700, 900, 3)
+
+
+def changed(before: np.ndarray, after: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Whether each landmark's pixel changed by more than 25/255 (as a mask would change it)."""
+    diff = np.abs(before.astype(int) - after.astype(int)).max(axis=2)
+    diff = cv2.dilate(diff.astype(np.uint8), np.ones((3, 3), np.uint8))
+    xs = np.clip(np.round(points[:, 0]).astype(int), 0, diff.shape[1] - 1)
+    ys = np.clip(np.round(points[:, 1]).astype(int), 0, diff.shape[0] - 1)
+    return diff[ys, xs] > 25
+
+
+def test_every_builtin_style_covers_nose_and_mouth_and_leaves_the_eyes(face_image, face_landmarks, styles):
+    for style in styles.values():
+        masked = wear_mask(face_image, face_landmarks, style, MaskParams(style.name), np.random.default_rng(0))
+        assert changed(face_image, masked, face_landmarks[NOSE_AND_MOUTH]).all(), style.name
+        assert not changed(face_image, masked, face_landmarks[EYES]).any(), style.name
+        assert masked.shape == face_image.shape and masked.dtype == np.uint8
+
+
+@pytest.mark.parametrize("degrees", [-30, 30])
+def test_masks_follow_a_tilted_head(face_image, styles, degrees):
+    tilted = rotate(cv2.resize(face_image, (400, 400)), degrees)
+    faces = find_faces(tilted)
+    assert len(faces) == 1
+    landmarks = faces[0].landmarks
+    masked = wear_mask(tilted, landmarks, styles["kn95_white"], MaskParams("kn95_white"), np.random.default_rng(0))
+    assert changed(tilted, masked, landmarks[NOSE_AND_MOUTH]).all()
+    assert not changed(tilted, masked, landmarks[EYES]).any()
+
+
+def test_mask_takes_the_photo_s_colour_and_light(face_image, face_landmarks, styles):
+    style = styles["surgical_blue"]
+    params = MaskParams(style.name)
+    grey_face = cv2.cvtColor(cv2.cvtColor(face_image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    masked = wear_mask(grey_face, face_landmarks, style, params, np.random.default_rng(0)).astype(int)
+    mouth = tuple(np.round(face_landmarks[57] + (0, 4)).astype(int)[::-1])
+    assert np.ptp(masked[mouth]) <= 3  # a blue mask in a greyscale photo is grey
+    bright = wear_mask(face_image, face_landmarks, style, params, np.random.default_rng(0))
+    dim_face = relight(face_image, (0.2, 0.2, 0.2))
+    dim = wear_mask(dim_face, face_landmarks, style, params, np.random.default_rng(0))
+    assert dim[mouth].mean() < 0.75 * bright[mouth].mean()
+
+
+def test_mask_is_as_soft_as_a_blurred_photo(face_image, face_landmarks, styles):
+    style = styles["cloth_dots"]
+
+    def mask_edge_sharpness(image):
+        masked = wear_mask(image, face_landmarks, style, MaskParams(style.name), np.random.default_rng(0))
+        inside = cv2.cvtColor(masked, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        x0, y0 = np.round(face_landmarks[4]).astype(int)
+        x1, y1 = np.round(face_landmarks[12]).astype(int)
+        patch = inside[min(y0, y1):max(y0, y1), x0:x1]
+        return np.abs(cv2.Laplacian(patch, cv2.CV_32F)).mean()
+
+    sharp = mask_edge_sharpness(face_image)
+    soft = mask_edge_sharpness(cv2.GaussianBlur(face_image, (0, 0), 2.5))
+    assert soft < 0.5 * sharp
+
+
+def test_random_shift_moves_the_mask(face_image, face_landmarks, styles):
+    style = styles["surgical_white"]
+    low = wear_mask(face_image, face_landmarks, style, MaskParams(style.name, shift=0.07), np.random.default_rng(0))
+    high = wear_mask(face_image, face_landmarks, style, MaskParams(style.name, shift=-0.07), np.random.default_rng(0))
+
+    def top_edge(masked):
+        column = np.abs(masked.astype(int) - face_image.astype(int)).max(axis=2)[:, int(face_landmarks[28, 0])]
+        return np.nonzero(column > 25)[0].min()
+
+    assert top_edge(low) > top_edge(high)

@@ -1,0 +1,234 @@
+"""The command line end to end on tiny folders: outputs, manifest, report, bad input, resume."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from augment.cli import main
+from augment.faces import find_faces
+from augment.images import load_rgb
+
+from conftest import draw_third_party_mask
+from test_blend import EYES, NOSE_AND_MOUTH, changed
+from test_images import png_header_only
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def generate(raw, out, styles, *extra):
+    return run("generate", "--raw", raw, "--out", out, "--styles", styles, "--workers", "1", *extra)
+
+
+def folder_digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_generate_writes_paired_crops_manifest_and_report(raw_dir, styles_dir, tmp_path):
+    before = folder_digest(raw_dir)
+    out = tmp_path / "out"
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    assert "2 faces from 3 images" in result.output and "1 no face found" in result.output
+    assert folder_digest(raw_dir) == before  # the input folder is never touched
+
+    with_mask = sorted(p.name for p in (out / "with_mask").iterdir())
+    without_mask = sorted(p.name for p in (out / "without_mask").iterdir())
+    assert with_mask == without_mask == ["tilted_0.jpg", "upright_0.jpg"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["inputs"] == 3 and report["faces"] == 2
+    assert report["with_mask"] == report["without_mask"] == 2
+    assert report["skipped"] == [{"path": "noface.png", "reason": "no face found"}]
+    assert report["seconds"] > 0
+
+    manifest = records(out)
+    assert [r["path"] for r in manifest] == sorted(r["path"] for r in manifest)
+    for record in manifest:
+        pair = [r for r in manifest if r["source"] == record["source"] and r["face"] == record["face"]]
+        assert {r["label"] for r in pair} == {"with_mask", "without_mask"}
+        assert len({r["split"] for r in pair}) == 1  # both versions of a face in one split
+        image = load_rgb(out / record["path"])
+        x0, y0, x1, y1 = record["box"]
+        assert 0 <= x0 < x1 <= image.shape[1] + 1 and 0 <= y0 < y1 <= image.shape[0] + 1
+        assert len(record["landmarks"]) == 68
+        if record["label"] == "with_mask":
+            assert record["style"] in ("surgical_blue", "cloth_black")
+            assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow"}
+        else:
+            assert record["style"] is None
+
+
+def test_the_masked_crop_differs_from_its_pair_only_over_nose_and_mouth(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    for record in records(out):
+        if record["label"] != "with_mask":
+            continue
+        masked = load_rgb(out / record["path"])
+        plain = load_rgb(out / "without_mask" / Path(record["path"]).name)
+        assert masked.shape == plain.shape
+        landmarks = np.array(record["landmarks"])
+        assert changed(plain, masked, landmarks[NOSE_AND_MOUTH]).mean() > 0.95
+        assert not changed(plain, masked, landmarks[EYES]).any()
+
+
+def test_crops_frame_the_face_like_the_detector_and_are_found_again(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    plain = load_rgb(out / "without_mask" / "upright_0.jpg")
+    faces = find_faces(plain)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert (x1 - x0) / plain.shape[1] > 0.45  # the face fills the crop, with a margin
+
+
+def test_bad_inputs_are_skipped_with_reasons_and_the_run_goes_on(raw_dir, styles_dir, tmp_path):
+    (raw_dir / "empty.jpg").write_bytes(b"")
+    (raw_dir / "text.jpg").write_text("this is not a picture")
+    (raw_dir / "cut.jpg").write_bytes((raw_dir / "tilted.jpg").read_bytes()[:400])
+    png_header_only(raw_dir / "huge.png", 20000, 20000)
+    (raw_dir / "dangling.jpg").symlink_to(raw_dir / "missing.jpg")
+    out = tmp_path / "out"
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0
+    reasons = {item["path"]: item["reason"] for item in json.loads((out / "report.json").read_text())["skipped"]}
+    assert reasons["empty.jpg"] == "empty file"
+    assert reasons["text.jpg"] == "not a readable image"
+    assert reasons["cut.jpg"].startswith("corrupt image")
+    assert reasons["huge.png"].startswith("image too large: 20000x20000")
+    assert reasons["dangling.jpg"].startswith("cannot read")
+    assert "warning: skipped" in result.output and "huge.png" in result.output
+    assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["tilted_0.jpg", "upright_0.jpg"]
+    assert generate(raw_dir, tmp_path / "strict", styles_dir, "--strict").exit_code == 1
+
+
+def test_same_seed_same_bytes_with_any_number_of_workers(raw_dir, styles_dir, tmp_path):
+    generate(raw_dir, tmp_path / "one", styles_dir)
+    two = run("generate", "--raw", raw_dir, "--out", tmp_path / "two", "--styles", styles_dir, "--workers", "2")
+    assert two.exit_code == 0, two.output
+    first, second = folder_digest(tmp_path / "one"), folder_digest(tmp_path / "two")
+    images = [key for key in first if key.endswith(".jpg")]
+    assert images and all(first[key] == second[key] for key in images)
+    assert first["manifest.jsonl"] == second["manifest.jsonl"]
+    other = generate(raw_dir, tmp_path / "seed1", styles_dir, "--seed", "1")
+    assert other.exit_code == 0
+    assert folder_digest(tmp_path / "seed1")["with_mask/upright_0.jpg"] != first["with_mask/upright_0.jpg"]
+
+
+def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    complete = folder_digest(out)
+    kept = out / "with_mask" / "upright_0.jpg"
+    kept_time = kept.stat().st_mtime_ns
+    # Simulate a run killed mid-way: one image's outputs and record gone, a temp file left behind.
+    (out / "with_mask" / "tilted_0.jpg").unlink()
+    (out / ".parts" / "tilted.json").unlink()
+    (out / "with_mask" / ".tmpabc.part").write_bytes(b"half a jpeg")
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0
+    assert "kept from an earlier run" in result.output
+    assert json.loads((out / "report.json").read_text())["resumed"] == 2
+    assert kept.stat().st_mtime_ns == kept_time
+    assert not (out / "with_mask" / ".tmpabc.part").exists()
+    resumed = folder_digest(out)
+    assert {k: v for k, v in resumed.items() if k.endswith(".jpg")} == {
+        k: v for k, v in complete.items() if k.endswith(".jpg")}
+
+
+def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    result = generate(raw_dir, out, styles_dir, "--seed", "7")
+    assert result.exit_code != 0 and "other settings" in result.output
+
+
+def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir, "--full-images").exit_code == 0
+    manifest = {r["path"]: r for r in records(out)}
+    record = manifest["with_mask/upright.jpg"]
+    assert record["size"] == [256, 256] and len(record["faces"]) == 1
+    assert record["faces"][0]["style"] in ("surgical_blue", "cloth_black")
+    assert load_rgb(out / "with_mask" / "upright.jpg").shape == (256, 256, 3)
+    assert "style" not in manifest["without_mask/upright.jpg"]["faces"][0]
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda raw, styles, out: [p.unlink() for p in raw.iterdir()], "no input images"),
+    (lambda raw, styles, out: out.write_text("a file, not a folder"), "not writable"),
+    (lambda raw, styles, out: [p.unlink() for p in styles.iterdir()], "no usable mask style"),
+])
+def test_fatal_problems_stop_at_once_with_a_clear_message(raw_dir, styles_dir, tmp_path, setup, message):
+    out = tmp_path / "out"
+    setup(raw_dir, styles_dir, out)
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_a_folder_of_only_broken_styles_names_each_file(raw_dir, tmp_path):
+    styles = tmp_path / "broken"
+    styles.mkdir()
+    cv2.imwrite(str(styles / "flat.png"), np.full((40, 40, 3), 200, np.uint8))
+    result = generate(raw_dir, tmp_path / "out", styles)
+    assert result.exit_code != 0 and "flat.png: no alpha channel" in result.output
+
+
+def test_a_third_party_png_without_sidecar_just_works(raw_dir, tmp_path):
+    styles = tmp_path / "web"
+    styles.mkdir()
+    draw_third_party_mask(styles / "blue_web_mask.png")
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles).exit_code == 0
+    masked = [r for r in records(out) if r["label"] == "with_mask"]
+    assert len(masked) == 2 and {r["style"] for r in masked} == {"blue_web_mask"}
+    for record in masked:
+        plain = load_rgb(out / "without_mask" / Path(record["path"]).name)
+        landmarks = np.array(record["landmarks"])
+        assert changed(plain, load_rgb(out / record["path"]), landmarks[NOSE_AND_MOUTH]).mean() > 0.95
+
+
+def test_styles_command_lists_anchors_and_problems(styles_dir):
+    cv2.imwrite(str(styles_dir / "flat.png"), np.full((40, 40, 3), 200, np.uint8))
+    result = run("styles", "--styles", styles_dir)
+    assert result.exit_code == 0
+    assert "surgical_blue" in result.output and "anchors from sidecar" in result.output
+    assert "problem:" in result.output and "flat.png: no alpha channel" in result.output
+    listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
+    assert {s["name"] for s in listing["styles"]} == {"surgical_blue", "cloth_black"}
+
+
+def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
+    out = tmp_path / "preview.png"
+    result = run("preview", "kn95_white", raw_dir / "upright.png", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert load_rgb(out).shape == (256, 512, 3)
+    missing = run("preview", "no_such_style", raw_dir / "upright.png", "--out", out)
+    assert missing.exit_code != 0 and "no such style" in missing.output
+    noface = run("preview", "kn95_white", raw_dir / "noface.png", "--out", out)
+    assert noface.exit_code != 0 and "no face found" in noface.output
+
+
+def test_draw_styles_renders_png_and_sidecar_pairs(tmp_path):
+    result = run("draw-styles", "--out", tmp_path)
+    assert result.exit_code == 0
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) >= 8 and all(p.with_suffix(".json").exists() for p in pngs)
+
+
+def test_python_dash_m_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "augment", "--help"], capture_output=True, text=True, check=True)
+    assert "generate" in result.stdout and "preview" in result.stdout

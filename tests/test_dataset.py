@@ -1,0 +1,58 @@
+"""Dataset bookkeeping: naming, splits, seeding, random parameters, input listing."""
+from collections import Counter
+
+import numpy as np
+
+from augment import dataset
+from augment.styles import load_styles
+
+from conftest import BUILTIN_STYLES
+
+
+def test_output_stems_are_flat_and_unique():
+    stems = dataset.output_stems(["a.jpg", "a.png", "sub/b.jpg", "c.jpeg"])
+    assert stems == {"a.jpg": "a-jpg", "a.png": "a-png", "sub/b.jpg": "sub__b", "c.jpeg": "c"}
+    assert len(set(stems.values())) == 4
+
+
+def test_split_is_per_source_stable_and_roughly_80_10_10():
+    sources = [f"person_{i}.jpg" for i in range(3000)]
+    splits = Counter(dataset.split_of(s) for s in sources)
+    assert set(splits) == {"train", "val", "test"}
+    assert abs(splits["train"] / 3000 - 0.8) < 0.03
+    assert abs(splits["val"] / 3000 - 0.1) < 0.02
+    assert [dataset.split_of(s) for s in sources[:50]] == [dataset.split_of(s) for s in sources[:50]]
+
+
+def test_face_rng_depends_on_seed_source_and_face_only():
+    draw = lambda *key: dataset.face_rng(*key).random()
+    assert draw(0, "a.jpg", 0) == draw(0, "a.jpg", 0)
+    assert len({draw(0, "a.jpg", 0), draw(1, "a.jpg", 0), draw(0, "b.jpg", 0), draw(0, "a.jpg", 1)}) == 4
+
+
+def test_random_parameters_stay_in_their_ranges_and_use_every_style():
+    styles, _ = load_styles([BUILTIN_STYLES])
+    params = [dataset.draw_params(np.random.default_rng(i), styles) for i in range(400)]
+    assert {p.style for p in params} == {s.name for s in styles}
+    assert all(-0.07 <= p.shift <= 0.07 and 0.96 <= p.width <= 1.06 for p in params)
+    assert all(0.2 <= p.shadow <= 0.45 and all(0.5 < t < 2.0 for t in p.tint) for p in params)
+
+
+def test_list_inputs_finds_images_recursively_and_skips_others(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.JPG", "a.png", "sub/c.webp", "notes.txt", ".hidden.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    found, problems = dataset.list_inputs(tmp_path)
+    assert found == ["a.png", "b.JPG", "sub/c.webp"]
+    assert problems == []
+
+
+def test_list_inputs_reports_a_directory_it_cannot_read(tmp_path, monkeypatch):
+    def refuse(path, onerror=None, **_):
+        onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
+        return iter([(str(tmp_path), [], ["a.jpg"])])
+
+    monkeypatch.setattr(dataset.os, "walk", refuse)
+    found, problems = dataset.list_inputs(tmp_path)
+    assert found == ["a.jpg"]
+    assert problems == [{"path": str(tmp_path / "locked"), "reason": "cannot read directory: Permission denied"}]

@@ -1,0 +1,90 @@
+"""The shared face module: detection cascade, landmarks, boxes and crops."""
+import cv2
+import numpy as np
+import pytest
+
+from augment.demo import rotate
+from augment.faces import box_iou, crop_box, detect_boxes, face_box, find_faces, hog_framing
+
+
+def eye_line_degrees(landmarks: np.ndarray) -> float:
+    left, right = landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)
+    return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+
+
+def test_finds_the_face_and_its_landmarks(face_image):
+    faces = find_faces(face_image)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.landmarks.shape == (68, 2) and face.landmarks.dtype == np.float32
+    x0, y0, x1, y1 = face.box
+    inside = (face.landmarks[:, 0] > x0 - 10) & (face.landmarks[:, 0] < x1 + 10)
+    assert inside.all()
+    assert face.landmarks[36:48, 1].max() < face.landmarks[30, 1] < face.landmarks[48:68, 1].min()
+
+
+def test_a_small_face_is_found_by_the_upsampled_pass(face_image):
+    small = cv2.resize(face_image, (200, 200), interpolation=cv2.INTER_AREA)  # face box ~35 px
+    faces = find_faces(small)
+    assert len(faces) == 1 and faces[0].detector.endswith("up1")
+    assert detect_boxes(small, "hog", 0) == []
+
+
+@pytest.mark.parametrize("degrees", [50, -50])
+def test_a_strongly_rolled_face_is_found_with_rolled_landmarks(face_image, degrees):
+    big = cv2.resize(face_image, (400, 400))
+    rolled = rotate(big, degrees)  # beyond HOG's own tolerance
+    assert detect_boxes(rolled, "hog", 0) == [] and detect_boxes(rolled, "hog", 1) == []
+    faces = find_faces(rolled)
+    assert len(faces) == 1 and "roll" in faces[0].detector
+    # Rotating the image counter-clockwise by d degrees turns the eye line to about -d.
+    assert eye_line_degrees(faces[0].landmarks) == pytest.approx(-degrees, abs=8)
+
+
+def test_landmarks_sit_in_the_image_they_were_found_in(face_image):
+    big = cv2.resize(face_image, (1200, 1200))  # larger than the working size: detected on a copy
+    faces = find_faces(big)
+    reference = find_faces(face_image)[0].landmarks * (1200 / 256)
+    assert np.abs(faces[0].landmarks - reference).mean() < 6
+
+
+def test_no_face_in_a_plain_picture():
+    assert find_faces(np.full((200, 200, 3), 90, np.uint8)) == []
+
+
+def test_cnn_detector_finds_the_face_in_hog_framing(face_image):
+    cnn = detect_boxes(face_image, "cnn", 1)
+    hog = detect_boxes(cv2.resize(face_image, (512, 512)), "hog", 0)
+    assert len(cnn) == 1 and len(hog) == 1
+    scaled = tuple(v / 2 for v in hog[0][0])
+    assert box_iou(cnn[0][0], scaled) > 0.6
+
+
+def test_bad_arguments_are_refused(face_image):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        find_faces(face_image.astype(np.float32))
+    with pytest.raises(ValueError, match="unknown face detector"):
+        find_faces(face_image, detector="yolo")
+
+
+def test_face_box_is_a_square_around_brows_and_chin():
+    points = np.zeros((68, 2))
+    points[:17, 0] = np.linspace(0, 100, 17)
+    points[:17, 1] = 50
+    points[17:27] = (50, 0)
+    points[8] = (50, 120)
+    x0, y0, x1, y1 = face_box(points)
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x1 - x0 == pytest.approx(120 * 1.04)
+    assert (x0 + x1) / 2 == pytest.approx(50)
+
+
+def test_crop_box_grows_and_clips():
+    assert crop_box((10, 10, 30, 30), 0.5) == (0, 0, 40, 40)
+    assert crop_box((10, 10, 30, 30), 1.0, (35, 100)) == (0, 0, 50, 35)
+
+
+def test_hog_framing_and_iou():
+    assert hog_framing((0, 0, 100, 100)) == pytest.approx((-0.5, 2.0, 108.5, 111.0))
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0

@@ -1,0 +1,127 @@
+"""Geometry of the mask fit: control points, triangulation and the piecewise-affine warp."""
+import numpy as np
+import pytest
+
+from augment import fit
+
+
+def rotation(degrees: float, scale: float = 1.0, offset=(0.0, 0.0)) -> np.ndarray:
+    angle = np.radians(degrees)
+    return np.array([
+        [scale * np.cos(angle), -scale * np.sin(angle), offset[0]],
+        [scale * np.sin(angle), scale * np.cos(angle), offset[1]],
+    ])
+
+
+def test_canonical_face_is_symmetric_with_unit_eye_distance():
+    face = fit.CANONICAL_FACE
+    left_eye, right_eye = face[36:42].mean(axis=0), face[42:48].mean(axis=0)
+    assert np.linalg.norm(right_eye - left_eye) == pytest.approx(1.0, abs=0.01)
+    assert face[8, 0] == pytest.approx(0.0, abs=1e-6)  # chin on the midline
+    np.testing.assert_allclose(face[0] * (-1, 1), face[16], atol=1e-6)  # jaw ends mirror
+
+
+def test_canonical_anchors_put_the_top_edge_between_eyes_and_nose_tip():
+    face = fit.CANONICAL_FACE
+    top = fit.CANONICAL_ANCHORS["top"][1]
+    assert face[36:48, 1].max() < top < face[30, 1]
+    assert fit.CANONICAL_ANCHORS["bottom"][1] > face[8, 1]
+
+
+def test_control_points_move_with_the_face():
+    """An affine pose of the landmarks moves every control point by that same pose."""
+    pose = rotation(30, 40.0, (200, 150))
+    points = fit.control_points(fit.apply_affine(pose, fit.CANONICAL_FACE))
+    np.testing.assert_allclose(points, fit.apply_affine(pose, fit.canonical_control_points()), atol=1e-6)
+
+
+def test_control_points_reject_wrong_shape():
+    with pytest.raises(ValueError, match="68 landmarks"):
+        fit.control_points(np.zeros((5, 2)))
+
+
+def test_jaw_normals_point_away_from_the_nose():
+    normals = fit.jaw_normals(fit.CANONICAL_FACE)
+    outward = fit.CANONICAL_FACE[:17] - fit.CANONICAL_FACE[30]
+    assert np.all(np.sum(normals * outward, axis=1) > 0)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0)
+
+
+def test_face_scale_ignores_rotation_and_follows_size():
+    face = fit.apply_affine(rotation(35, 50.0), fit.CANONICAL_FACE)
+    assert fit.face_scale(face) == pytest.approx(50.0)
+
+
+def test_fit_affine_recovers_a_known_affine():
+    matrix = np.array([[1.5, 0.2, 10.0], [-0.3, 0.8, 5.0]])
+    source = np.random.default_rng(0).uniform(0, 100, (10, 2))
+    np.testing.assert_allclose(fit.fit_affine(source, fit.apply_affine(matrix, source)), matrix, atol=1e-9)
+
+
+def test_anchors_to_template_maps_canonical_anchors_onto_the_png_anchors():
+    pose = rotation(0, 120.0, (300, 40))
+    anchors = {name: tuple(fit.apply_affine(pose, np.array([point]))[0])
+               for name, point in fit.CANONICAL_ANCHORS.items()}
+    np.testing.assert_allclose(fit.anchors_to_template(anchors), pose, atol=1e-9)
+
+
+def test_triangle_affines_are_exact_per_triangle_and_survive_flat_triangles():
+    target = fit.canonical_control_points() * 50 + 200
+    source = target * 1.3 + 7
+    triangles = fit.control_triangles()
+    matrices = fit.triangle_affines(source, target, triangles)
+    for matrix, triangle in zip(matrices, triangles):
+        np.testing.assert_allclose(fit.apply_affine(matrix, target[triangle]), source[triangle], atol=1e-6)
+    flat = target.copy()
+    flat[triangles[0]] = flat[triangles[0][0]]  # collapse one triangle to a point
+    assert np.all(np.isfinite(fit.triangle_affines(source, flat, triangles)))
+
+
+def test_identity_warp_maps_every_pixel_to_itself():
+    points = fit.canonical_control_points() * 50 + 200
+    map_x, map_y = fit.piecewise_affine_maps(points, points, fit.control_triangles(), (120, 150, 280, 300))
+    xs, ys = np.meshgrid(np.arange(120, 280), np.arange(150, 300))
+    np.testing.assert_allclose(map_x, xs, atol=1e-3)
+    np.testing.assert_allclose(map_y, ys, atol=1e-3)
+
+
+def test_warp_of_a_globally_posed_face_is_that_pose():
+    """Piecewise-affine over an affine correspondence is the affine itself, everywhere."""
+    template = fit.canonical_control_points() * 100 + 300
+    pose = rotation(-28, 0.45, (40, 60))
+    face = fit.apply_affine(pose, template)
+    box = (150, 150, 300, 300)
+    map_x, map_y = fit.piecewise_affine_maps(template, face, fit.control_triangles(), box)
+    inverse = np.vstack([pose, [0, 0, 1]])
+    inverse = np.linalg.inv(inverse)[:2]
+    xs, ys = np.meshgrid(np.arange(150, 300), np.arange(150, 300))
+    expected = fit.apply_affine(inverse, np.stack([xs.ravel(), ys.ravel()], axis=1))
+    np.testing.assert_allclose(map_x.ravel(), expected[:, 0], atol=0.02)
+    np.testing.assert_allclose(map_y.ravel(), expected[:, 1], atol=0.02)
+
+
+def warped_alpha(landmarks: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Warp a solid canonical-frame rectangle template onto landmarks; return its alpha and box."""
+    template = np.ones((220, 300, 4), np.float32)
+    to_template = np.array([[100.0, 0.0, 150.0], [0.0, 100.0, 10.0]])  # canonical (-1.5..1.5, -0.1..2.1)
+    warped, box = fit.warp_template(template, to_template, landmarks, (400, 400))
+    return warped[:, :, 3], box
+
+
+def test_turned_head_gets_a_narrower_far_side():
+    face = fit.CANONICAL_FACE * 60 + (200, 120)
+    turned = face.copy()
+    right = turned[:, 0] > 200
+    turned[right, 0] = 200 + (turned[right, 0] - 200) * 0.55  # far half foreshortened
+    alpha, (x0, _, _, _) = warped_alpha(turned)
+    row = alpha[int(face[30, 1]) - 0]
+    covered = np.nonzero(row > 0.5)[0] + x0
+    nose_x = turned[30, 0]
+    left_width, right_width = nose_x - covered.min(), covered.max() - nose_x
+    assert right_width < 0.75 * left_width
+
+
+def test_warp_box_is_clipped_to_the_image_and_empty_when_off_it():
+    face = fit.CANONICAL_FACE * 60 + (-500, -500)
+    alpha, box = warped_alpha(face)
+    assert alpha.size == 0 and (box[2] <= box[0] or box[3] <= box[1])

@@ -1,0 +1,114 @@
+"""Reading odd and broken image files, and atomic writes."""
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from augment.images import (ImageError, contact_sheet, is_image_path, load_rgb, resize_longest, save_rgb,
+                            write_atomic)
+
+
+def png_header_only(path, width, height):
+    """A PNG whose header claims a size (no pixel data needs to exist to be refused)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)) + end)
+
+
+@pytest.mark.parametrize("mode, suffix", [
+    ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("I;16", ".png"), ("RGB", ".bmp"), ("RGB", ".webp"),
+    ("CMYK", ".jpg"), ("LA", ".png"),
+])
+def test_any_pixel_format_becomes_rgb8(tmp_path, mode, suffix):
+    pixels = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels).convert(mode) if mode != "I;16" else Image.fromarray(
+        pixels[:, :, 0].astype(np.uint16) * 257)
+    path = tmp_path / f"x{suffix}"
+    image.save(path)
+    rgb = load_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (20, 30, 3)
+
+
+def test_sixteen_bit_keeps_its_brightness(tmp_path):
+    Image.fromarray(np.full((10, 10), 40000, np.uint16)).save(tmp_path / "deep.png")
+    assert load_rgb(tmp_path / "deep.png")[0, 0, 0] == round(40000 / 65535 * 255)
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    Image.fromarray(np.zeros((4, 4, 4), np.uint8)).save(tmp_path / "clear.png")
+    assert (load_rgb(tmp_path / "clear.png") == 255).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = 255  # left half white
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # stored rotated: display turned 90 degrees clockwise
+    image.save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    rgb = load_rgb(tmp_path / "turned.jpg")
+    assert rgb.shape == (40, 20, 3)
+    assert rgb[:20].mean() > 200 and rgb[20:].mean() < 50  # the white half is now on top
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_text("hello, I am text"), "not a readable image"),
+    (lambda p: p.write_bytes(open_jpeg_bytes()[:300]), "corrupt image"),
+    (lambda p: png_header_only(p, 20000, 20000), "too large: 20000x20000"),
+])
+def test_bad_files_raise_one_line_reasons(tmp_path, make, reason):
+    path = tmp_path / "bad.jpg"
+    make(path)
+    with pytest.raises(ImageError, match=reason) as error:
+        load_rgb(path)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file_and_dangling_link(tmp_path):
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "gone.jpg")
+    for name in ("nothing.jpg", "link.jpg"):
+        with pytest.raises(ImageError, match="cannot read"):
+            load_rgb(tmp_path / name)
+
+
+def open_jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    save_rgb(tmp_path / "a" / "b.png", pixels)
+    np.testing.assert_array_equal(load_rgb(tmp_path / "a" / "b.png"), pixels)
+
+
+def test_atomic_write_leaves_nothing_when_it_fails(tmp_path):
+    class Boom:
+        def __len__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(TypeError):
+        write_atomic(tmp_path / "out.bin", Boom())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resize_longest_and_suffixes():
+    image = np.zeros((100, 50, 3), np.uint8)
+    small, scale = resize_longest(image, 40)
+    assert small.shape == (40, 20, 3) and scale == pytest.approx(0.4)
+    assert is_image_path(Path("a.JPEG")) and not is_image_path(Path("a.txt"))
+
+
+def test_contact_sheet_tiles_and_captions():
+    tiles = [np.full((30, 60, 3), v, np.uint8) for v in (0, 100, 200)]
+    sheet = contact_sheet(tiles, 2, 64, ["a", "b", "c"])
+    assert sheet.shape == (128, 128, 3)
+    assert sheet[32, 96].tolist() == [100, 100, 100]

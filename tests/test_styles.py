@@ -1,0 +1,116 @@
+"""Mask styles: loading, anchors from sidecars or from the alpha shape, and clear errors."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from augment.draw_styles import STYLES, render_style
+from augment.fit import CANONICAL_ANCHORS, anchors_to_template, apply_affine
+from augment.styles import StyleError, derive_anchors, load_style, load_styles, mask_body
+
+from conftest import BUILTIN_STYLES, draw_third_party_mask
+
+
+def write_png(path, pixels):
+    cv2.imwrite(str(path), pixels)
+
+
+def test_builtin_styles_load_with_sidecar_anchors():
+    styles, problems = load_styles([BUILTIN_STYLES])
+    assert problems == []
+    assert len(styles) >= 8
+    assert {s.name for s in styles} == {s.name for s in STYLES}
+    assert all(s.anchors_from == "sidecar" for s in styles)
+    kinds = {s.name.split("_")[0] for s in styles}
+    assert {"surgical", "kn95", "cloth"} <= kinds
+
+
+def test_builtin_pngs_are_what_the_drawing_script_renders():
+    """The committed PNGs are reproducible from the script (a changed script must re-render them)."""
+    for recipe in (STYLES[0], STYLES[-1]):
+        rgba, sidecar = render_style(recipe)
+        committed = cv2.cvtColor(cv2.imread(str(BUILTIN_STYLES / f"{recipe.name}.png"), cv2.IMREAD_UNCHANGED),
+                                 cv2.COLOR_BGRA2RGBA)
+        assert np.abs(committed.astype(int) - rgba.astype(int)).max() <= 1
+        assert json.loads((BUILTIN_STYLES / f"{recipe.name}.json").read_text())["anchors"] == sidecar["anchors"]
+
+
+def test_drawn_styles_have_texture_not_flat_colour():
+    rgba, _ = render_style(STYLES[0])
+    body = rgba[rgba[:, :, 3] == 255][:, :3].astype(float)
+    assert body.std(axis=0).mean() > 4  # pleats, shading and fabric grain
+
+
+def test_derived_anchors_ignore_ear_loops(tmp_path):
+    draw_third_party_mask(tmp_path / "web.png")
+    style = load_style(tmp_path / "web.png")
+    assert style.anchors_from == "alpha"
+    anchors = style.anchors
+    assert anchors["top"][0] == pytest.approx(210, abs=3)
+    assert anchors["top"][1] == pytest.approx(60, abs=3)
+    assert anchors["bottom"][1] == pytest.approx(270, abs=3)
+    # The body spans x 50..370; the loops reach out to ~2 and ~418.
+    assert 45 <= anchors["left"][0] <= 60 and 360 <= anchors["right"][0] <= 375
+
+
+def test_derived_anchors_match_the_canonical_layout_of_a_drawn_style():
+    """For a built-in style, anchors from its alpha land close to the exact ones in its sidecar."""
+    style = load_style(BUILTIN_STYLES / "surgical_blue.png")
+    derived = derive_anchors(style.rgba[:, :, 3])
+    exact = anchors_to_template(style.anchors)
+    approx = anchors_to_template(derived)
+    corners = np.array([(-1, 0.3), (1, 0.3), (0, 1.8)])
+    assert np.abs(apply_affine(exact, corners) - apply_affine(approx, corners)).max() < 0.12 * style.rgba.shape[1]
+
+
+def test_mask_body_of_an_empty_alpha_is_empty():
+    assert not mask_body(np.zeros((40, 40), np.uint8)).any()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: write_png(p, np.full((50, 50, 3), 200, np.uint8)), "no alpha channel"),
+    (lambda p: write_png(p, np.zeros((50, 50, 4), np.uint8)), "alpha channel is empty"),
+    (lambda p: p.write_text("not a png"), "not a readable image"),
+    (lambda p: write_png(p, np.full((8, 8, 4), 255, np.uint8)), "at least 16 px"),
+])
+def test_bad_style_files_name_the_file_and_the_reason(tmp_path, make, message):
+    path = tmp_path / "bad.png"
+    make(path)
+    with pytest.raises(StyleError, match=message) as error:
+        load_style(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("sidecar, message", [
+    ("{not json", "unreadable sidecar"),
+    ('{"anchors": {"top": [10, 10]}}', "miss bottom, left, right"),
+    ('{"anchors": {"top": [10, 10], "bottom": [10, 90], "left": [0, 50], "right": [999, 50]}}', "outside"),
+    ('{"anchors": {"top": [10, 90], "bottom": [10, 10], "left": [0, 50], "right": [90, 50]}}', "above"),
+    ('{"anchors": {"top": "x", "bottom": [10, 90], "left": [0, 50], "right": [90, 50]}}', "numbers"),
+])
+def test_bad_sidecars_are_reported(tmp_path, sidecar, message):
+    write_png(tmp_path / "m.png", np.full((100, 100, 4), 255, np.uint8))
+    (tmp_path / "m.json").write_text(sidecar)
+    with pytest.raises(StyleError, match=message):
+        load_style(tmp_path / "m.png")
+
+
+def test_load_styles_keeps_good_files_and_reports_bad_ones(tmp_path, styles_dir):
+    write_png(styles_dir / "broken.png", np.full((50, 50, 3), 200, np.uint8))
+    other = tmp_path / "more"
+    other.mkdir()
+    draw_third_party_mask(other / "surgical_blue.png")  # same name as a style already loaded
+    styles, problems = load_styles([styles_dir, other])
+    assert sorted(s.name for s in styles) == ["cloth_black", "surgical_blue"]
+    assert any("broken.png" in p and "no alpha" in p for p in problems)
+    assert any("already loaded" in p for p in problems)
+
+
+def test_missing_style_directory_is_an_error(tmp_path):
+    with pytest.raises(StyleError, match="not a directory"):
+        load_styles([tmp_path / "nope"])
+
+
+def test_canonical_anchor_names_are_complete():
+    assert set(CANONICAL_ANCHORS) == {"top", "bottom", "left", "right"}
