@@ -200,6 +200,19 @@ def shading(style: Style, size: tuple[int, int], shape: dict) -> np.ndarray:
     return result.astype(np.float32)
 
 
+# Light the fabric reflects off its surface whatever its colour: what makes a black mask
+# look like cloth over a nose and cheeks rather than a hole in the picture (linear light).
+SHEEN = {"surgical": 0.025, "kn95": 0.035, "cloth": 0.02}
+
+
+def sheen(size: tuple[int, int]) -> np.ndarray:
+    """Where the mask's surface faces the camera most: the bridge of the nose and the cheeks (h, w) in 0..1."""
+    x, y = coordinates(size)
+    ridge = np.exp(-((x / 0.3) ** 2) - ((y - 0.6) / 0.45) ** 2)
+    cheeks = np.exp(-(((np.abs(x) - 0.55) / 0.25) ** 2) - ((y - 0.95) / 0.35) ** 2)
+    return (ridge + 0.6 * cheeks).astype(np.float32)
+
+
 def pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
     """Three horizontal pleats: a highlight on each fold, a dark crease, a shadow fading below it."""
     result = np.zeros_like(x)
@@ -239,7 +252,9 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     colour = print_pattern(style, size, rng) if style.kind == "cloth" else np.broadcast_to(
         np.array(style.colour, np.float32) / 255.0, (size[1], size[0], 3)
     )
-    linear = np.power(colour, 2.2) * (shading(style, size, shape) * fabric(size, style.kind, rng))[:, :, None]
+    texture = fabric(size, style.kind, rng)
+    linear = np.power(colour, 2.2) * (shading(style, size, shape) * texture)[:, :, None]
+    linear += (SHEEN[style.kind] * sheen(size) * texture)[:, :, None]
     if style.kind == "kn95":
         linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
     if style.kind == "surgical":
