@@ -33,7 +33,7 @@ from augment.styles import MaskStyle
 LABELS = ("with_mask", "without_mask")
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 PARTS = ".parts"
-MIN_FACE = 24  # pixels: the face box of a smaller face leaves too little to put a mask on
+MIN_FACE = 16  # pixels: a smaller face box leaves too little to draw a mask on
 
 
 class DatasetError(RuntimeError):
@@ -198,9 +198,12 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     """
     try:
         image = load_rgb(raw / source)
-        faces = [f for f in find_faces(image, settings.detector) if _box_side(f) >= MIN_FACE]
-        if not faces:
+        found = find_faces(image, settings.detector)
+        faces = [f for f in found if _box_side(f) >= MIN_FACE]
+        if not found:
             result = ImageResult(source, [], "no face found")
+        elif not faces:
+            result = ImageResult(source, [], f"face too small (under {MIN_FACE} px)")
         else:
             write = image_records if settings.full_images else face_records
             result = ImageResult(source, write(source, stem, faces, image, settings, styles, out))

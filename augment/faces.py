@@ -28,6 +28,10 @@ WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
 CNN_FALLBACK_SIDE = 256
+# Thumbnails smaller than SMALL_SIDE are enlarged to ENLARGED_SIDE before detection, so that
+# their faces (a 100 px photo holds a face of ~25 px) reach the size HOG's window needs.
+SMALL_SIDE = 200
+ENLARGED_SIDE = 400
 # In-plane angles tried when upright detection finds nothing: HOG's own filters cover
 # about +-15 degrees of roll, these extend it past +-40.
 ROLL_ANGLES = (30.0, -30.0)
@@ -41,6 +45,9 @@ CNN_TO_HOG_SHIFT = (0.04, 0.065)
 # around them: on plain portraits 2% of true faces score that low, and so do badges,
 # patterns and knots of hair that HOG mistakes for faces.
 VERIFY_BELOW = 0.3
+
+# Faces rolled more than this (degrees) get their landmarks measured again upright.
+REFINE_ROLL = 15.0
 
 JAW_POINTS = slice(0, 17)
 BROW_POINTS = slice(17, 27)
@@ -82,6 +89,13 @@ def _landmark_predictor() -> "dlib.shape_predictor":
     return dlib.shape_predictor(_model_path("pose_predictor_model_location"))
 
 
+def load_models() -> None:
+    """Load every dlib model now rather than at first use (e.g. before forking worker processes)."""
+    _hog_detector()
+    _cnn_detector()
+    _landmark_predictor()
+
+
 def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> list[tuple[Box, float]]:
     """Run one dlib face detector; return ``[(box, score), ...]`` in ``rgb``'s pixel coordinates.
 
@@ -110,7 +124,38 @@ def hog_framing(cnn_box: Box) -> Box:
 
 
 def find_landmarks(rgb: np.ndarray, box: Box) -> np.ndarray:
-    """The 68 landmarks (float32, shape (68, 2)) of the face in ``box``."""
+    """The 68 landmarks (float32, shape (68, 2)) of the face in ``box``.
+
+    dlib's predictor starts from an upright mean face and drifts on a strongly rolled one,
+    so a face rolled by more than a few degrees is turned upright and measured again.
+    """
+    landmarks = _predict(rgb, box)
+    roll = roll_degrees(landmarks)
+    if abs(roll) < REFINE_ROLL:
+        return landmarks
+    side = max(box[2] - box[0], box[3] - box[1])
+    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    # Turn only a window around the face: enough for the predictor's crop at any angle.
+    half = int(1.2 * side)
+    x0, y0 = max(0, int(centre[0]) - half), max(0, int(centre[1]) - half)
+    window = rgb[y0:int(centre[1]) + half, x0:int(centre[0]) + half]
+    pivot = tuple(float(v) for v in landmarks.mean(axis=0) - (x0, y0))
+    matrix = cv2.getRotationMatrix2D(pivot, roll, 1.0)
+    upright = cv2.warpAffine(window, matrix, (window.shape[1], window.shape[0]), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+    cx, cy = transform_points((centre - (x0, y0))[None], matrix)[0]
+    upright_box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    refined = transform_points(_predict(upright, upright_box), cv2.invertAffineTransform(matrix))
+    return refined + np.array([x0, y0], dtype=np.float32)
+
+
+def roll_degrees(landmarks: np.ndarray) -> float:
+    """The face's in-plane roll: the angle of the line through the eye centres (positive: clockwise)."""
+    left, right = landmarks[36:42].mean(axis=0), landmarks[42:48].mean(axis=0)
+    return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+
+
+def _predict(rgb: np.ndarray, box: Box) -> np.ndarray:
     # dlib copies the whole image it is given; a crop around the box is all the predictor reads.
     x0, y0, x1, y1 = crop_box(box, 0.3, rgb.shape)
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
@@ -230,7 +275,9 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> li
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
     for step in cascade(detector, upsample):
-        work, scale = resize_longest(rgb, step.side) if max(rgb.shape[:2]) > step.side else (rgb, 1.0)
+        longest = max(rgb.shape[:2])
+        target = min(step.side, ENLARGED_SIDE if longest < SMALL_SIDE else longest)
+        work, scale = resize_longest(rgb, target) if target != longest else (rgb, 1.0)
         found = _run_pass(work, step)
         if found:
             return [

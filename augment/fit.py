@@ -196,20 +196,28 @@ def warp_template(
     canonical_to_template: np.ndarray,
     landmarks: np.ndarray,
     image_shape: tuple[int, ...],
+    margin: float = 0.1,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
-    Returns the warped RGBA (H, W, 4) and the box (x0, y0, x1, y1) of the image it covers;
-    the box is empty when the mask falls wholly outside the image.
+    Returns the warped RGBA (H, W, 4) and the box (x0, y0, x1, y1) of the image it covers:
+    the template's opaque part as placed on the face, grown by ``margin`` of its size on each
+    side (room for soft edges and shadows), clipped to the image. The box is empty when the
+    mask falls wholly outside the image.
     """
     template_points, face_points = mask_placement(landmarks, canonical_to_template)
-    height, width = template.shape[:2]
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
-    outline = apply_affine(fit_affine(template_points, face_points), corners)
-    outline = np.vstack([outline, face_points])
+    opaque = np.argwhere(template[:, :, 3] > 0)
+    (top, left), (bottom, right) = opaque.min(axis=0), opaque.max(axis=0) + 1
+    corners = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
+    # Control points over the opaque part may pull it beyond where the overall affine puts it.
+    over = ((template_points[:, 0] >= left) & (template_points[:, 0] <= right)
+            & (template_points[:, 1] >= top) & (template_points[:, 1] <= bottom))
+    outline = np.vstack([apply_affine(fit_affine(template_points, face_points), corners), face_points[over]])
+    low, high = outline.min(axis=0), outline.max(axis=0)
+    grow = margin * (high - low)
+    x0, y0 = np.floor(low - grow).astype(int)
+    x1, y1 = np.ceil(high + grow).astype(int) + 1
     image_height, image_width = image_shape[:2]
-    x0, y0 = np.floor(outline.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 1
     box = (max(0, x0), max(0, y0), min(image_width, x1), min(image_height, y1))
     if box[2] <= box[0] or box[3] <= box[1]:
         return np.zeros((0, 0, 4), np.float32), box

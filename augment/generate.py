@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from augment import dataset
+from augment import dataset, faces
 from augment.dataset import DatasetError, ImageResult, Settings
 from augment.images import write_atomic
 from augment.styles import MaskStyle, StyleError, load_styles
@@ -20,15 +20,32 @@ from augment.styles import MaskStyle, StyleError, load_styles
 _WORKER: dict = {}
 
 
-def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle], threads: int) -> None:
-    # Parallelism is across images; OpenCV's own thread pool in every worker only oversubscribes the cores.
-    cv2.setNumThreads(threads)
+def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
     _WORKER.update(raw=raw, out=out, settings=settings, styles=styles)
+    if multiprocessing.parent_process() is not None:
+        cv2.setNumThreads(1)
+        faces.load_models()
 
 
 def _work(task: tuple[str, str]) -> ImageResult:
     source, stem = task
     return dataset.process_image(_WORKER["raw"], _WORKER["out"], source, stem, _WORKER["settings"], _WORKER["styles"])
+
+
+def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
+    """Results of ``_work`` over ``tasks`` from a pool of worker processes, in completion order.
+
+    Workers start from a fresh server process, never by forking this one: a fork copies
+    OpenCV's running thread pool in a broken state and can hang. The server imports the
+    heavy modules once, so each worker only loads the face models (in parallel). OpenCV's
+    thread pool is off in the workers: parallelism here is across images.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["augment.dataset"])
+    with context.Pool(workers, initializer=_start_worker, initargs=state) as pool:
+        yield from pool.imap_unordered(_work, tasks, chunksize=4)
 
 
 def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:
@@ -88,16 +105,12 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         bar.update()
 
     if workers == 1:
-        _start_worker(raw, out, settings, styles, cv2.getNumThreads())
+        _start_worker(raw, out, settings, styles)
         for task in tasks:
             collect(_work(task))
     else:
-        # Fork shares the loaded styles with the workers; elsewhere they are pickled once each.
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
-        with context.Pool(workers, initializer=_start_worker, initargs=(raw, out, settings, styles, 1)) as pool:
-            for result in pool.imap_unordered(_work, tasks, chunksize=4):
-                collect(result)
+        for result in _parallel(tasks, workers, (raw, out, settings, styles)):
+            collect(result)
     bar.close()
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")

@@ -102,7 +102,8 @@ def test_warp_of_a_globally_posed_face_is_that_pose():
 
 def warped_alpha(landmarks: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Warp a solid canonical-frame rectangle template onto landmarks; return its alpha and box."""
-    template = np.ones((220, 300, 4), np.float32)
+    template = np.zeros((220, 300, 4), np.float32)
+    template[10:210, 10:290] = 1.0  # opaque inside a transparent border
     to_template = np.array([[100.0, 0.0, 150.0], [0.0, 100.0, 10.0]])  # canonical (-1.5..1.5, -0.1..2.1)
     warped, box = fit.warp_template(template, to_template, landmarks, (400, 400))
     return warped[:, :, 3], box
@@ -113,8 +114,8 @@ def test_turned_head_gets_a_narrower_far_side():
     turned = face.copy()
     right = turned[:, 0] > 200
     turned[right, 0] = 200 + (turned[right, 0] - 200) * 0.55  # far half foreshortened
-    alpha, (x0, _, _, _) = warped_alpha(turned)
-    row = alpha[int(face[30, 1]) - 0]
+    alpha, (x0, y0, _, _) = warped_alpha(turned)
+    row = alpha[int(face[30, 1]) - y0]
     covered = np.nonzero(row > 0.5)[0] + x0
     nose_x = turned[30, 0]
     left_width, right_width = nose_x - covered.min(), covered.max() - nose_x

@@ -1,0 +1,177 @@
+"""Generator benchmark on the shared development data: coverage, fit, throughput, memory, looks.
+
+    python bench/bench_generate.py [--shared ../shared] [--out build/bench] [--workers 2]
+
+In one invocation it
+1. runs the throughput baseline (``shared/tools/naive_generator.py``, one process, one of our
+   mask PNGs) and our generator on ``data/raw``, and prints images per second and the ratio;
+2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
+   100 px on the longest side) and generates from them too;
+3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear);
+4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
+   ``shared/tools/contact_sheet.py``.
+Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from augment.dataset import Settings  # noqa: E402
+from augment.generate import generate  # noqa: E402
+from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
+
+STYLES = PROJECT / "mask_images"
+BASELINE_STYLE = STYLES / "surgical_blue.png"
+
+
+def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate onto a canvas large enough for the whole picture (black corners, no mirrored faces)."""
+    height, width = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(height * sin + width * cos), int(height * cos + width * sin))
+    matrix[:, 2] += (size[0] / 2 - width / 2, size[1] / 2 - height / 2)
+    return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+
+
+def make_variants(raw: Path, out: Path) -> dict[str, Path]:
+    """The rotated and the downscaled copies of the raw set (made once, reused)."""
+    folders = {"rotated25": out / "raw_rotated25", "small100": out / "raw_small100"}
+    if all(folder.is_dir() and any(folder.iterdir()) for folder in folders.values()):
+        return folders
+    for folder in folders.values():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    for index, path in enumerate(sorted(raw.iterdir())):
+        rgb = load_rgb(path)
+        name = path.stem + ".png"
+        save_rgb(folders["rotated25"] / name, rotated_copy(rgb, 25 if index % 2 == 0 else -25))
+        save_rgb(folders["small100"] / name, resize_longest(rgb, 100)[0])
+    return folders
+
+
+def fitcheck(shared: Path, originals: Path, masked: Path) -> dict:
+    """shared/tools/fitcheck.py's JSON summary."""
+    result = subprocess.run([sys.executable, str(shared / "tools" / "fitcheck.py"), str(originals), str(masked),
+                             "--json"], capture_output=True, text=True, check=True)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("JSON "))
+    return json.loads(line[len("JSON "):])
+
+
+def run_baseline(shared: Path, raw: Path, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run([sys.executable, str(shared / "tools" / "naive_generator.py"), str(raw), str(out),
+                             str(BASELINE_STYLE)], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_ours(raw: Path, out: Path, workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    report = generate(raw, out, [STYLES], Settings(), workers=workers, warn=lambda message: None, progress=False)
+    seconds = time.perf_counter() - started
+    report["wall_seconds"] = seconds
+    report["images_per_second"] = report["inputs"] / seconds
+    masked_sources = {r["source"] for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    report["images_masked"] = len(masked_sources)
+    return report
+
+
+def side_by_side_sheets(shared: Path, ours: Path, anchor: Path, out: Path, count: int = 48) -> list[Path]:
+    """The same faces from both generators: numbered sources present in both, drawn with one seed."""
+    ours_names = {p.stem.rsplit("_", 1)[0]: p for p in (ours / "with_mask").glob("*_0.jpg")}
+    anchor_names = {p.name.split("-with-mask")[0]: p for p in anchor.glob("*-with-mask.*")}
+    common = sorted(set(ours_names) & set(anchor_names), key=lambda s: (len(s), s))
+    chosen = random.Random(0).sample(common, min(count, len(common)))
+    sheets = []
+    for label, names in (("ours", ours_names), ("anchor", anchor_names)):
+        folder = out / f"sheet_{label}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for stem in chosen:
+            shutil.copy(names[stem], folder / f"{stem}{names[stem].suffix}")
+        sheet = out / f"faces_{label}.png"
+        subprocess.run([sys.executable, str(shared / "tools" / "contact_sheet.py"), str(sheet), str(folder),
+                        "--n", str(len(chosen)), "--cols", "8", "--cell", "160", "--seed", "0",
+                        "--title", f"{label}: {len(chosen)} faces"], check=True, capture_output=True)
+        sheets.append(sheet)
+    return sheets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=PROJECT.parent / "shared")
+    parser.add_argument("--out", type=Path, default=PROJECT / "build" / "bench")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    data = args.shared / "data"
+    raw = data / "raw"
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+
+    baseline = run_baseline(args.shared, raw, args.out / "naive")
+    ours = run_ours(raw, args.out / "ours", args.workers)
+    peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["throughput"] = {
+        "baseline_images_per_second": baseline["images_per_second"],
+        "ours_images_per_second": round(ours["images_per_second"], 2),
+        "ratio": round(ours["images_per_second"] / baseline["images_per_second"], 2),
+        "workers": args.workers or "one per core",
+        "peak_rss_mb_main": round(peak_self_mb, 1),
+        "peak_rss_mb_largest_worker_or_tool": round(peak_child_mb, 1),
+    }
+    results["raw"] = {
+        "images": ours["inputs"], "images_masked": ours["images_masked"], "faces": ours["faces"],
+        "masked_share": round(ours["images_masked"] / ours["inputs"], 4), "detectors": ours["detectors"],
+        "fitcheck": fitcheck(args.shared, args.out / "ours" / "without_mask", args.out / "ours" / "with_mask"),
+        "baseline_masked_share": round(baseline["written"] / baseline["inputs"], 4),
+        "baseline_fitcheck": fitcheck(args.shared, raw, args.out / "naive"),
+    }
+    for name, folder in make_variants(raw, args.out).items():
+        variant = run_ours(folder, args.out / f"ours_{name}", args.workers)
+        results[name] = {
+            "images": variant["inputs"], "images_masked": variant["images_masked"],
+            "masked_share": round(variant["images_masked"] / variant["inputs"], 4),
+            "detectors": variant["detectors"],
+            "fitcheck": fitcheck(args.shared, args.out / f"ours_{name}" / "without_mask",
+                                 args.out / f"ours_{name}" / "with_mask"),
+        }
+    results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
+                                                             data / "anchor_generated" / "with_mask", args.out)]
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    speed = results["throughput"]
+    print(f"throughput: ours {speed['ours_images_per_second']:.1f} img/s vs baseline "
+          f"{speed['baseline_images_per_second']:.1f} img/s (one process) = {speed['ratio']:.2f}x; "
+          f"peak RSS main {speed['peak_rss_mb_main']:.0f} MB, largest child {speed['peak_rss_mb_largest_worker_or_tool']:.0f} MB")
+    print(f"{'set':<11} {'images':>6} {'masked':>8} {'fit ok':>7} {'lenient':>8} {'nose+mouth':>11} {'eyes clear':>11}")
+    for name in ("raw", "rotated25", "small100"):
+        row = results[name]
+        fit = row["fitcheck"]
+        print(f"{name:<11} {row['images']:>6} {row['masked_share']:>8.1%} {fit['fit_ok']:>7.1%} "
+              f"{fit['fit_ok_lenient']:>8.1%} {fit['nose_mouth_covered']:>11.1%} {fit['eyes_uncovered']:>11.1%}")
+    base_fit = results["raw"]["baseline_fitcheck"]
+    print(f"{'baseline':<11} {results['raw']['images']:>6} {results['raw']['baseline_masked_share']:>8.1%} "
+          f"{base_fit['fit_ok']:>7.1%} {base_fit['fit_ok_lenient']:>8.1%} {base_fit['nose_mouth_covered']:>11.1%} "
+          f"{base_fit['eyes_uncovered']:>11.1%}")
+    print("(fit columns: share of evaluated pairs, as fitcheck.py reports; masked: share of input images with output)")
+    print("sheets:", ", ".join(results["sheets"]))
+
+
+if __name__ == "__main__":
+    main()
