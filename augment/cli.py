@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -24,6 +25,13 @@ def _summary(report: dict) -> str:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"
     return line
+
+
+def _warn(message: str) -> None:
+    """A one-line warning on stderr that does not tear the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 @click.group()
@@ -54,8 +62,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
 
     settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector)
     try:
-        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit,
-                     warn=lambda message: click.echo(message, err=True))
+        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))
@@ -177,8 +184,7 @@ def demo(out: Path, workers: int | None) -> None:
 
     write_demo_faces(out / "raw")
     try:
-        report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers,
-                     warn=lambda message: click.echo(message, err=True))
+        report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))

@@ -62,8 +62,10 @@ def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[s
 
 
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
-             limit: int | None = None, warn=print, progress: bool = True) -> dict:
+             limit: int | None = None, warn=tqdm.write, progress: bool = True) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
+
+    ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
 
     Raises DatasetError for problems that stop the run before any work: no input images,
     an unwritable output folder, no usable style, or an output folder made with other settings.
@@ -100,7 +102,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         results.append(result)
         faces += len(result.records) // 2
         if result.skipped:
-            bar.write(f"warning: skipped {raw / result.source}: {result.skipped}")
+            warn(f"warning: skipped {raw / result.source}: {result.skipped}")
         bar.set_postfix(faces=faces, skipped=sum(1 for r in results if r.skipped), refresh=False)
         bar.update()
 
