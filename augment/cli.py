@@ -200,6 +200,6 @@ def demo(out: Path, workers: int | None) -> None:
 
     face = astronaut()
     found, _ = load_styles([BUILTIN_STYLES])
-    gallery = [preview_image(face, style)[150:420, 90:370] for style in found]
+    gallery = [preview_image(face, style)[20:250, 115:345] for style in found]  # the face and its mask
     save_rgb(out / "styles.png", contact_sheet(gallery, 5, 220, [style.name for style in found]))
     click.echo(f"wrote {out / 'examples.png'} and {out / 'styles.png'}")

@@ -4,6 +4,7 @@ Every image the product handles in memory is an RGB ``uint8`` array of shape (H,
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -74,6 +75,14 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"corrupt image: {error}") from None
 
 
+@functools.cache
+def _file_mode() -> int:
+    # What open() would give a new file: mkstemp makes its files private (0600) instead.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to path through a temporary file and a rename, so no partial file is ever seen."""
     path = Path(path)
@@ -82,6 +91,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        os.chmod(temp_name, _file_mode())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -123,9 +133,11 @@ def contact_sheet(images: list[np.ndarray], columns: int, cell: int, captions: l
         top = (index // columns) * cell + (cell - fitted.shape[0]) // 2
         left = (index % columns) * cell + (cell - fitted.shape[1]) // 2
         sheet[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
-        if captions:
-            origin = ((index % columns) * cell + 4, (index // columns + 1) * cell - 6)
+        if captions and captions[index]:
             scale = cell / 400
-            for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-                cv2.putText(sheet, captions[index], origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width, cv2.LINE_AA)
+            (width, height), _ = cv2.getTextSize(captions[index], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            left, bottom = (index % columns) * cell, (index // columns + 1) * cell
+            sheet[bottom - height - 8:bottom, left:left + width + 8] //= 3  # a dark band under the text
+            cv2.putText(sheet, captions[index], (left + 4, bottom - 5), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), 1, cv2.LINE_AA)
     return sheet

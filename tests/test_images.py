@@ -112,3 +112,15 @@ def test_contact_sheet_tiles_and_captions():
     sheet = contact_sheet(tiles, 2, 64, ["a", "b", "c"])
     assert sheet.shape == (128, 128, 3)
     assert sheet[32, 96].tolist() == [100, 100, 100]
+
+
+def test_written_files_are_readable_by_others_as_umask_allows(tmp_path):
+    write_atomic(tmp_path / "shared.bin", b"data")
+    assert (tmp_path / "shared.bin").stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
