@@ -8,7 +8,7 @@ sRGB [0, 1] unless a name says linear.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -45,7 +45,6 @@ class MaskParams:
     width: float = 1.0
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     shadow: float = 0.35
-    extra: dict = field(default_factory=dict)
 
 
 # Lookup tables for the sRGB <-> linear conversions (gamma 2.2), the hottest arithmetic here.

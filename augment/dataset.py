@@ -123,12 +123,6 @@ def _rounded(values: np.ndarray | tuple, digits: int = 1) -> list:
     return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
 
 
-def _params_record(params: MaskParams) -> dict:
-    record = asdict(params)
-    record.pop("extra")
-    return record
-
-
 def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
                  styles: dict[str, MaskStyle], out: Path) -> list[dict]:
     """Write the crop pair of every face of one image; return their manifest records."""
@@ -159,7 +153,7 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
         for label, pixels in (("without_mask", crop), ("with_mask", masked)):
             save_rgb(out / label / name, pixels, settings.quality)
         records.append({"path": f"with_mask/{name}", "label": "with_mask", **common,
-                        "style": params.style, "params": _params_record(params)})
+                        "style": params.style, "params": asdict(params)})
         records.append({"path": f"without_mask/{name}", "label": "without_mask", **common,
                         "style": None, "params": None})
     return records
@@ -177,7 +171,7 @@ def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, 
         masked = wear_mask(masked, face.landmarks, styles[params.style], params, rng)
         faces_out.append({"face": index, "box": _rounded(face_box(face.landmarks)), "detector": face.detector,
                           "landmarks": _rounded(face.landmarks), "style": params.style,
-                          "params": _params_record(params)})
+                          "params": asdict(params)})
     name = f"{stem}.jpg"
     records = []
     for label, pixels in (("without_mask", image), ("with_mask", masked)):
