@@ -17,7 +17,6 @@ import functools
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 CANONICAL_FACE = np.array([
     (-1.088, 0.020), (-1.070, 0.307), (-1.030, 0.593), (-0.980, 0.877), (-0.889, 1.147), (-0.731, 1.386),
@@ -110,7 +109,20 @@ def canonical_control_points() -> np.ndarray:
 @functools.cache
 def control_triangles() -> np.ndarray:
     """Triangles (T, 3) of control-point indices: the Delaunay triangulation of the canonical face's points."""
-    return Delaunay(canonical_control_points()).simplices.astype(np.int32)
+    return delaunay(canonical_control_points())
+
+
+def delaunay(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles (T, 3) of distinct points (N, 2), as indices into ``points``."""
+    low, high = points.min(axis=0) - 1.0, points.max(axis=0) + 1.0
+    subdivision = cv2.Subdiv2D((float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])))
+    subdivision.insert([(float(x), float(y)) for x, y in points])
+    corners = subdivision.getTriangleList().reshape(-1, 3, 2)
+    # Subdiv2D answers with coordinates (float32); find each corner's nearest input point.
+    distances = np.linalg.norm(corners[:, :, None, :] - points[None, None, :, :], axis=3)
+    triangles = distances.argmin(axis=2)
+    inside = distances.min(axis=2).max(axis=1) < 1e-3  # drop triangles on Subdiv2D's outer frame
+    return triangles[inside].astype(np.int32)
 
 
 def fit_affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -45,7 +45,8 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     if "forkserver" in methods:
         context.set_forkserver_preload(["augment.dataset"])
     with context.Pool(workers, initializer=_start_worker, initargs=state) as pool:
-        yield from pool.imap_unordered(_work, tasks, chunksize=4)
+        # One image at a time: the slow ones (fallback detectors) do not hold up a batch.
+        yield from pool.imap_unordered(_work, tasks, chunksize=1)
 
 
 def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:

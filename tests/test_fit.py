@@ -1,4 +1,5 @@
 """Geometry of the mask fit: control points, triangulation and the piecewise-affine warp."""
+import cv2
 import numpy as np
 import pytest
 
@@ -126,3 +127,20 @@ def test_warp_box_is_clipped_to_the_image_and_empty_when_off_it():
     face = fit.CANONICAL_FACE * 60 + (-500, -500)
     alpha, box = warped_alpha(face)
     assert alpha.size == 0 and (box[2] <= box[0] or box[3] <= box[1])
+
+
+def test_delaunay_covers_the_hull_once_without_slivers_outside():
+    points = np.random.default_rng(0).uniform(0, 100, (40, 2))
+    triangles = fit.delaunay(points)
+    corners = points[triangles]
+    u, v = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    areas = 0.5 * np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
+    hull = cv2.convexHull(points.astype(np.float32))
+    assert areas.sum() == pytest.approx(cv2.contourArea(hull), rel=1e-4)
+    # Delaunay: no point lies inside any triangle's circumcircle.
+    for a, b, c in corners:
+        d = 2 * (a[0] * (b[1] - c[1]) + b[0] * (c[1] - a[1]) + c[0] * (a[1] - b[1]))
+        ux = ((a @ a) * (b[1] - c[1]) + (b @ b) * (c[1] - a[1]) + (c @ c) * (a[1] - b[1])) / d
+        uy = ((a @ a) * (c[0] - b[0]) + (b @ b) * (a[0] - c[0]) + (c @ c) * (b[0] - a[0])) / d
+        radius = np.hypot(a[0] - ux, a[1] - uy)
+        assert (np.hypot(points[:, 0] - ux, points[:, 1] - uy) >= radius - 1e-6).all()
