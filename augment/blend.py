@@ -98,15 +98,20 @@ def lighting(face_linear: np.ndarray, coverage: np.ndarray, size: float) -> tupl
     gain (3,) for exposure and colour cast that a neutral surface there would receive, and the
     photo's colour saturation relative to typical skin (0 for a greyscale photo, at most 1).
     """
-    weight = (coverage > 0.5).astype(np.float32)
+    height, width = face_linear.shape[:2]
+    # Light varies slowly: it is read from a copy with the mask about 48 px wide.
+    factor = max(1.0, size / 48.0)
+    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    face_small = cv2.resize(face_linear, small_size, interpolation=cv2.INTER_AREA)
+    weight = (cv2.resize(coverage, small_size, interpolation=cv2.INTER_AREA) > 0.5).astype(np.float32)
     if weight.sum() < 4:
-        return np.ones(face_linear.shape[:2] + (1,), np.float32), np.ones(3, np.float32), 1.0
-    luminance = face_linear @ LUMA
-    mean_rgb = (face_linear * weight[:, :, None]).sum(axis=(0, 1)) / weight.sum()
+        return np.ones((height, width, 1), np.float32), np.ones(3, np.float32), 1.0
+    mean_rgb = (face_small * weight[:, :, None]).sum(axis=(0, 1)) / weight.sum()
     mean_luminance = max(float(mean_rgb @ LUMA), 1e-4)
     # Nostrils, lips and beard stubble are dark albedo, not shade: clip them before smoothing.
-    robust = np.clip(luminance, 0.5 * mean_luminance, 2.0 * mean_luminance)
-    shading = np.clip(weighted_blur(robust, weight, 0.15 * size) / mean_luminance, 0.4, 1.7)
+    robust = np.clip(face_small @ LUMA, 0.5 * mean_luminance, 2.0 * mean_luminance)
+    shading = np.clip(weighted_blur(robust, weight, 0.15 * size / factor) / mean_luminance, 0.4, 1.7)
+    shading = cv2.resize(shading, (width, height), interpolation=cv2.INTER_LINEAR)
     exposure = np.clip((mean_luminance / SKIN_LUMINANCE) ** EXPOSURE_STRENGTH, 0.3, 1.3)
     chroma = mean_rgb / mean_luminance
     cast = (chroma / SKIN_CHROMA) ** CAST_STRENGTH
@@ -170,8 +175,9 @@ def composite(
     shading, gain, saturation = lighting(face_linear, alpha[:, :, 0], size)
     mask_linear *= np.asarray(params.tint, dtype=np.float32) * gain
     mask_linear *= shading
-    grey = mask_linear @ LUMA
-    mask_linear = grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation
+    if saturation < 0.999:
+        grey = mask_linear @ LUMA
+        mask_linear = grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
     occlusion = np.clip(blur(alpha[:, :, 0], 0.03 * size) - alpha[:, :, 0], 0.0, 1.0)
