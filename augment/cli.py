@@ -47,11 +47,14 @@ def main() -> None:
 @click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
               help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for styles and placement.")
-@click.option("--workers", type=int, default=None, help="Worker processes. Default: one per core.")
-@click.option("--limit", type=int, default=None, help="Use only the first N input images (sorted by path).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. Default: one per core.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use only the first N input images (sorted by path).")
 @click.option("--full-images", is_flag=True, help="Write whole images (all faces masked) instead of face crops.")
-@click.option("--margin", type=float, default=0.2, show_default=True, help="Crop margin around the face box.")
-@click.option("--size", type=int, default=256, show_default=True, help="Longest side of a crop, at most.")
+@click.option("--margin", type=click.FloatRange(0.0, 2.0), default=0.2, show_default=True,
+              help="Crop margin around the face box, as a fraction of its size on each side.")
+@click.option("--size", type=click.IntRange(32, 4096), default=256, show_default=True,
+              help="Longest side of a crop, at most (crops are never enlarged).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
               help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
@@ -174,7 +177,7 @@ def draw_styles(out: Path, seed: int) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="build/demo", show_default=True)
-@click.option("--workers", type=int, default=None)
+@click.option("--workers", type=click.IntRange(min=1), default=None)
 def demo(out: Path, workers: int | None) -> None:
     """Generate from a built-in public-domain face (no data needed) and draw contact sheets of the result."""
     from augment.demo import astronaut, write_demo_faces

@@ -32,8 +32,8 @@ CNN_FALLBACK_SIDE = 256
 # their faces (a 100 px photo holds a face of ~25 px) reach the size HOG's window needs.
 SMALL_SIDE = 200
 ENLARGED_SIDE = 400
-# In-plane angles tried when upright detection finds nothing: HOG's own filters cover
-# about +-15 degrees of roll, these extend it past +-40.
+# In-plane angles tried when upright detection finds nothing: HOG's own filters find faces
+# rolled up to about 40 degrees (the demo face), these extend that to about 70.
 ROLL_ANGLES = (30.0, -30.0)
 
 # Measured on 120 faces both detectors found: HOG's box is 1.09x the CNN's, its centre

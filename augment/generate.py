@@ -83,7 +83,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if limit is not None:
         sources = sources[:limit]
     if not sources:
-        raise DatasetError(f"{raw}: no input images (.jpg, .jpeg, .png, .bmp, .webp)")
+        raise DatasetError(f"{raw}: no input images (.jpg, .jpeg, .png, .bmp, .webp); put photos of faces there")
     if out.resolve() == raw.resolve() or raw.resolve() in out.resolve().parents:
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
     dataset.prepare_output(out)

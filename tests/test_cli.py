@@ -232,3 +232,10 @@ def test_draw_styles_renders_png_and_sidecar_pairs(tmp_path):
 def test_python_dash_m_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "augment", "--help"], capture_output=True, text=True, check=True)
     assert "generate" in result.stdout and "preview" in result.stdout
+
+
+@pytest.mark.parametrize("option, value", [("--margin", "-1"), ("--size", "8"), ("--workers", "0"), ("--limit", "0")])
+def test_out_of_range_options_are_refused_before_any_work(raw_dir, styles_dir, tmp_path, option, value):
+    result = run("generate", "--raw", raw_dir, "--out", tmp_path / "out", "--styles", styles_dir, option, value)
+    assert result.exit_code == 2 and option in result.output
+    assert not (tmp_path / "out").exists()
