@@ -27,7 +27,7 @@ DETECTORS = ("auto", "hog", "cnn")
 WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
-CNN_FALLBACK_SIDE = 256
+CNN_FALLBACK_SIDE = 224
 # Thumbnails smaller than SMALL_SIDE are enlarged to ENLARGED_SIDE before detection, so that
 # their faces (a 100 px photo holds a face of ~25 px) reach the size HOG's window needs.
 SMALL_SIDE = 200
@@ -202,7 +202,7 @@ def box_iou(a: Box, b: Box) -> float:
 
 def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
     """Whether dlib's CNN detector also sees a face at ``box``, looking at a small crop around it only."""
-    x0, y0, x1, y1 = crop_box(box, 0.35, rgb.shape)
+    x0, y0, x1, y1 = crop_box(box, 0.25, rgb.shape)
     scale = 80.0 / max(box[2] - box[0], 1.0)
     crop = cv2.resize(rgb[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     target = tuple((v - o) * scale for v, o in zip(box, (x0, y0, x0, y0)))
