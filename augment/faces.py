@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import dlib
@@ -46,14 +47,25 @@ CNN_TO_HOG_SHIFT = (0.04, 0.065)
 # patterns and knots of hair that HOG mistakes for faces.
 VERIFY_BELOW = 0.3
 
-# Faces rolled more than this (degrees) get their landmarks measured again upright.
+# Faces whose landmarks read as rolled by more than this (degrees) are measured again upright.
 REFINE_ROLL = 15.0
+# The roll (eye-line angle, degrees) of the faces found by two of the five filters of dlib's
+# HOG face detector: front looking, rolled either way. Measured on the demo face.
+HOG_FILTER_ROLL = {3: -25.0, 4: 25.0}
 
 JAW_POINTS = slice(0, 17)
 BROW_POINTS = slice(17, 27)
 CHIN_POINT = 8
 HOG_BOX_SCALE = 1.04
 HOG_BOX_SHIFT = 0.077
+
+
+class Detection(NamedTuple):
+    """A detector's find: its box, its score, and the roll (degrees) of the faces its filter finds."""
+
+    box: Box
+    score: float
+    roll: float
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,8 @@ def load_models() -> None:
     _landmark_predictor()
 
 
-def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> list[tuple[Box, float]]:
-    """Run one dlib face detector; return ``[(box, score), ...]`` in ``rgb``'s pixel coordinates.
+def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> list[Detection]:
+    """Run one dlib face detector; return its detections in ``rgb``'s pixel coordinates.
 
     CNN boxes are reframed to match HOG's, so crops and landmarks agree whichever found the face.
     ``upsample`` doubles the image that many times first, halving the smallest face found
@@ -107,10 +119,12 @@ def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> l
         return (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
 
     if detector == "hog":
-        rects, scores, _ = _hog_detector().run(rgb, upsample, 0.0)
-        return [(as_box(rect), float(score)) for rect, score in zip(rects, scores)]
+        rects, scores, filters = _hog_detector().run(rgb, upsample, 0.0)
+        return [Detection(as_box(rect), float(score), HOG_FILTER_ROLL.get(kind, 0.0))
+                for rect, score, kind in zip(rects, scores, filters)]
     if detector == "cnn":
-        return [(hog_framing(as_box(d.rect)), float(d.confidence)) for d in _cnn_detector()(rgb, upsample)]
+        return [Detection(hog_framing(as_box(d.rect)), float(d.confidence), 0.0)
+                for d in _cnn_detector()(rgb, upsample)]
     raise ValueError(f"unknown face detector {detector!r}; choose from hog, cnn")
 
 
@@ -123,30 +137,38 @@ def hog_framing(cnn_box: Box) -> Box:
     return (centre_x - side / 2, centre_y - side / 2, centre_x + side / 2, centre_y + side / 2)
 
 
-def find_landmarks(rgb: np.ndarray, box: Box) -> np.ndarray:
-    """The 68 landmarks (float32, shape (68, 2)) of the face in ``box``.
+def find_landmarks(rgb: np.ndarray, box: Box, roll: float = 0.0) -> np.ndarray:
+    """The 68 landmarks (float32, shape (68, 2)) of the face in ``box``, likely rolled by ``roll`` degrees.
 
-    dlib's predictor starts from an upright mean face and drifts on a strongly rolled one,
-    so a face rolled by more than a few degrees is turned upright and measured again.
+    dlib's predictor starts from an upright mean face. On a rolled face it drifts, and on a
+    strongly rolled one it can return an upright face that is not there. So the face is first
+    turned by the roll the detector expects, and turned by its own measured roll and measured
+    again when that differs by more than a few degrees.
     """
-    landmarks = _predict(rgb, box)
-    roll = roll_degrees(landmarks)
-    if abs(roll) < REFINE_ROLL:
-        return landmarks
+    landmarks = _predict_turned(rgb, box, roll)
+    measured = roll_degrees(landmarks)
+    if abs(measured - roll) >= REFINE_ROLL:
+        landmarks = _predict_turned(rgb, box, measured)
+    return landmarks
+
+
+def _predict_turned(rgb: np.ndarray, box: Box, degrees: float) -> np.ndarray:
+    """Landmarks predicted on a copy of the face turned by ``degrees`` about the box centre, in ``rgb``'s frame."""
+    if abs(degrees) < 1e-3:
+        return _predict(rgb, box)
     side = max(box[2] - box[0], box[3] - box[1])
-    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-    # Turn only a window around the face: enough for the predictor's crop at any angle.
-    half = int(1.2 * side)
-    x0, y0 = max(0, int(centre[0]) - half), max(0, int(centre[1]) - half)
-    window = rgb[y0:int(centre[1]) + half, x0:int(centre[0]) + half]
-    pivot = tuple(float(v) for v in landmarks.mean(axis=0) - (x0, y0))
-    matrix = cv2.getRotationMatrix2D(pivot, roll, 1.0)
-    upright = cv2.warpAffine(window, matrix, (window.shape[1], window.shape[0]), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-    cx, cy = transform_points((centre - (x0, y0))[None], matrix)[0]
-    upright_box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    refined = transform_points(_predict(upright, upright_box), cv2.invertAffineTransform(matrix))
-    return refined + np.array([x0, y0], dtype=np.float32)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    # Turn only a window around the face: the predictor reads the box and 30% around it.
+    half = int(1.2 * side) + 1
+    x0, y0 = max(0, int(cx) - half), max(0, int(cy) - half)
+    window = rgb[y0:int(cy) + half, x0:int(cx) + half]
+    local_x, local_y = cx - x0, cy - y0
+    matrix = cv2.getRotationMatrix2D((local_x, local_y), degrees, 1.0)
+    turned = cv2.warpAffine(window, matrix, (window.shape[1], window.shape[0]), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    turned_box = (local_x - side / 2, local_y - side / 2, local_x + side / 2, local_y + side / 2)
+    landmarks = transform_points(_predict(turned, turned_box), cv2.invertAffineTransform(matrix))
+    return landmarks + np.array([x0, y0], dtype=np.float32)
 
 
 def roll_degrees(landmarks: np.ndarray) -> float:
@@ -206,7 +228,7 @@ def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
     scale = 80.0 / max(box[2] - box[0], 1.0)
     crop = cv2.resize(rgb[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     target = tuple((v - o) * scale for v, o in zip(box, (x0, y0, x0, y0)))
-    return any(box_iou(found, target) > 0.3 for found, _ in detect_boxes(crop, "cnn", 0))
+    return any(box_iou(found.box, target) > 0.3 for found in detect_boxes(crop, "cnn", 0))
 
 
 @dataclass(frozen=True)
@@ -252,11 +274,11 @@ def _run_pass(work: np.ndarray, step: Pass) -> list[tuple[Box, np.ndarray, float
         image = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inverse = cv2.invertAffineTransform(matrix)
     found = []
-    for box, score in detect_boxes(image, step.detector, step.upsample):
+    for box, score, roll in detect_boxes(image, step.detector, step.upsample):
         needs_check = step.confirm == "all" or (step.confirm == "weak" and score < VERIFY_BELOW)
         if needs_check and not confirmed_by_cnn(image, box):
             continue
-        landmarks = find_landmarks(image, box)
+        landmarks = find_landmarks(image, box, roll)
         if inverse is not None:
             landmarks = transform_points(landmarks, inverse)
             box = _bounds(transform_points(_box_corners(box), inverse))

@@ -7,7 +7,8 @@ In one invocation it
    mask PNGs) and our generator on ``data/raw``, and prints images per second and the ratio;
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
-3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear);
+3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
+   and checks the landmarks on the rotated photos against the upright ones rotated alike;
 4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
    ``shared/tools/contact_sheet.py``.
 Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
@@ -31,6 +32,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from augment.dataset import Settings  # noqa: E402
+from augment.faces import find_faces  # noqa: E402
 from augment.generate import generate  # noqa: E402
 from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
 
@@ -38,14 +40,47 @@ STYLES = PROJECT / "mask_images"
 BASELINE_STYLE = STYLES / "surgical_blue.png"
 
 
-def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
-    """Rotate onto a canvas large enough for the whole picture (black corners, no mirrored faces)."""
-    height, width = rgb.shape[:2]
+def rotation(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine (2, 3) and canvas size that rotate an image of ``shape`` without cutting its corners."""
+    height, width = shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     size = (int(height * sin + width * cos), int(height * cos + width * sin))
     matrix[:, 2] += (size[0] / 2 - width / 2, size[1] / 2 - height / 2)
+    return matrix, size
+
+
+def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate onto a canvas large enough for the whole picture (black corners, no mirrored faces)."""
+    matrix, size = rotation(rgb.shape, degrees)
     return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+
+
+def roll_consistency(raw: Path) -> dict:
+    """Landmarks on each rotated photo against its upright landmarks rotated the same way.
+
+    A check with a known answer, free of fitcheck's own landmark errors on rolled faces: the
+    mean point error as a share of the eye distance, over photos with one face.
+    """
+    errors = []
+    for index, path in enumerate(sorted(raw.iterdir())):
+        rgb = load_rgb(path)
+        upright = find_faces(rgb)
+        if len(upright) != 1:
+            continue
+        degrees = 25 if index % 2 == 0 else -25
+        matrix, _ = rotation(rgb.shape, degrees)
+        expected = upright[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
+        found = find_faces(rotated_copy(rgb, degrees))
+        if not found:
+            continue
+        landmarks = min(found, key=lambda face: np.abs(face.landmarks - expected).mean()).landmarks
+        eyes = np.linalg.norm(expected[36:42].mean(axis=0) - expected[42:48].mean(axis=0))
+        errors.append(float(np.linalg.norm(landmarks - expected, axis=1).mean() / eyes))
+    errors = np.array(errors)
+    return {"faces": len(errors), "median": round(float(np.median(errors)), 4),
+            "p95": round(float(np.percentile(errors, 95)), 4),
+            "over_15_percent": int((errors > 0.15).sum()), "over_30_percent": int((errors > 0.3).sum())}
 
 
 def make_variants(raw: Path, out: Path) -> dict[str, Path]:
@@ -151,6 +186,7 @@ def main() -> None:
             "fitcheck": fitcheck(args.shared, args.out / f"ours_{name}" / "without_mask",
                                  args.out / f"ours_{name}" / "with_mask"),
         }
+    results["rotated25"]["roll_consistency"] = roll_consistency(raw)
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -170,6 +206,10 @@ def main() -> None:
           f"{base_fit['fit_ok']:>7.1%} {base_fit['fit_ok_lenient']:>8.1%} {base_fit['nose_mouth_covered']:>11.1%} "
           f"{base_fit['eyes_uncovered']:>11.1%}")
     print("(fit columns: share of evaluated pairs, as fitcheck.py reports; masked: share of input images with output)")
+    roll = results["rotated25"]["roll_consistency"]
+    print(f"landmarks on rotated photos vs their upright landmarks rotated ({roll['faces']} faces): mean point error "
+          f"median {roll['median']:.1%}, 95th percentile {roll['p95']:.1%} of the eye distance; "
+          f"{roll['over_15_percent']} faces over 15 %, {roll['over_30_percent']} over 30 %")
     print("sheets:", ", ".join(results["sheets"]))
 
 

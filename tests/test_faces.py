@@ -56,8 +56,8 @@ def test_cnn_detector_finds_the_face_in_hog_framing(face_image):
     cnn = detect_boxes(face_image, "cnn", 1)
     hog = detect_boxes(cv2.resize(face_image, (512, 512)), "hog", 0)
     assert len(cnn) == 1 and len(hog) == 1
-    scaled = tuple(v / 2 for v in hog[0][0])
-    assert box_iou(cnn[0][0], scaled) > 0.6
+    scaled = tuple(v / 2 for v in hog[0].box)
+    assert box_iou(cnn[0].box, scaled) > 0.6
 
 
 def test_bad_arguments_are_refused(face_image):
@@ -88,3 +88,21 @@ def test_hog_framing_and_iou():
     assert hog_framing((0, 0, 100, 100)) == pytest.approx((-0.5, 2.0, 108.5, 111.0))
     assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
     assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+@pytest.mark.parametrize("degrees, hint", [(25, -25.0), (-25, 25.0)])
+def test_hog_says_which_way_a_face_is_rolled(face_image, degrees, hint):
+    rolled = rotate(cv2.resize(face_image, (512, 512)), degrees)
+    strongest = max(detect_boxes(rolled, "hog", 0), key=lambda detection: detection.score)
+    assert strongest.roll == hint
+
+
+@pytest.mark.parametrize("degrees", [35, -35])
+def test_landmarks_of_a_rolled_face_are_the_rolled_upright_landmarks(face_image, degrees):
+    big = cv2.resize(face_image, (512, 512))
+    upright = find_faces(big)[0].landmarks
+    matrix = cv2.getRotationMatrix2D((256, 256), degrees, 1.0)
+    expected = upright @ matrix[:2, :2].T + matrix[:, 2]
+    rolled = find_faces(rotate(big, degrees))[0].landmarks
+    eye_distance = np.linalg.norm(upright[36:42].mean(axis=0) - upright[42:48].mean(axis=0))
+    assert np.linalg.norm(rolled - expected, axis=1).mean() < 0.05 * eye_distance
