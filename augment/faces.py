@@ -186,7 +186,7 @@ def _predict(rgb: np.ndarray, box: Box) -> np.ndarray:
     return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float32)
 
 
-def _rotation(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+def rotation_onto_canvas(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Affine (2, 3) that rotates an image of ``shape`` about its centre onto a canvas that holds all of it."""
     height, width = shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
@@ -270,7 +270,7 @@ def _run_pass(work: np.ndarray, step: Pass) -> list[tuple[Box, np.ndarray, float
     """One pass on ``work`` (rolled first if the pass says so); boxes and landmarks come back in ``work``'s frame."""
     image, inverse = work, None
     if step.degrees:
-        matrix, size = _rotation(work.shape, step.degrees)
+        matrix, size = rotation_onto_canvas(work.shape, step.degrees)
         image = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inverse = cv2.invertAffineTransform(matrix)
     found = []

@@ -32,7 +32,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from augment.dataset import Settings  # noqa: E402
-from augment.faces import find_faces  # noqa: E402
+from augment.faces import find_faces, rotation_onto_canvas  # noqa: E402
 from augment.generate import generate  # noqa: E402
 from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
 
@@ -40,19 +40,9 @@ STYLES = PROJECT / "mask_images"
 BASELINE_STYLE = STYLES / "surgical_blue.png"
 
 
-def rotation(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """The affine (2, 3) and canvas size that rotate an image of ``shape`` without cutting its corners."""
-    height, width = shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    size = (int(height * sin + width * cos), int(height * cos + width * sin))
-    matrix[:, 2] += (size[0] / 2 - width / 2, size[1] / 2 - height / 2)
-    return matrix, size
-
-
 def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate onto a canvas large enough for the whole picture (black corners, no mirrored faces)."""
-    matrix, size = rotation(rgb.shape, degrees)
+    matrix, size = rotation_onto_canvas(rgb.shape, degrees)
     return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
 
 
@@ -69,7 +59,7 @@ def roll_consistency(raw: Path) -> dict:
         if len(upright) != 1:
             continue
         degrees = 25 if index % 2 == 0 else -25
-        matrix, _ = rotation(rgb.shape, degrees)
+        matrix, _ = rotation_onto_canvas(rgb.shape, degrees)
         expected = upright[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
         found = find_faces(rotated_copy(rgb, degrees))
         if not found:
