@@ -58,6 +58,8 @@ NOSE_BRIDGE, NOSE_TIP, CHIN = 27, 30, 8
 SNUG_RING = 0.12
 FAR_RING = 0.7
 BROW_RING = 0.6
+# Around each eye this much (eye-distance units) stays free of mask whatever the warp does.
+EYE_CLEARANCE = 0.1
 # A frame far around the face, placed by the face's overall affine pose, so that the
 # triangulation covers every pixel a style PNG can reach and nothing needs extrapolating.
 FRAME = np.array([(x, y) for x in (-4.0, 0.0, 4.0) for y in (-3.0, 1.0, 5.0) if (x, y) != (0.0, 1.0)])
@@ -196,6 +198,25 @@ def piecewise_affine_maps(
     return map_x, map_y
 
 
+def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather: float = 1.0) -> np.ndarray:
+    """Where a mask may lie within ``box`` (float32 (H, W) in 0..1): everywhere but on and around the eyes.
+
+    A mask rides up to the nose bridge but never over the eyes; the cheekbones stop it. The
+    eyes' outlines grown by EYE_CLEARANCE (eye-distance units) are kept free, with a soft edge
+    ``feather`` pixels wide, whatever the warp would have done on a turned or badly measured face.
+    """
+    x0, y0, x1, y1 = box
+    eyes = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for outline in (landmarks[36:42], landmarks[42:48]):
+        corners = np.round((np.asarray(outline, np.float64) - (x0, y0)) * 16).astype(np.int32)
+        cv2.fillConvexPoly(eyes, cv2.convexHull(corners), 1, lineType=cv2.LINE_8, shift=4)
+    if not eyes.any():
+        return np.ones(eyes.shape, np.float32)
+    distance = cv2.distanceTransform(1 - eyes, cv2.DIST_L2, 3)
+    radius = EYE_CLEARANCE * face_scale(landmarks)
+    return np.clip((distance - radius) / feather, 0.0, 1.0).astype(np.float32)
+
+
 def mask_placement(
     landmarks: np.ndarray, canonical_to_template: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +233,8 @@ def warp_template(
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
-    Returns the warped RGBA (H, W, 4) and the box (x0, y0, x1, y1) of the image it covers:
+    Returns the warped RGBA (H, W, 4), cleared around the eyes (``eye_clearance``), and the box
+    (x0, y0, x1, y1) of the image it covers:
     the template's opaque part as placed on the face, grown by ``margin`` of its size on each
     side (room for soft edges and shadows), clipped to the image. The box is empty when the
     mask falls wholly outside the image.
@@ -235,4 +257,4 @@ def warp_template(
         return np.zeros((0, 0, 4), np.float32), box
     map_x, map_y = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
     warped = cv2.remap(template, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return warped, box
+    return warped * eye_clearance(landmarks, box)[:, :, None], box

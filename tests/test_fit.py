@@ -144,3 +144,24 @@ def test_delaunay_covers_the_hull_once_without_slivers_outside():
         uy = ((a @ a) * (c[0] - b[0]) + (b @ b) * (a[0] - c[0]) + (c @ c) * (b[0] - a[0])) / d
         radius = np.hypot(a[0] - ux, a[1] - uy)
         assert (np.hypot(points[:, 0] - ux, points[:, 1] - uy) >= radius - 1e-6).all()
+
+
+def test_eye_clearance_keeps_the_eyes_and_a_margin_free():
+    face = fit.CANONICAL_FACE * 50 + (150, 100)
+    keep = fit.eye_clearance(face, (0, 0, 300, 250))
+    for point in face[36:48]:
+        assert keep[int(round(point[1])), int(round(point[0]))] == 0.0
+    below_eye = face[40] + (0, 0.1 * 50 + 3)  # just beyond the clearance under the left eye
+    assert keep[int(below_eye[1]), int(below_eye[0])] > 0.5
+    assert keep[int(face[30, 1]), int(face[30, 0])] == 1.0  # the nose tip may be covered
+
+
+def test_a_mask_pushed_up_over_the_eyes_is_cut_back_below_them():
+    face = fit.CANONICAL_FACE * 60 + (200, 120)
+    template = np.ones((220, 300, 4), np.float32)
+    too_high = np.array([[100.0, 0.0, 150.0], [0.0, 100.0, 60.0]])  # canonical face 0.5 units too low on the PNG
+    warped, (x0, y0, _, _) = fit.warp_template(template, too_high, face, (400, 400))
+    for x, y in face[36:48]:
+        assert warped[int(round(y)) - y0, int(round(x)) - x0, 3] == 0.0
+    nose = face[33]
+    assert warped[int(nose[1]) - y0, int(nose[0]) - x0, 3] == 1.0
