@@ -266,13 +266,18 @@ def prepare_output(out: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def faces_in(records: list[dict]) -> int:
+    """How many masked faces manifest records describe (one per crop pair, or listed per full image)."""
+    return sum(len(record.get("faces", [record])) for record in records if record["label"] == "with_mask")
+
+
 def summarise(results: list[ImageResult], listing_problems: list[dict], style_problems: list[str],
               seconds: float, resumed: int) -> dict:
     """The run's report: counts, skipped inputs with reasons, detectors and styles used."""
     records = [record for result in results for record in result.records]
     labels = Counter(record["label"] for record in records)
     with_mask = [record for record in records if record["label"] == "with_mask"]
-    faces = sum(len(record.get("faces", [record])) for record in with_mask)
+    faces = faces_in(records)
     skipped = listing_problems + [{"path": r.source, "reason": r.skipped} for r in results if r.skipped]
     return {
         "inputs": len(results) + len(listing_problems),

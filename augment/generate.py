@@ -96,15 +96,16 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
                dynamic_ncols=True)
-    faces = sum(len(r.records) // 2 for r in results)
+    counts = {"faces": sum(dataset.faces_in(r.records) for r in results),
+              "skipped": sum(1 for r in results if r.skipped)}
 
     def collect(result: ImageResult) -> None:
-        nonlocal faces
         results.append(result)
-        faces += len(result.records) // 2
+        counts["faces"] += dataset.faces_in(result.records)
         if result.skipped:
+            counts["skipped"] += 1
             warn(f"warning: skipped {raw / result.source}: {result.skipped}")
-        bar.set_postfix(faces=faces, skipped=sum(1 for r in results if r.skipped), refresh=False)
+        bar.set_postfix(counts, refresh=False)
         bar.update()
 
     if workers == 1:

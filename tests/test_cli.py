@@ -165,6 +165,8 @@ def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_
     assert record["faces"][0]["style"] in ("surgical_blue", "cloth_black")
     assert load_rgb(out / "with_mask" / "upright.jpg").shape == (256, 256, 3)
     assert "style" not in manifest["without_mask/upright.jpg"]["faces"][0]
+    report = json.loads((out / "report.json").read_text())
+    assert report["faces"] == 2 and report["with_mask"] == report["without_mask"] == 2  # images, faces listed
 
 
 @pytest.mark.parametrize("setup, message", [
