@@ -7,8 +7,12 @@ OUT ?= dataset_generated
 STYLES ?= mask_images
 SEED ?= 0
 SHARED ?= ../shared
+DATA ?= dataset_generated
+MODEL ?= models/mask_classifier.keras
+WEIGHTS ?= imagenet
+ALPHA ?= 1.0
 
-.PHONY: install generate styles demo test bench-generate draw-styles clean
+.PHONY: install generate styles demo test bench-generate bench-train train evaluate draw-styles clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +33,13 @@ styles: install
 draw-styles: install
 	$(PY) -m augment draw-styles --out mask_images
 
+train: install
+	$(PY) -m train fit --data $(DATA) --model $(MODEL) --weights $(WEIGHTS) --alpha $(ALPHA)
+
+evaluate: install
+	$(PY) -m train evaluate --model $(MODEL) --data $(DATA) --report $(basename $(MODEL))/evaluate.json \
+		--errors $(basename $(MODEL))/evaluate_errors.png
+
 demo: install
 	$(PY) -m augment demo --out build/demo
 
@@ -37,6 +48,9 @@ test: install
 
 bench-generate: install
 	$(PY) bench/bench_generate.py --shared $(SHARED)
+
+bench-train: install
+	$(PY) bench/bench_train.py --shared $(SHARED)
 
 clean:
 	rm -rf build .pytest_cache

@@ -51,9 +51,9 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N input images (sorted by path).")
 @click.option("--full-images", is_flag=True, help="Write whole images (all faces masked) instead of face crops.")
-@click.option("--margin", type=click.FloatRange(0.0, 2.0), default=0.2, show_default=True,
+@click.option("--margin", type=click.FloatRange(0.0, 2.0), default=Settings.margin, show_default=True,
               help="Crop margin around the face box, as a fraction of its size on each side.")
-@click.option("--size", type=click.IntRange(32, 4096), default=256, show_default=True,
+@click.option("--size", type=click.IntRange(32, 4096), default=Settings.size, show_default=True,
               help="Longest side of a crop, at most (crops are never enlarged).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
               help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing.")

@@ -45,8 +45,10 @@ class Settings:
     """What a run produces; recorded in the output so a resumed run cannot mix two recipes."""
 
     seed: int = 0
-    margin: float = 0.2  # crop: the face box grown by this fraction on each side
-    size: int = 256  # crop: longest side at most this many pixels (never enlarged)
+    # Crops: the face box grown by this fraction on each side, so training can cut views from
+    # tight to wide (real photos show anything from the face alone to the whole person) ...
+    margin: float = 1.0
+    size: int = 384  # ... and at most this many pixels on the longest side (never enlarged)
     full_images: bool = False  # write whole images with every face masked instead of crops
     detector: str = "auto"
     quality: int = 95

@@ -1,0 +1,111 @@
+"""``python -m train fit`` and ``evaluate`` end to end on a small synthetic face set."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from augment.images import save_rgb
+from train.cli import main
+
+LOWER_FACE = np.array([[70, 140], [186, 140], [176, 200], [128, 226], [80, 200]], np.int32)
+
+
+def masked(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = face.copy()
+    cv2.fillPoly(out, [LOWER_FACE], tuple(int(v) for v in rng.integers(0, 256, 3)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory, face_image) -> "Path":  # noqa: F821
+    """40 pairs of shifted, relit astronaut crops, with and without a painted mask; no manifest."""
+    folder = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        dx, dy = rng.integers(-12, 13, 2)
+        face = np.clip(np.roll(face_image, (dy, dx), axis=(0, 1)) * rng.uniform(0.7, 1.2), 0, 255).astype(np.uint8)
+        save_rgb(folder / "without_mask" / f"{i}.jpg", face)
+        save_rgb(folder / "with_mask" / f"{i}-with-mask.jpg", masked(face, rng))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(labelled, tmp_path_factory):
+    model = tmp_path_factory.mktemp("models") / "small.keras"
+    result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--model", str(model), "--weights", "none",
+                                       "--alpha", "0.35", "--size", "32", "--epochs", "12", "--views", "2",
+                                       "--fine-tune-epochs", "1", "--tflite"])
+    assert result.exit_code == 0, result.output
+    return model, result.output
+
+
+def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
+    model, output = trained
+    assert "split by file name" in output
+    run = model.with_suffix("")
+    for name in ("labels.txt", "metrics.json", "history.json", "curves.png", "confusion_val.png",
+                 "model.tflite", "model_int8.tflite"):
+        assert (run / name).is_file(), name
+    assert (run / "labels.txt").read_text().split() == ["with_mask", "without_mask"]
+    summary = json.loads((run / "metrics.json").read_text())
+    assert sum(summary["images"].values()) == 80
+    for split, metrics in summary["metrics"].items():
+        assert metrics["n"] == summary["images"][split]
+        assert np.array(metrics["confusion"]).sum() == metrics["n"]
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 13  # 12 cached-head epochs, then 1 of fine-tuning
+    assert summary["tflite"]["float32"]["agreement"] == 1.0
+    assert summary["tflite"]["int8"]["bytes"] < summary["tflite"]["float32"]["bytes"]
+
+
+def test_evaluate_reports_and_skips_unreadable_images(trained, labelled, tmp_path):
+    model, _ = trained
+    data = tmp_path / "real"
+    for label in ("with_mask", "without_mask"):
+        for path in sorted((labelled / label).iterdir())[:5]:
+            (data / label).mkdir(parents=True, exist_ok=True)
+            (data / label / path.name).write_bytes(path.read_bytes())
+    (data / "with_mask" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    report, errors = tmp_path / "eval.json", tmp_path / "errors.png"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--data", str(data),
+                                                       "--report", str(report), "--errors", str(errors)])
+    assert result.exit_code == 0, result.output
+    assert "broken.jpg" in result.stderr
+    written = json.loads(report.read_text())
+    assert written["n"] == 10 and written["labels"] == ["with_mask", "without_mask"]
+    assert np.array(written["confusion"]).sum() == 10
+    assert set(written["per_class"]) == {"with_mask", "without_mask"}
+    assert [s["path"].endswith("broken.jpg") for s in written["skipped"]] == [True]
+    assert len(written["predictions"]) == 10
+    assert report.with_suffix(".confusion.png").is_file()
+    assert errors.is_file() == (written["accuracy"] < 1)
+
+
+def test_detect_crops_the_largest_face(trained, tmp_path, face_image):
+    model, _ = trained
+    for label in ("with_mask", "without_mask"):
+        save_rgb(tmp_path / "d" / label / "face.png", face_image)
+        save_rgb(tmp_path / "d" / label / "wall.png", np.full((80, 80, 3), 90, np.uint8))
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--data", str(tmp_path / "d"), "--detect"])
+    assert result.exit_code == 0, result.output
+    assert "faces found in 2, whole image used for 2" in result.output
+
+
+def test_clear_errors_before_any_work(trained, tmp_path):
+    model, _ = trained
+    (tmp_path / "one" / "with_mask").mkdir(parents=True)
+    save_rgb(tmp_path / "one" / "with_mask" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    runner = CliRunner()
+    result = runner.invoke(main, ["fit", "--data", str(tmp_path / "one"), "--model", str(tmp_path / "m.keras"),
+                                  "--weights", "none", "--size", "32"])
+    assert result.exit_code == 1 and "two non-empty class folders" in result.output
+    result = runner.invoke(main, ["evaluate", "--model", str(tmp_path / "nothing.keras"), "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "nothing.keras: model file not found" in result.output
+    (tmp_path / "three" / "mask_weared_incorrect").mkdir(parents=True)
+    (tmp_path / "three" / "with_mask").mkdir(parents=True)
+    for label in ("mask_weared_incorrect", "with_mask"):
+        save_rgb(tmp_path / "three" / label / "a.png", np.zeros((8, 8, 3), np.uint8))
+    result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(tmp_path / "three")])
+    assert result.exit_code == 1 and "mask_weared_incorrect are labels the model does not know" in result.output

@@ -1,0 +1,84 @@
+"""Which images a training run sees, in which split, with which face box."""
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from augment.images import save_rgb
+from train.data import DataError, class_folders, load_samples, pair_key, split_of_key
+
+GREY = np.full((40, 40, 3), 128, np.uint8)
+
+
+def test_class_folders_need_two_non_empty_labels(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        class_folders(tmp_path / "missing")
+    (tmp_path / "with_mask").mkdir()
+    (tmp_path / "without_mask").mkdir()
+    save_rgb(tmp_path / "with_mask" / "a.png", GREY)
+    with pytest.raises(DataError, match=r"two non-empty class folders.*found with_mask"):
+        class_folders(tmp_path)
+    save_rgb(tmp_path / "without_mask" / "a.png", GREY)
+    (tmp_path / "without_mask" / "notes.txt").write_text("not an image")
+    assert {label: [p.name for p in paths] for label, paths in class_folders(tmp_path).items()} == {
+        "with_mask": ["a.png"], "without_mask": ["a.png"]}
+
+
+def test_paired_names_share_a_key_and_so_a_split():
+    labels = ["with_mask", "without_mask"]
+    from pathlib import Path
+    assert pair_key(Path("12.jpg"), labels) == pair_key(Path("12-with-mask.jpg"), labels) == "12"
+    assert pair_key(Path("face_3_with_mask.png"), labels) == pair_key(Path("face_3.png"), labels)
+    assert pair_key(Path("12.jpg"), labels) != pair_key(Path("13.jpg"), labels)
+
+
+def test_split_shares_follow_the_hash():
+    shares = Counter(split_of_key(f"face{i}") for i in range(5000))
+    assert shares["train"] / 5000 == pytest.approx(0.8, abs=0.03)
+    assert shares["val"] / 5000 == pytest.approx(0.1, abs=0.02)
+    assert split_of_key("face7") == split_of_key("face7")
+
+
+def test_folder_without_manifest_keeps_pairs_together(tmp_path):
+    for i in range(30):
+        save_rgb(tmp_path / "without_mask" / f"{i}.png", GREY)
+        save_rgb(tmp_path / "with_mask" / f"{i}-with-mask.png", GREY)
+    samples, labels, source = load_samples(tmp_path)
+    assert source == "file names" and labels == ["with_mask", "without_mask"]
+    by_name = {s.path.name: s.split for s in samples}
+    assert all(by_name[f"{i}.png"] == by_name[f"{i}-with-mask.png"] for i in range(30))
+    assert len(set(by_name.values())) > 1
+    assert all(s.box is None for s in samples)
+
+
+def test_manifest_gives_splits_and_boxes_for_crops_and_whole_images(tmp_path):
+    for label in ("with_mask", "without_mask"):
+        save_rgb(tmp_path / label / "a_0.jpg", GREY)
+        save_rgb(tmp_path / label / "b.jpg", GREY)
+    records = [
+        {"path": "with_mask/a_0.jpg", "label": "with_mask", "split": "val", "box": [1, 2, 30, 31]},
+        {"path": "without_mask/a_0.jpg", "label": "without_mask", "split": "val", "box": [1, 2, 30, 31]},
+        {"path": "with_mask/b.jpg", "label": "with_mask", "split": "train",
+         "faces": [{"box": [0, 0, 10, 10]}, {"box": [20, 20, 39, 39]}]},
+        {"path": "without_mask/b.jpg", "label": "without_mask", "split": "train", "faces": [{"box": [0, 0, 10, 10]}]},
+        {"path": "with_mask/gone.jpg", "label": "with_mask", "split": "train", "box": [0, 0, 5, 5]},
+    ]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    samples, labels, source = load_samples(tmp_path)
+    assert source == "manifest"
+    assert [(s.path.name, s.label, s.split, s.box) for s in samples] == [
+        ("a_0.jpg", "with_mask", "val", (1, 2, 30, 31)),
+        ("a_0.jpg", "without_mask", "val", (1, 2, 30, 31)),
+        ("b.jpg", "with_mask", "train", (0, 0, 10, 10)),
+        ("b.jpg", "with_mask", "train", (20, 20, 39, 39)),
+        ("b.jpg", "without_mask", "train", (0, 0, 10, 10)),
+    ]
+
+
+def test_a_broken_manifest_line_is_named(tmp_path):
+    for label in ("with_mask", "without_mask"):
+        save_rgb(tmp_path / label / "a.jpg", GREY)
+    (tmp_path / "manifest.jsonl").write_text('{"path": "with_mask/a.jpg"\n')
+    with pytest.raises(DataError, match="manifest.jsonl: line 1"):
+        load_samples(tmp_path)

@@ -1,0 +1,81 @@
+"""The classifier's model files: built, saved with metadata, loaded back, refused when not ours."""
+import zipfile
+
+import numpy as np
+import pytest
+
+from train.backend import keras
+from train.model import ModelError, build_network, load_classifier, read_metadata, save_classifier
+from train.views import RESIZE
+
+SIZE = 32  # MobileNetV2's smallest input: keeps these tests fast
+
+
+@pytest.fixture(scope="module")
+def network():
+    return build_network(0.35, "none", SIZE, classes=2, seed=0)
+
+
+def test_the_three_views_of_a_network_share_layers(network):
+    images = np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 3)).astype(np.float32)
+    features = network.features(images).numpy()
+    assert features.shape == (3, 1280)
+    assert np.allclose(network.head(features).numpy(), network.model(images).numpy(), atol=1e-5)
+
+
+def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image):
+    path = tmp_path / "runs" / "m.keras"
+    save_classifier(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})
+    assert read_metadata(path)["labels"] == ["with_mask", "without_mask"]
+    classifier = load_classifier(path)
+    assert load_classifier(path) is classifier  # once per process
+    faces = [face_image, face_image[40:200, 60:180]]
+    probabilities = classifier.predict(faces)
+    assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    from train.views import resize_face
+    direct = network.model(np.stack([resize_face(f, SIZE) for f in faces]).astype(np.float32)).numpy()
+    assert np.allclose(probabilities, direct, atol=1e-5)
+    assert classifier.predict([]).shape == (0, 2)
+
+
+def test_files_that_are_not_our_models_are_refused(network, tmp_path):
+    with pytest.raises(ModelError, match="model file not found"):
+        read_metadata(tmp_path / "missing.keras")
+    text = tmp_path / "notes.keras"
+    text.write_text("hello")
+    with pytest.raises(ModelError, match="notes.keras: not a mask classifier"):
+        load_classifier(text)
+    plain = tmp_path / "plain.keras"
+    network.model.save(plain)  # a Keras model, but without our metadata
+    with pytest.raises(ModelError, match="plain.keras: not a mask classifier"):
+        load_classifier(plain)
+    with zipfile.ZipFile(plain, "a") as archive:
+        archive.writestr("maskgen.json", '{"format": "something-else"}')
+    with pytest.raises(ModelError, match="not a mask classifier"):
+        read_metadata(plain)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras 3 notice on its own weights files
+def test_weights_that_do_not_fit_the_width_are_named(tmp_path):
+    weights = tmp_path / "narrow.weights.h5"
+    keras().applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=0.35, include_top=False,
+                                     weights=None, pooling="avg").save_weights(weights)
+    assert build_network(0.35, str(weights), SIZE, 2).base is not None
+    with pytest.raises(ModelError, match=r"narrow.weights.h5: does not fit MobileNetV2 alpha 0.5"):
+        build_network(0.5, str(weights), SIZE, 2)
+    with pytest.raises(ModelError, match="weights file not found"):
+        build_network(0.35, str(tmp_path / "nowhere.h5"), SIZE, 2)
+    with pytest.raises(ModelError, match="widths"):
+        build_network(0.4, "none", SIZE, 2)
+
+
+def test_the_head_learns_from_cached_features(network):
+    from train.fit import Recipe, train_head
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (2, 1280)).astype(np.float32)
+    labels = rng.integers(0, 2, 400)
+    features = (centres[labels] + rng.normal(0, 2.0, (400, 1280))).astype(np.float32)
+    history = train_head(network, features[:300], labels[:300], features[300:], labels[300:],
+                         Recipe(epochs=8, batch_size=32), images_per_epoch=300, progress=False)
+    assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0] / 2
+    assert history["val_accuracy"][-1] > 0.95

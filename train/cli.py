@@ -1,0 +1,104 @@
+"""Command line: ``python -m train fit | evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from augment.faces import DETECTORS
+from train.fit import Recipe, run_folder
+
+EXPECTED = (ValueError, OSError)  # DataError, ModelError, unwritable paths: one line, exit 1
+
+
+def _fail(error: Exception) -> None:
+    raise click.ClickException(str(error))
+
+
+def _accuracy_line(name: str, metrics: dict) -> str:
+    recalls = ", ".join(f"{label} {values['recall']:.1%}" for label, values in metrics["per_class"].items()
+                        if values["recall"] is not None)
+    return f"{name}: accuracy {metrics['accuracy']:.1%} on {metrics['n']} (recall: {recalls})"
+
+
+@click.group()
+def main() -> None:
+    """Train a MobileNetV2 mask classifier and evaluate it on labelled photos."""
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), default="dataset_generated", show_default=True,
+              help="Folder with one sub-folder per label (a generated dataset, or any labelled photos).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              default="models/mask_classifier.keras", show_default=True,
+              help="Model file to write; its report goes to a folder of the same name beside it.")
+@click.option("--weights", default=Recipe.weights, show_default=True,
+              help="MobileNetV2 start: imagenet (Keras downloads it), none, or a .weights.h5 file.")
+@click.option("--alpha", type=float, default=Recipe.alpha, show_default=True,
+              help="MobileNetV2 width multiplier; must match the weights.")
+@click.option("--size", type=click.IntRange(32, 512), default=Recipe.size, show_default=True, help="Input side in pixels.")
+@click.option("--epochs", type=click.IntRange(1), default=Recipe.epochs, show_default=True,
+              help="Epochs of the head on cached features.")
+@click.option("--views", type=click.IntRange(1), default=Recipe.views, show_default=True,
+              help="Random degraded views per training image, each through the frozen base once.")
+@click.option("--fine-tune-epochs", type=click.IntRange(0), default=Recipe.fine_tune_epochs, show_default=True,
+              help="Epochs of end-to-end training of the top blocks afterwards (slow).")
+@click.option("--batch-size", type=click.IntRange(1), default=Recipe.batch_size, show_default=True)
+@click.option("--seed", type=int, default=Recipe.seed, show_default=True)
+@click.option("--tflite", is_flag=True, help="Also export float and int8 TFLite models, checked against the Keras one.")
+def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int,
+        fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
+    """Train on DATA; write the model, metrics, history, plots and worst errors."""
+    from train.fit import fit as train
+
+    recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views,
+                    fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
+    try:
+        summary = train(data, model_path, recipe, tflite=tflite)
+    except EXPECTED as error:
+        _fail(error)
+    if summary["split_from"] != "manifest":
+        click.echo(f"note: {data} has no generator manifest; split by file name (paired names kept together)")
+    for problem in summary["unreadable"]:
+        click.echo(f"warning: skipped {problem['path']}: {problem['reason']}", err=True)
+    for name, metrics in summary["metrics"].items():
+        click.echo(_accuracy_line(name, metrics))
+    for name, check in summary.get("tflite", {}).items():
+        click.echo(f"tflite {name}: {check['path']} agrees with Keras on {check['agreement']:.1%} of {check['n']} "
+                   f"(accuracy {check['accuracy']:.1%})")
+    timings = summary["timings"]
+    click.echo(f"wrote {model_path} and {run_folder(model_path)}/ in {timings['total_s']:.0f} s "
+               f"(features {timings['features_s']:.0f} s, head {timings['head_s']:.1f} s)")
+
+
+@main.command()
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              default="models/mask_classifier.keras", show_default=True)
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="Folder with one sub-folder per label, e.g. with_mask/ and without_mask/.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON report to write (a confusion-matrix picture goes beside it).")
+@click.option("--errors", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Contact sheet of the most confident mistakes.")
+@click.option("--detect", is_flag=True, help="Crop each image's largest face first (whole image if none is found).")
+@click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True)
+def evaluate(model_path: Path, data: Path, report: Path | None, errors: Path | None, detect: bool,
+             detector: str) -> None:
+    """Score a model on labelled photos: accuracy, per-class precision and recall, confusion matrix."""
+    from train.evaluate import evaluate as score, write_report
+
+    try:
+        result = score(model_path, data, detect=detect, detector=detector, errors=errors)
+        if report is not None:
+            write_report(result, report)
+    except EXPECTED as error:
+        _fail(error)
+    for problem in result["skipped"]:
+        click.echo(f"warning: skipped {problem['path']}: {problem['reason']}", err=True)
+    click.echo(_accuracy_line(str(data), result))
+    if detect:
+        click.echo(f"faces found in {result['faces_found']}, whole image used for {result['whole_image']}")
+    if report is None:
+        click.echo(json.dumps({key: result[key] for key in ("n", "accuracy", "confusion")}))

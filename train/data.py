@@ -1,0 +1,112 @@
+"""Which images a training run uses, with which label, in which split, framed by which face box.
+
+A folder made by ``python -m augment generate`` has a ``manifest.jsonl``: its split (per source
+photo, so both versions of a face stay together) and its face boxes are used as they are. Any
+other folder with one sub-folder per label also works: its split then comes from a hash of the
+file name with the label words taken out, so ``12.jpg`` and ``12-with-mask.jpg`` still land
+together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from augment.images import is_image_path
+
+MANIFEST = "manifest.jsonl"
+SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+
+
+class DataError(ValueError):
+    """A data folder that cannot be trained or evaluated on; the message names the folder."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One face to learn from: image file, label, split, and the face box in the image if known."""
+
+    path: Path
+    label: str
+    split: str
+    box: tuple[float, float, float, float] | None = None
+
+
+def class_folders(data: Path) -> dict[str, list[Path]]:
+    """The label folders of ``data`` and their image files, sorted; at least two non-empty ones.
+
+    Raises ``DataError`` naming the folder otherwise.
+    """
+    if not data.is_dir():
+        raise DataError(f"{data}: not a folder")
+    folders = {}
+    for folder in sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+        if images:
+            folders[folder.name] = images
+    if len(folders) < 2:
+        found = ", ".join(folders) or "none"
+        raise DataError(f"{data}: needs at least two non-empty class folders (e.g. with_mask/ and "
+                        f"without_mask/); found {found}")
+    return folders
+
+
+def pair_key(path: Path, labels: list[str]) -> str:
+    """The part of a file name two versions of one face share: label words and separators removed."""
+    stem = path.stem.lower()
+    for label in labels:
+        for spelling in {label.lower(), label.lower().replace("_", "-"), label.lower().replace("_", "")}:
+            stem = stem.replace(spelling, "")
+    return re.sub(r"[\s_\-.]+", "", stem) or path.stem.lower()
+
+
+def split_of_key(key: str) -> str:
+    """A fixed split for a key: 80 % train, 10 % val, 10 % test by a CRC32 hash."""
+    position = (zlib.crc32(key.encode()) % 1000) / 1000
+    edge = 0.0
+    for name, share in SPLITS:
+        edge += share
+        if position < edge:
+            return name
+    return SPLITS[-1][0]
+
+
+def manifest_samples(data: Path, labels: list[str]) -> list[Sample]:
+    """Samples from a generator manifest: a crop record gives one, a whole-image record one per face."""
+    samples = []
+    with open(data / MANIFEST, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                path, label, split = data / record["path"], record["label"], record["split"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise DataError(f"{data / MANIFEST}: line {number} is not a manifest record ({error})") from None
+            if label not in labels or not path.is_file():
+                continue
+            if "faces" in record:
+                samples += [Sample(path, label, split, tuple(face["box"])) for face in record["faces"]]
+            else:
+                samples.append(Sample(path, label, split, tuple(record["box"]) if record.get("box") else None))
+    return samples
+
+
+def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
+    """All samples of a labelled folder, its sorted labels, and how the split was decided.
+
+    The third value is ``"manifest"`` or ``"file names"``; the latter keeps paired names
+    together but knows nothing of source photos.
+    """
+    folders = class_folders(data)
+    labels = list(folders)
+    if (data / MANIFEST).is_file():
+        samples = manifest_samples(data, labels)
+        if {s.label for s in samples} == set(labels):
+            return samples, labels, "manifest"
+    samples = [Sample(path, label, split_of_key(pair_key(path, labels)))
+               for label, paths in folders.items() for path in paths]
+    return samples, labels, "file names"

@@ -1,0 +1,82 @@
+"""Scoring a saved classifier on any labelled folder of real photos.
+
+    python -m train evaluate --model models/mask_classifier.keras --data DIR --report eval.json
+
+Each image is taken as a face crop, or with ``detect`` its largest face is found first (by the
+same face module the generator uses) and cropped by its box; images with no face found fall back
+to the whole image, and are counted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from augment.faces import face_box, find_faces
+from augment.images import write_atomic
+from train.data import DataError, class_folders
+from train.features import decode_images
+from train.metrics import classification_report
+from train.model import load_classifier
+from train.report import plot_confusion, worst_errors
+from train.views import plain_view
+
+
+def largest_face_box(image: np.ndarray, detector: str = "auto") -> tuple[float, float, float, float] | None:
+    """The box (x0, y0, x1, y1) of the largest face found in an RGB image, or None."""
+    faces = find_faces(image, detector)
+    if not faces:
+        return None
+    boxes = [face_box(face.landmarks) for face in faces]
+    return max(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
+
+
+def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str = "auto",
+             errors: Path | None = None, progress: bool = True) -> dict:
+    """The report of one model on one labelled folder (see the module docstring).
+
+    Top level: ``n``, ``accuracy``, ``labels``, ``confusion`` (rows = true), ``per_class``,
+    ``skipped`` (unreadable files with reasons), ``predictions`` (one per image) and, with
+    ``detect``, ``faces_found`` / ``whole_image`` counts.
+    """
+    classifier = load_classifier(model_path)
+    folders = class_folders(data)
+    unknown = sorted(set(folders) - set(classifier.labels))
+    if unknown:
+        raise DataError(f"{data}: folder(s) {', '.join(unknown)} are labels the model does not know "
+                        f"({', '.join(classifier.labels)})")
+    paths = [path for paths in folders.values() for path in paths]
+    true = np.array([classifier.labels.index(label) for label, paths in folders.items() for _ in paths])
+    images, skipped = decode_images(paths, progress=progress)
+    kept = [i for i, image in enumerate(images) if image is not None]
+    crops, found = [], 0
+    for i in tqdm(kept, desc="faces" if detect else "crops", unit="img", disable=not progress, leave=False):
+        box = largest_face_box(images[i], detector) if detect else None
+        found += box is not None
+        crops.append(plain_view(images[i], box, classifier.size))
+    probabilities = classifier.predict_resized(np.stack(crops).astype(np.float32)) if crops else np.zeros(
+        (0, len(classifier.labels)), np.float32)
+    true = true[kept]
+    predicted = probabilities.argmax(axis=1)
+    report = classification_report(true, predicted, classifier.labels)
+    report["skipped"] = skipped
+    if detect:
+        report["faces_found"], report["whole_image"] = found, len(kept) - found
+    report["predictions"] = [
+        {"path": str(paths[i]), "label": classifier.labels[t], "predicted": classifier.labels[p],
+         "confidence": round(float(probabilities[k, p]), 4)}
+        for k, (i, t, p) in enumerate(zip(kept, true, predicted))
+    ]
+    if errors is not None:
+        report["errors_shown"] = min(36, worst_errors(crops, true, probabilities, classifier.labels, errors))
+    return report
+
+
+def write_report(report: dict, path: Path, confusion_plot: bool = True) -> None:
+    """The report as JSON (atomically) and, beside it, its confusion matrix as a picture."""
+    write_atomic(path, json.dumps(report, indent=1).encode())
+    if confusion_plot and report["n"]:
+        plot_confusion(report["confusion"], report["labels"], path.with_suffix(".confusion.png"), path.stem)

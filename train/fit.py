@@ -1,0 +1,210 @@
+"""Training a mask classifier: cached head phase, optional fine-tuning, then the run's report.
+
+    python -m train fit --data dataset_generated --model models/mask_classifier.keras
+
+Phase 1 (frozen base): every training image is rendered as ``views`` random degraded views,
+each pushed through MobileNetV2 once; the head trains on those cached vectors for ``epochs``
+epochs of one view per image each. Phase 2 (``fine_tune_epochs`` > 0): the top blocks are
+unfrozen and trained end to end on fresh views at a low learning rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from augment.images import write_atomic
+from train.backend import keras, tf
+from train.data import DataError, Sample, load_samples
+from train.features import compute_features, decode_images, samples_views, view_dataset
+from train.export import export_tflite
+from train.metrics import classification_report
+from train.model import build_network, save_classifier
+from train.report import plot_confusion, plot_history, worst_errors
+from train.views import RESIZE, plain_view
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a trained model besides the data."""
+
+    weights: str = "imagenet"
+    alpha: float = 1.0
+    size: int = 224
+    epochs: int = 20
+    views: int = 4  # random views per training image, each through the base once
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    fine_tune_epochs: int = 0
+    fine_tune_from: str = "block_13_expand"  # first unfrozen layer; BatchNorm layers stay frozen
+    fine_tune_rate: float = 1e-5
+    seed: int = 0
+
+
+def run_folder(model_path: Path) -> Path:
+    """Where a run's report goes: a folder beside the model, named after it."""
+    return model_path.with_suffix("")
+
+
+def _epoch_bar(total: int, description: str, enabled: bool = True):
+    """A Keras callback that advances a tqdm bar per epoch, showing the latest losses."""
+    class Bar(keras().callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total, desc=description, unit="epoch", leave=False, disable=not enabled)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix({key: f"{value:.3f}" for key, value in (logs or {}).items()
+                                  if key in ("loss", "val_accuracy")})
+            self.bar.update()
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Bar()
+
+
+def _labelled(samples: list[Sample], images: list, labels: list[str], split: str):
+    """The decoded images, boxes, label indices and samples of one split, unreadable ones left out."""
+    chosen = [(sample, image) for sample, image in zip(samples, images) if sample.split == split and image is not None]
+    return ([image for _, image in chosen], [sample.box for sample, _ in chosen],
+            np.array([labels.index(sample.label) for sample, _ in chosen], np.int64), [s for s, _ in chosen])
+
+
+def train_head(network, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+               val_labels: np.ndarray, recipe: Recipe, images_per_epoch: int, progress: bool = True) -> dict[str, list[float]]:
+    """Fit the head on cached features; an epoch is one view's worth of samples per image."""
+    data = tf().data.Dataset.from_tensor_slices((train_features, train_labels))
+    data = data.shuffle(len(train_labels), seed=recipe.seed).repeat().batch(recipe.batch_size)
+    validation = (val_features, val_labels) if len(val_labels) else None
+    network.head.compile(optimizer=keras().optimizers.Adam(recipe.learning_rate),
+                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = network.head.fit(data, epochs=recipe.epochs, steps_per_epoch=math.ceil(images_per_epoch / recipe.batch_size),
+                               validation_data=validation, verbose=0, shuffle=False,
+                               callbacks=[_epoch_bar(recipe.epochs, "head (cached)", progress)])
+    return history.history
+
+
+def fine_tune(network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
+              val_labels: np.ndarray, recipe: Recipe, progress: bool = True) -> dict[str, list[float]]:
+    """Unfreeze the base from ``recipe.fine_tune_from`` on (BatchNorm excepted) and train end to end."""
+    unfrozen = False
+    for layer in network.base.layers:
+        unfrozen = unfrozen or layer.name == recipe.fine_tune_from
+        layer.trainable = unfrozen and not isinstance(layer, keras().layers.BatchNormalization)
+    if not unfrozen:
+        raise DataError(f"no layer named {recipe.fine_tune_from!r} in MobileNetV2")
+    count = len(labels)
+    # Fresh random views every epoch, numbered after the cached phase's views.
+    pairs = [(index, recipe.views + epoch) for epoch in range(recipe.fine_tune_epochs) for index in range(count)]
+    views = view_dataset(images, boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size).unbatch()
+    targets = tf().data.Dataset.from_tensor_slices(np.tile(labels, recipe.fine_tune_epochs))
+    data = tf().data.Dataset.zip((views, targets)).batch(recipe.batch_size).repeat().prefetch(tf().data.AUTOTUNE)
+    validation = None
+    if len(val_labels):
+        val_views = view_dataset(val_images, val_boxes, recipe.size, [(i, 0) for i in range(len(val_labels))],
+                                 recipe.seed, False, recipe.batch_size).unbatch()
+        validation = tf().data.Dataset.zip((val_views, tf().data.Dataset.from_tensor_slices(val_labels))
+                                           ).batch(recipe.batch_size).cache()
+    network.model.compile(optimizer=keras().optimizers.Adam(recipe.fine_tune_rate),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = network.model.fit(data, epochs=recipe.fine_tune_epochs, steps_per_epoch=math.ceil(count / recipe.batch_size),
+                                validation_data=validation, verbose=0, shuffle=False,
+                                callbacks=[_epoch_bar(recipe.fine_tune_epochs, "fine-tune", progress)])
+    return history.history
+
+
+def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool = True, tflite: bool = False) -> dict:
+    """Train on a labelled folder, save the model and its run report; return the run summary.
+
+    Raises ``DataError`` for unusable data and ``ModelError`` for unusable weights, before any
+    long work starts.
+    """
+    started = time.perf_counter()
+    samples, labels, split_source = load_samples(data)
+    network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed)
+    keras().utils.set_random_seed(recipe.seed)
+    images, problems = decode_images([sample.path for sample in samples], progress=progress)
+    splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
+    train_images, train_boxes, train_labels, _ = splits["train"]
+    if len(set(train_labels.tolist())) < 2:
+        raise DataError(f"{data}: the training split needs images of at least two labels")
+    timings = {"decode_s": time.perf_counter() - started}
+
+    clock = time.perf_counter()
+    pairs = samples_views(splits["train"][3], recipe.views)
+    train_views = view_dataset(train_images, train_boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size)
+    train_features = compute_features(network.features, train_views, math.ceil(len(pairs) / recipe.batch_size),
+                                      "features (train views)", progress)
+    val_images, val_boxes, val_labels, _ = splits["val"]
+    val_plain = view_dataset(val_images, val_boxes, recipe.size, [(i, 0) for i in range(len(val_labels))],
+                             recipe.seed, False, recipe.batch_size)
+    val_features = compute_features(network.features, val_plain, math.ceil(len(val_labels) / recipe.batch_size),
+                                    "features (val)", progress)
+    timings["features_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    history = train_head(network, train_features, np.tile(train_labels, recipe.views), val_features, val_labels,
+                         recipe, len(train_labels), progress)
+    timings["head_s"] = time.perf_counter() - clock
+    phase_starts = []
+    if recipe.fine_tune_epochs:
+        clock = time.perf_counter()
+        phase_starts.append(recipe.epochs)
+        tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels, recipe, progress)
+        history = {key: history.get(key, []) + tuned.get(key, []) for key in set(history) | set(tuned)}
+        timings["fine_tune_s"] = time.perf_counter() - clock
+
+    metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
+                "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
+                "split_from": split_source}
+    save_classifier(network.model, model_path, metadata)
+    folder = run_folder(model_path)
+    metrics = evaluate_splits(network.model, splits, labels, recipe, folder)
+    timings["total_s"] = time.perf_counter() - started
+    summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
+               "images": {name: len(split[2]) for name, split in splits.items()},
+               "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
+    if tflite:
+        summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(splits, recipe))
+    write_atomic(folder / "labels.txt", ("\n".join(labels) + "\n").encode())
+    write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
+    write_atomic(folder / "history.json", json.dumps({k: [float(v) for v in vs] for k, vs in history.items()},
+                                                     indent=1).encode())
+    plot_history(history, folder / "curves.png", phase_starts)
+    return summary
+
+
+def evaluate_splits(model, splits: dict, labels: list[str], recipe: Recipe, folder: Path) -> dict:
+    """Metrics of every non-empty split on plain face-box crops; plots for val (or test)."""
+    forward = tf().function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    metrics = {}
+    for name, (images, boxes, true, samples) in splits.items():
+        if not len(true):
+            continue
+        crops = [plain_view(image, box, recipe.size) for image, box in zip(images, boxes)]
+        probabilities = np.concatenate([forward(np.stack(crops[i:i + 64]).astype(np.float32)).numpy()
+                                        for i in range(0, len(crops), 64)])
+        metrics[name] = classification_report(true, probabilities.argmax(axis=1), labels)
+        if name in ("val", "test"):
+            plot_confusion(metrics[name]["confusion"], labels, folder / f"confusion_{name}.png", f"{name} split")
+            worst_errors(crops, true, probabilities, labels, folder / f"errors_{name}.png")
+    return metrics
+
+
+def _tflite_sets(splits: dict, recipe: Recipe, count: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibration crops (training split) and check crops with labels (test, else val) for TFLite."""
+    def crops(images, boxes):
+        return np.stack([plain_view(image, box, recipe.size) for image, box in zip(images, boxes)]
+                        ).astype(np.float32) if images else np.zeros((0, recipe.size, recipe.size, 3), np.float32)
+
+    train_images, train_boxes, _, _ = splits["train"]
+    step = max(1, len(train_images) // count)
+    calibration = crops(train_images[::step][:count], train_boxes[::step][:count])
+    check_images, check_boxes, check_labels, _ = splits["test"] if len(splits["test"][2]) else splits["val"]
+    return calibration, crops(check_images, check_boxes), check_labels

@@ -1,0 +1,39 @@
+"""Classification metrics from label indices: confusion matrix, accuracy, per-class precision and recall."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) int64 counts; rows are true labels, columns predicted ones."""
+    true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
+    if true.shape != predicted.shape:
+        raise ValueError(f"{true.shape} true labels but {predicted.shape} predictions")
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+    """``n``, ``accuracy``, ``labels``, ``confusion`` (rows = true) and ``per_class`` precision/recall/n.
+
+    A precision or recall with nothing to divide by is ``None`` rather than a made-up 0 or 1.
+    """
+    matrix = confusion_matrix(true, predicted, len(labels))
+    total = int(matrix.sum())
+    per_class = {}
+    for index, label in enumerate(labels):
+        hits, actual, claimed = matrix[index, index], matrix[index].sum(), matrix[:, index].sum()
+        per_class[label] = {
+            "precision": float(hits / claimed) if claimed else None,
+            "recall": float(hits / actual) if actual else None,
+            "n": int(actual),
+        }
+    return {
+        "n": total,
+        "accuracy": float(np.trace(matrix) / total) if total else None,
+        "labels": list(labels),
+        "confusion": matrix.tolist(),
+        "per_class": per_class,
+    }

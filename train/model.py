@@ -1,0 +1,164 @@
+"""The mask classifier: MobileNetV2 with a small head, saved with everything needed to use it right.
+
+A saved model is a Keras ``.keras`` file (a zip) with one extra member, ``maskgen.json``: labels,
+input size, width multiplier, resize rule and how it was trained. ``load_classifier`` refuses a
+file without it, so evaluation and detection never guess the preprocessing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.backend import keras, tf
+from train.views import RESIZE, resize_face
+
+METADATA = "maskgen.json"
+FORMAT = "maskgen-classifier"
+ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+
+
+class ModelError(ValueError):
+    """A weights or model file that cannot be used; the message names the file and the reason."""
+
+
+def base_network(alpha: float, weights: str, size: int, images=None):
+    """MobileNetV2 without its top, globally average-pooled to one 1280-wide vector per image.
+
+    ``weights``: ``"imagenet"`` (Keras downloads and caches them), ``"none"`` (random), or the
+    path of a Keras weights file made for the same ``alpha``. ``images``: a Keras tensor to build
+    on (values in [-1, 1]), so the network's layers become part of one flat model.
+    """
+    if alpha not in ALPHAS:
+        raise ModelError(f"alpha {alpha}: MobileNetV2 comes in widths {', '.join(map(str, ALPHAS))}")
+    source = {"imagenet": "imagenet", "none": None}.get(weights.lower(), weights)
+    if source not in ("imagenet", None) and not Path(weights).is_file():
+        raise ModelError(f"{weights}: weights file not found (or say imagenet / none)")
+    try:
+        return keras().applications.MobileNetV2(input_shape=(size, size, 3), input_tensor=images, alpha=alpha,
+                                                include_top=False, weights=source, pooling="avg")
+    except ValueError as error:
+        if source in ("imagenet", None):
+            raise ModelError(f"MobileNetV2 alpha {alpha} at {size} px: {error}") from None
+        first_line = str(error).strip().splitlines()[0][:200]
+        raise ModelError(f"{weights}: does not fit MobileNetV2 alpha {alpha} ({first_line})") from None
+
+
+@dataclass
+class Network:
+    """One classifier seen three ways, sharing its layers (training one trains the others).
+
+    ``model``: face images (RGB, 0-255 floats) to label probabilities; what gets saved.
+    ``features``: face images to pooled base features (the frozen part).
+    ``head``: pooled features to label probabilities (what the cached phase trains).
+    ``base``: the MobileNetV2 layers, for freezing and unfreezing.
+    """
+
+    model: object
+    features: object
+    head: object
+    base: object
+
+
+def build_network(alpha: float, weights: str, size: int, classes: int, seed: int = 0,
+                  hidden: int = 128, dropout: float = 0.5) -> Network:
+    """The seeds' recipe: MobileNetV2, then a dense ReLU layer, dropout and a softmax over the labels.
+
+    The input scaling to [-1, 1] is part of the model, so users feed plain RGB pixels.
+    """
+    layers, initial = keras().layers, keras().initializers
+    images = layers.Input((size, size, 3), name="face")
+    scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(images)
+    base = base_network(alpha, weights, size, scaled)
+    head_layers = [
+        layers.Dense(hidden, activation="relu", kernel_initializer=initial.GlorotUniform(seed), name="head_dense"),
+        layers.Dropout(dropout, seed=seed, name="head_dropout"),
+        layers.Dense(classes, activation="softmax", kernel_initializer=initial.GlorotUniform(seed + 1),
+                     name="head_softmax"),
+    ]
+
+    def head_on(tensor):
+        for layer in head_layers:
+            tensor = layer(tensor)
+        return tensor
+
+    pooled = base.output
+    features = layers.Input((pooled.shape[-1],), name="features")
+    return Network(model=keras().Model(images, head_on(pooled), name="mask_classifier"),
+                   features=keras().Model(images, pooled, name="base_features"),
+                   head=keras().Model(features, head_on(features), name="head"),
+                   base=base)
+
+
+def save_classifier(model, path: Path, metadata: dict) -> None:
+    """Write the model and its metadata as one ``.keras`` file, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        staged = Path(scratch) / "model.keras"
+        model.save(staged)
+        with zipfile.ZipFile(staged, "a") as archive:
+            archive.writestr(METADATA, json.dumps({"format": FORMAT, **metadata}, indent=1))
+        shutil.move(staged, path)
+
+
+def read_metadata(path: Path) -> dict:
+    """The metadata of one of our model files; ``ModelError`` for anything else."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read(METADATA))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
+        raise ModelError(f"{path}: not a mask classifier made by `python -m train fit`") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a mask classifier made by `python -m train fit`")
+    return metadata
+
+
+class Classifier:
+    """A loaded mask classifier: face crops in, label probabilities out, in batches.
+
+    ``predict`` resizes every crop by the model's own rule and runs one compiled function per
+    batch, never ``model.predict`` per face.
+    """
+
+    def __init__(self, model, metadata: dict):
+        self.model = model
+        self.metadata = metadata
+        self.labels: list[str] = list(metadata["labels"])
+        self.size: int = int(metadata["input_size"])
+        if metadata.get("resize") != RESIZE:
+            raise ModelError(f"model resizes by {metadata.get('resize')!r}; this version knows {RESIZE!r}")
+        signature = [tf().TensorSpec((None, self.size, self.size, 3), tf().float32)]
+        self._forward = tf().function(lambda batch: model(batch, training=False), input_signature=signature)
+
+    def predict(self, faces: list[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Probabilities (n, len(labels)) float32 for n face crops, each (H, W, 3) uint8 RGB."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        batch = np.stack([resize_face(face, self.size) for face in faces]).astype(np.float32)
+        return self.predict_resized(batch, batch_size)
+
+    def predict_resized(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Probabilities for crops already resized to (n, size, size, 3), values 0-255."""
+        chunks = [self._forward(batch[start:start + batch_size]).numpy()
+                  for start in range(0, len(batch), batch_size)]
+        return np.concatenate(chunks).astype(np.float32)
+
+
+@functools.cache
+def load_classifier(path: Path) -> Classifier:
+    """Load one of our models once per process; ``ModelError`` names the file if it is not ours."""
+    metadata = read_metadata(path)
+    try:
+        model = keras().saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds for a damaged archive
+        raise ModelError(f"{path}: cannot be loaded ({type(error).__name__}: {error})") from None
+    return Classifier(model, metadata)
