@@ -38,7 +38,7 @@ class Recipe:
     alpha: float = 1.0
     size: int = 224
     epochs: int = 20
-    views: int = 4  # random views per training image, each through the base once
+    views: int = 2  # random views per training image, each through the base once
     batch_size: int = 32
     learning_rate: float = 1e-3
     fine_tune_epochs: int = 0
