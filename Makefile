@@ -11,8 +11,12 @@ DATA ?= dataset_generated
 MODEL ?= models/mask_classifier.keras
 WEIGHTS ?= imagenet
 ALPHA ?= 1.0
+IMAGE ?= docs/examples.jpg
+VIDEO ?= 0
+DETECTOR ?= hog
 
-.PHONY: install generate styles demo test bench-generate bench-train train evaluate draw-styles clean
+.PHONY: install generate styles demo test bench-generate bench-train bench-video train evaluate detect-image \
+	detect-video detect-evaluate draw-styles clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +44,16 @@ evaluate: install
 	$(PY) -m train evaluate --model $(MODEL) --data $(DATA) --report $(basename $(MODEL))/evaluate.json \
 		--errors $(basename $(MODEL))/evaluate_errors.png
 
+detect-image: install
+	$(PY) -m detect image $(IMAGE) --model $(MODEL) --detector $(DETECTOR)
+
+detect-video: install
+	$(PY) -m detect video $(VIDEO) --model $(MODEL) --detector $(DETECTOR)
+
+detect-evaluate: install
+	$(PY) -m detect evaluate --model $(MODEL) --data $(DATA) --detector $(DETECTOR) \
+		--report $(basename $(MODEL))/detect_$(DETECTOR).json
+
 demo: install
 	$(PY) -m augment demo --out build/demo
 
@@ -51,6 +65,9 @@ bench-generate: install
 
 bench-train: install
 	$(PY) bench/bench_train.py --shared $(SHARED)
+
+bench-video: install
+	$(PY) bench/bench_video.py --shared $(SHARED) --model $(MODEL)
 
 clean:
 	rm -rf build .pytest_cache

@@ -309,6 +309,24 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> li
     return []
 
 
+def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_side: int | None = None
+               ) -> list[tuple[Box, float]]:
+    """Face boxes and detector scores only (no landmarks), for checking faces at video speed.
+
+    ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy no longer than
+    ``max_side`` (None: the image as it is); ``"auto"`` is ``find_faces``' cascade, its boxes
+    made from the landmarks. Every box is framed as HOG frames faces, in ``rgb``'s coordinates.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    if detector == "auto":
+        return [(face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
+    work, scale = rgb, 1.0
+    if max_side is not None and max(rgb.shape[:2]) > max_side:
+        work, scale = resize_longest(rgb, max_side)
+    return [(tuple(v / scale for v in found.box), found.score) for found in detect_boxes(work, detector, upsample)]
+
+
 def face_box(landmarks: np.ndarray) -> Box:
     """A square face box derived from the landmarks, the same whichever detector found the face.
 

@@ -1,0 +1,3 @@
+from detect.cli import main
+
+main(prog_name="python -m detect")

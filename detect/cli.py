@@ -1,0 +1,176 @@
+"""Command line: ``python -m detect image | video | evaluate``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from augment.faces import DETECTORS
+
+DEFAULT_MODEL = "models/mask_classifier.keras"
+EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
+
+
+def _model_option(function):
+    return click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=DEFAULT_MODEL, show_default=True, help="A classifier made by `python -m train fit`.")(function)
+
+
+def _detector_options(function):
+    function = click.option("--upsample", type=click.IntRange(0, 3), default=None,
+                            help="Times the detector doubles the picture first (default: 1 for images, 0 for video).")(function)
+    function = click.option("--threshold", type=float, default=0.0, show_default=True,
+                            help="Drop faces the face detector scores below this.")(function)
+    return click.option("--detector", type=click.Choice(DETECTORS), default="hog", show_default=True,
+                        help="hog: fast; cnn: dlib's CNN, finds more masked faces, ~80x slower; auto: the generator's cascade.")(function)
+
+
+def _load(model_path: Path):
+    from train.model import load_classifier
+
+    try:
+        return load_classifier(model_path)
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _check_writable(path: Path | None) -> None:
+    """Fail before any work if an output file's folder cannot be made or written."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot be written ({error.strerror})") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise click.ClickException(f"{path}: cannot be written")
+
+
+@click.group()
+def main() -> None:
+    """Find faces and label each mask / no mask, with a confidence."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_model_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the annotated pictures (default: beside each input, as NAME.detected.jpg).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every result here as JSON.")
+@_detector_options
+def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detector: str,
+          threshold: float, upsample: int | None) -> None:
+    """Label the faces of each image; write NAME.detected.jpg and print what was found."""
+    from augment.images import ImageError, is_image_path, load_rgb, save_rgb, write_atomic
+    from detect.draw import draw_faces
+    from detect.faces import label_faces
+
+    _check_writable(json_path)
+    if out is not None:
+        _check_writable(out / "probe")
+    classifier = _load(model_path)
+    files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q))
+                                           if path.is_dir() else [path])]
+    results, failures = [], 0
+    for path in files:
+        try:
+            rgb = load_rgb(path)
+        except ImageError as error:
+            click.echo(f"warning: skipped {path}: {error}", err=True)
+            failures += 1
+            continue
+        faces = label_faces(rgb, classifier, detector, 1 if upsample is None else upsample, threshold=threshold)
+        target = (out / f"{path.stem}.detected.jpg") if out else path.with_name(f"{path.stem}.detected.jpg")
+        try:
+            save_rgb(target, draw_faces(rgb, faces))
+        except OSError as error:
+            click.echo(f"warning: {target}: cannot be written ({error.strerror})", err=True)
+            failures += 1
+        summary = ", ".join(f"{face.label} {face.confidence:.0%}" for face in faces) or "no face found"
+        click.echo(f"{path}: {summary} -> {target}")
+        results.append({"image": str(path), "faces": [face.as_json() for face in faces]})
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(results, indent=1).encode())
+    if failures:
+        click.echo(f"{failures} of {len(files)} images could not be used", err=True)
+        sys.exit(1 if failures == len(files) else 0)
+
+
+@main.command()
+@click.argument("source", default="0")
+@_model_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the annotated video here (MP4).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one record per frame here as JSON.")
+@click.option("--no-display", is_flag=True, help="Never open a window (none opens anyway without a display).")
+@click.option("--every", type=click.IntRange(1), default=3, show_default=True,
+              help="Look for faces every N frames; hold the labelled boxes in between.")
+@click.option("--detect-side", type=click.IntRange(64), default=640, show_default=True,
+              help="Detect on a copy of the frame at most this long (boxes are mapped back).")
+@click.option("--max-frames", type=click.IntRange(1), default=None)
+@_detector_options
+def video(source: str, model_path: Path, out: Path | None, json_path: Path | None, no_display: bool, every: int,
+          detect_side: int, max_frames: int | None, detector: str, threshold: float, upsample: int | None) -> None:
+    """Label faces in a video file, or a webcam when SOURCE is its index (default 0)."""
+    from tqdm import tqdm
+
+    from augment.images import write_atomic
+    from detect.video import display_available, open_source, process_video
+
+    _check_writable(json_path)
+    _check_writable(out)
+    try:
+        open_source(source)[0].release()  # a missing file or camera fails before the model loads
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+    classifier = _load(model_path)
+    display = not no_display and display_available()
+    if not no_display and not display:
+        click.echo("note: no display available; running without a window", err=True)
+    with tqdm(desc="video", unit="frame", disable=display) as bar:
+        try:
+            result = process_video(source, classifier, detector, 0 if upsample is None else upsample, detect_side,
+                                   every, threshold, out, display, max_frames, on_frame=lambda _: bar.update())
+        except EXPECTED as error:
+            raise click.ClickException(str(error)) from None
+    report = result.as_json(source)
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(report).encode())
+    faces = sum(len(record["faces"]) for record in result.records if record["detected"])
+    click.echo(f"{source}: {report['frames']} frames in {report['seconds']:.1f} s ({report['fps']} FPS), "
+               f"{faces} faces on detection frames" + (f" -> {out}" if out else ""))
+
+
+@main.command()
+@_model_option
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A folder with images/ and annotations/ (PASCAL VOC .xml).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_detector_options
+def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, threshold: float,
+             upsample: int | None) -> None:
+    """AP@0.5 per class and recall per box size on annotated scenes."""
+    from augment.images import write_atomic
+    from detect.evaluate import evaluate_scenes
+
+    _check_writable(report)
+    classifier = _load(model_path)
+    try:
+        result = evaluate_scenes(data, classifier, detector, 1 if upsample is None else upsample, threshold)
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+    if report is not None:
+        write_atomic(report, json.dumps(result, indent=1).encode())
+    click.echo(f"{detector}: {result['images']} images, {result['ms_per_image']} ms per image")
+    for label, entry in result["classes"].items():
+        ap = "   -  " if entry["ap50"] is None else f"{entry['ap50']:.3f}"
+        found = " ".join(f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in entry["found"].items())
+        recall = "" if entry["recall"] is None else " | recall " + " ".join(
+            f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in entry["recall"].items())
+        click.echo(f"  {label:<22} n {entry['n']:>4}  AP50 {ap}  found {found}{recall}")

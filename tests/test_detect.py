@@ -1,0 +1,151 @@
+"""The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from augment.images import save_rgb
+from detect.cli import main
+from detect.draw import GREEN, RED, draw_faces
+from detect.evaluate import Truth, average_precision, match, read_voc
+from detect.faces import LabelledFace, label_faces
+from train.data import DataError
+from train.model import build_network, load_classifier, save_classifier
+from train.views import RESIZE
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """An untrained classifier: enough to exercise every path; its labels are what the tests check."""
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    network = build_network(0.35, "none", 32, classes=2, seed=0)
+    save_classifier(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": 32, "resize": RESIZE})
+    return path
+
+
+def test_average_precision_known_values():
+    assert average_precision([0.9, 0.8], [True, True], 2) == pytest.approx(1.0)
+    assert average_precision([0.9, 0.8], [False, True], 2) == pytest.approx(0.25)  # half the truths, at precision 1/2
+    assert average_precision([0.9, 0.8, 0.7], [True, False, True], 2) == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert average_precision([], [], 3) == 0.0
+    assert average_precision([0.5], [False], 0) is None
+
+
+def test_match_is_one_to_one_best_overlap_first():
+    truths = [Truth((0, 0, 10, 10), "with_mask"), Truth((8, 0, 18, 10), "without_mask")]
+    faces = [LabelledFace((1, 0, 11, 10), "with_mask", 0.9, 1.0)]
+    assert match(truths, faces, 0.3) == {0: 0}
+    assert match(truths, [], 0.3) == {}
+    assert match(truths, [LabelledFace((50, 50, 60, 60), "with_mask", 0.9, 1.0)], 0.3) == {}
+
+
+def test_size_buckets_use_the_box_height():
+    assert [Truth((0, 0, 50, h), "x").bucket for h in (23, 24, 39.9, 40)] == ["<24", "24-40", "24-40", ">=40"]
+
+
+def test_read_voc_and_its_errors(tmp_path):
+    good = tmp_path / "a.xml"
+    good.write_text("<annotation><filename>a.png</filename><object><name>with_mask</name><bndbox><xmin>1</xmin>"
+                    "<ymin>2</ymin><xmax>30</xmax><ymax>40</ymax></bndbox></object></annotation>")
+    assert read_voc(good) == ("a.png", [Truth((1.0, 2.0, 30.0, 40.0), "with_mask")])
+    bad = tmp_path / "b.xml"
+    bad.write_text("<annotation><object>")
+    with pytest.raises(DataError, match="b.xml: not a PASCAL VOC annotation"):
+        read_voc(bad)
+
+
+def test_drawing_colours_boxes_by_label():
+    canvas = np.zeros((200, 300, 3), np.uint8)
+    faces = [LabelledFace((20, 60, 100, 140), "with_mask", 0.97, 1.0),
+             LabelledFace((150, 60, 230, 140), "without_mask", 0.6, 1.0)]
+    drawn = draw_faces(canvas, faces, "12.0 FPS")
+    assert drawn.shape == canvas.shape and not drawn[:10, :10].any() and not canvas.any()
+    assert tuple(drawn[58, 21]) == GREEN and tuple(drawn[58, 151]) == RED  # caption bands above the boxes
+
+
+def test_label_faces_finds_and_labels_the_face(model_path, face_image):
+    classifier = load_classifier(model_path)
+    faces = label_faces(face_image, classifier, "hog", 1)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.label in ("with_mask", "without_mask") and 0.5 <= face.confidence <= 1
+    x0, y0, x1, y1 = face.box
+    assert 40 < x1 - x0 < 160 and 70 < (x0 + x1) / 2 < 190  # the astronaut's face, not the whole picture
+    assert label_faces(np.zeros((100, 100, 3), np.uint8), classifier) == []
+
+
+def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, tmp_path):
+    save_rgb(tmp_path / "in" / "face.jpg", face_image)
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path),
+                                       "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert "broken.png" in result.stderr and "1 of 2 images could not be used" in result.stderr
+    assert (tmp_path / "out" / "face.detected.jpg").is_file()
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [r["image"].endswith("face.jpg") for r in records] == [True]
+    assert len(records[0]["faces"]) == 1 and set(records[0]["faces"][0]) >= {"box", "label", "confidence"}
+
+
+def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["image", "x.jpg", "--model", str(tmp_path / "none.keras")])
+    assert result.exit_code == 1 and "none.keras: model file not found" in result.output
+    result = runner.invoke(main, ["video", str(tmp_path / "missing.mp4"), "--model", str(model_path), "--no-display"])
+    assert result.exit_code == 1 and "missing.mp4: video file not found" in result.output
+    result = runner.invoke(main, ["video", "97", "--model", str(model_path), "--no-display"])
+    assert result.exit_code == 1 and "97: no camera with this index" in result.output
+    (tmp_path / "fake.mp4").write_text("not a video")
+    result = runner.invoke(main, ["video", str(tmp_path / "fake.mp4"), "--model", str(model_path), "--no-display"])
+    assert result.exit_code == 1 and "fake.mp4" in result.output
+
+
+@pytest.fixture()
+def clip(tmp_path, face_image):
+    """A 12-frame video: the astronaut (a face of ~45 px) drifting right, at 320x240."""
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for shift in range(12):
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[:, 2 * shift:2 * shift + 256][:240] = face_image[:240, :, ::-1]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_video_command_writes_a_record_per_frame(model_path, clip, tmp_path):
+    out, report = tmp_path / "annotated.mp4", tmp_path / "video.json"
+    result = CliRunner().invoke(main, ["video", str(clip), "--model", str(model_path), "--no-display",
+                                       "--every", "4", "--upsample", "1", "--out", str(out), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    assert written["frames"] == 12 and len(written["records"]) == 12 and written["fps"] > 0
+    assert [r["detected"] for r in written["records"]][:5] == [True, False, False, False, True]
+    assert all(len(r["faces"]) == 1 for r in written["records"])
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    capture.release()
+
+
+def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):
+    data = tmp_path / "voc"
+    save_rgb(data / "images" / "one.png", face_image)
+    (data / "annotations").mkdir()
+    (data / "annotations" / "one.xml").write_text(
+        "<annotation><filename>one.png</filename>"
+        "<object><name>with_mask</name><bndbox><xmin>80</xmin><ymin>30</ymin><xmax>140</xmax><ymax>95</ymax></bndbox></object>"
+        "<object><name>mask_weared_incorrect</name><bndbox><xmin>0</xmin><ymin>200</ymin><xmax>20</xmax><ymax>220</ymax></bndbox></object>"
+        "</annotation>")
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model_path), "--data", str(data), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    assert written["detector"] == "hog" and written["images"] == 1 and written["ms_per_image"] > 0
+    masked = written["classes"]["with_mask"]
+    assert masked["n"] == 1 and masked["found"][">=40"] == 1.0 and masked["found"]["<24"] is None
+    assert masked["missed_by_detector"] == 0
+    assert masked["recall"]["all"] in (0.0, 1.0) and masked["misclassified"] == 1 - masked["recall"]["all"]
+    wrong_wear = written["classes"]["mask_weared_incorrect"]
+    assert wrong_wear["recall"] is None and wrong_wear["ap50"] is None and wrong_wear["found"]["<24"] == 0.0
