@@ -48,6 +48,11 @@ STYLES = (
     Style("cloth_dots", "cloth", (150, 30, 45), cord=(30, 30, 30), pattern="dots", accent=(235, 232, 225)),
     Style("cloth_plaid", "cloth", (160, 40, 40), cord=(30, 30, 30), pattern="plaid", accent=(30, 50, 40)),
     Style("cloth_floral", "cloth", (70, 110, 160), cord=(235, 235, 235), pattern="floral", accent=(245, 215, 120)),
+    # Added after the real-photo error sheets: bright printed, pink cup and skin-toned masks were missed.
+    Style("cloth_mustard", "cloth", (225, 170, 40), cord=(40, 30, 20), pattern="floral", accent=(170, 40, 40)),
+    Style("kn95_pink", "kn95", (235, 160, 190)),
+    Style("cloth_beige", "cloth", (205, 175, 145), cord=(90, 70, 55)),
+    Style("surgical_green", "surgical", (120, 175, 150)),
 )
 
 # Per kind: top edge height at the centre and at the sides, how far the side and chin edges
