@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from augment.images import save_rgb
-from train.data import DataError, class_folders, load_samples, pair_key, split_of_key
+from augment.dataset import split_of
+from train.data import DataError, class_folders, load_samples, pair_key
 
 GREY = np.full((40, 40, 3), 128, np.uint8)
 
@@ -34,10 +35,10 @@ def test_paired_names_share_a_key_and_so_a_split():
 
 
 def test_split_shares_follow_the_hash():
-    shares = Counter(split_of_key(f"face{i}") for i in range(5000))
+    shares = Counter(split_of(f"face{i}") for i in range(5000))
     assert shares["train"] / 5000 == pytest.approx(0.8, abs=0.03)
     assert shares["val"] / 5000 == pytest.approx(0.1, abs=0.02)
-    assert split_of_key("face7") == split_of_key("face7")
+    assert split_of("face7") == split_of("face7")
 
 
 def test_folder_without_manifest_keeps_pairs_together(tmp_path):

@@ -3,7 +3,8 @@
 A folder made by ``python -m augment generate`` has a ``manifest.jsonl``: its split (per source
 photo, so both versions of a face stay together) and its face boxes are used as they are. Any
 other folder with one sub-folder per label also works: its split then comes from a hash of the
-file name with the label words taken out, so ``12.jpg`` and ``12-with-mask.jpg`` still land
+file name with the label words taken out (the generator's own
+split rule, ``augment.dataset.split_of``), so ``12.jpg`` and ``12-with-mask.jpg`` still land
 together.
 """
 
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from augment.dataset import split_of
 from augment.images import is_image_path
 
 MANIFEST = "manifest.jsonl"
-SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
 
 class DataError(ValueError):
@@ -63,17 +63,6 @@ def pair_key(path: Path, labels: list[str]) -> str:
     return re.sub(r"[\s_\-.]+", "", stem) or path.stem.lower()
 
 
-def split_of_key(key: str) -> str:
-    """A fixed split for a key: 80 % train, 10 % val, 10 % test by a CRC32 hash."""
-    position = (zlib.crc32(key.encode()) % 1000) / 1000
-    edge = 0.0
-    for name, share in SPLITS:
-        edge += share
-        if position < edge:
-            return name
-    return SPLITS[-1][0]
-
-
 def manifest_samples(data: Path, labels: list[str]) -> list[Sample]:
     """Samples from a generator manifest: a crop record gives one, a whole-image record one per face."""
     samples = []
@@ -107,6 +96,6 @@ def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
         samples = manifest_samples(data, labels)
         if {s.label for s in samples} == set(labels):
             return samples, labels, "manifest"
-    samples = [Sample(path, label, split_of_key(pair_key(path, labels)))
+    samples = [Sample(path, label, split_of(pair_key(path, labels)))
                for label, paths in folders.items() for path in paths]
     return samples, labels, "file names"

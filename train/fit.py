@@ -52,7 +52,7 @@ def run_folder(model_path: Path) -> Path:
     return model_path.with_suffix("")
 
 
-def _epoch_bar(total: int, description: str, enabled: bool = True):
+def epoch_bar(total: int, description: str, enabled: bool = True):
     """A Keras callback that advances a tqdm bar per epoch, showing the latest losses."""
     class Bar(keras().callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -82,12 +82,8 @@ def train_head(network, train_features: np.ndarray, train_labels: np.ndarray, va
     data = tf().data.Dataset.from_tensor_slices((train_features, train_labels))
     data = data.shuffle(len(train_labels), seed=recipe.seed).repeat().batch(recipe.batch_size)
     validation = (val_features, val_labels) if len(val_labels) else None
-    network.head.compile(optimizer=keras().optimizers.Adam(recipe.learning_rate),
-                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = network.head.fit(data, epochs=recipe.epochs, steps_per_epoch=math.ceil(images_per_epoch / recipe.batch_size),
-                               validation_data=validation, verbose=0, shuffle=False,
-                               callbacks=[_epoch_bar(recipe.epochs, "head (cached)", progress)])
-    return history.history
+    return _fit(network.head, data, validation, recipe.learning_rate, recipe.epochs,
+                math.ceil(images_per_epoch / recipe.batch_size), "head (cached)", progress)
 
 
 def fine_tune(network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
@@ -111,11 +107,17 @@ def fine_tune(network, images: list, boxes: list, labels: np.ndarray, val_images
                                  recipe.seed, False, recipe.batch_size).unbatch()
         validation = tf().data.Dataset.zip((val_views, tf().data.Dataset.from_tensor_slices(val_labels))
                                            ).batch(recipe.batch_size).cache()
-    network.model.compile(optimizer=keras().optimizers.Adam(recipe.fine_tune_rate),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = network.model.fit(data, epochs=recipe.fine_tune_epochs, steps_per_epoch=math.ceil(count / recipe.batch_size),
-                                validation_data=validation, verbose=0, shuffle=False,
-                                callbacks=[_epoch_bar(recipe.fine_tune_epochs, "fine-tune", progress)])
+    return _fit(network.model, data, validation, recipe.fine_tune_rate, recipe.fine_tune_epochs,
+                math.ceil(count / recipe.batch_size), "fine-tune", progress)
+
+
+def _fit(model, data, validation, rate: float, epochs: int, steps: int, description: str,
+         progress: bool) -> dict[str, list[float]]:
+    """Compile for label indices with Adam at ``rate`` and fit ``epochs`` of ``steps``; the history."""
+    model.compile(optimizer=keras().optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation, verbose=0,
+                        shuffle=False, callbacks=[epoch_bar(epochs, description, progress)])
     return history.history
 
 

@@ -29,12 +29,13 @@ class ModelError(ValueError):
     """A weights or model file that cannot be used; the message names the file and the reason."""
 
 
-def base_network(alpha: float, weights: str, size: int, images=None):
+def base_network(alpha: float, weights: str, size: int | None, images=None):
     """MobileNetV2 without its top, globally average-pooled to one 1280-wide vector per image.
 
     ``weights``: ``"imagenet"`` (Keras downloads and caches them), ``"none"`` (random), or the
-    path of a Keras weights file made for the same ``alpha``. ``images``: a Keras tensor to build
-    on (values in [-1, 1]), so the network's layers become part of one flat model.
+    path of a Keras weights file made for the same ``alpha``. ``size``: the square input side, or
+    None for any size (a fully convolutional use). ``images``: a Keras tensor to build on (values
+    in [-1, 1]), so the network's layers become part of one flat model.
     """
     if alpha not in ALPHAS:
         raise ModelError(f"alpha {alpha}: MobileNetV2 comes in widths {', '.join(map(str, ALPHAS))}")
@@ -153,12 +154,19 @@ class Classifier:
         return np.concatenate(chunks).astype(np.float32)
 
 
-@functools.cache
-def load_classifier(path: Path) -> Classifier:
-    """Load one of our models once per process; ``ModelError`` names the file if it is not ours."""
+def load_model_file(path: Path, kind: str) -> tuple[object, dict]:
+    """A Keras model of ours and its metadata; ``ModelError`` naming the file if it is not ours or not a ``kind``."""
     metadata = read_metadata(path)
+    if metadata.get("kind", "classifier") != kind:
+        raise ModelError(f"{path}: is a mask {metadata.get('kind', 'classifier')}, not a mask {kind}")
     try:
         model = keras().saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds for a damaged archive
         raise ModelError(f"{path}: cannot be loaded ({type(error).__name__}: {error})") from None
-    return Classifier(model, metadata)
+    return model, metadata
+
+
+@functools.cache
+def load_classifier(path: Path) -> Classifier:
+    """Load one of our classifiers once per process; ``ModelError`` names the file if it is not one."""
+    return Classifier(*load_model_file(path, "classifier"))
