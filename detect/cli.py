@@ -9,9 +9,11 @@ from pathlib import Path
 
 import click
 
-from augment.faces import DETECTORS
+from detect.faces import FACE_DETECTORS
+
 
 DEFAULT_MODEL = "models/mask_classifier.keras"
+DEFAULT_DETECTOR_MODEL = "models/mask_detector.keras"
 EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
 
 
@@ -21,19 +23,25 @@ def _model_option(function):
 
 
 def _detector_options(function):
+    function = click.option("--detector-model", type=click.Path(dir_okay=False, path_type=Path),
+                            default=DEFAULT_DETECTOR_MODEL, show_default=True,
+                            help="The mask-aware detector (`python -m detect train-detector`), for --detector maskdet.")(function)
     function = click.option("--upsample", type=click.IntRange(0, 3), default=None,
-                            help="Times the detector doubles the picture first (default: 1 for images, 0 for video).")(function)
-    function = click.option("--threshold", type=float, default=0.0, show_default=True,
-                            help="Drop faces the face detector scores below this.")(function)
-    return click.option("--detector", type=click.Choice(DETECTORS), default="hog", show_default=True,
-                        help="hog: fast; cnn: dlib's CNN, finds more masked faces, ~80x slower; auto: the generator's cascade.")(function)
+                            help="Times dlib's detectors double the picture first (default: 1 for images, 0 for video).")(function)
+    function = click.option("--threshold", type=float, default=None,
+                            help="Drop faces the face detector scores below this (default: 0 for dlib's, 0.35 for maskdet).")(function)
+    return click.option("--detector", type=click.Choice(FACE_DETECTORS), default="hog", show_default=True,
+                        help="hog: fast; cnn: dlib's CNN, finds more masked faces, ~80x slower; auto: the generator's "
+                             "cascade; maskdet: trained on generated scenes, finds and labels faces in one pass.")(function)
 
 
-def _load(model_path: Path):
-    from train.model import load_classifier
+def _labeller(detector: str, model_path: Path, detector_model: Path, upsample: int, threshold: float | None,
+              max_side: int | None = None):
+    """The face-labelling function for the chosen detector, its models loaded (or a one-line error)."""
+    from detect.faces import make_labeller
 
     try:
-        return load_classifier(model_path)
+        return make_labeller(detector, model_path, detector_model, upsample, threshold, max_side)
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
 
@@ -64,16 +72,14 @@ def main() -> None:
               help="Write every result here as JSON.")
 @_detector_options
 def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detector: str,
-          threshold: float, upsample: int | None) -> None:
+          threshold: float | None, upsample: int | None, detector_model: Path) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from augment.images import ImageError, is_image_path, load_rgb, save_rgb, write_atomic
     from detect.draw import draw_faces
-    from detect.faces import label_faces
-
     _check_writable(json_path)
     if out is not None:
         _check_writable(out / "probe")
-    classifier = _load(model_path)
+    find, _ = _labeller(detector, model_path, detector_model, 1 if upsample is None else upsample, threshold)
     files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q))
                                            if path.is_dir() else [path])]
     results, failures = [], 0
@@ -84,7 +90,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
             click.echo(f"warning: skipped {path}: {error}", err=True)
             failures += 1
             continue
-        faces = label_faces(rgb, classifier, detector, 1 if upsample is None else upsample, threshold=threshold)
+        faces = find(rgb)
         target = (out / f"{path.stem}.detected.jpg") if out else path.with_name(f"{path.stem}.detected.jpg")
         try:
             save_rgb(target, draw_faces(rgb, faces))
@@ -116,7 +122,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 @click.option("--max-frames", type=click.IntRange(1), default=None)
 @_detector_options
 def video(source: str, model_path: Path, out: Path | None, json_path: Path | None, no_display: bool, every: int,
-          detect_side: int, max_frames: int | None, detector: str, threshold: float, upsample: int | None) -> None:
+          detect_side: int, max_frames: int | None, detector: str, threshold: float | None, upsample: int | None,
+          detector_model: Path) -> None:
     """Label faces in a video file, or a webcam when SOURCE is its index (default 0)."""
     from tqdm import tqdm
 
@@ -129,14 +136,14 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
         open_source(source)[0].release()  # a missing file or camera fails before the model loads
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
-    classifier = _load(model_path)
+    find, _ = _labeller(detector, model_path, detector_model, 0 if upsample is None else upsample, threshold,
+                        detect_side)
     display = not no_display and display_available()
     if not no_display and not display:
         click.echo("note: no display available; running without a window", err=True)
     with tqdm(desc="video", unit="frame", disable=display) as bar:
         try:
-            result = process_video(source, classifier, detector, 0 if upsample is None else upsample, detect_side,
-                                   every, threshold, out, display, max_frames, on_frame=lambda _: bar.update())
+            result = process_video(source, find, every, out, display, max_frames, on_frame=lambda _: bar.update())
         except EXPECTED as error:
             raise click.ClickException(str(error)) from None
     report = result.as_json(source)
@@ -153,16 +160,16 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
               help="A folder with images/ and annotations/ (PASCAL VOC .xml).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @_detector_options
-def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, threshold: float,
-             upsample: int | None) -> None:
+def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, threshold: float | None,
+             upsample: int | None, detector_model: Path) -> None:
     """AP@0.5 per class and recall per box size on annotated scenes."""
     from augment.images import write_atomic
     from detect.evaluate import evaluate_scenes
 
     _check_writable(report)
-    classifier = _load(model_path)
+    find, labels = _labeller(detector, model_path, detector_model, 1 if upsample is None else upsample, threshold)
     try:
-        result = evaluate_scenes(data, classifier, detector, 1 if upsample is None else upsample, threshold)
+        result = evaluate_scenes(data, find, labels, detector)
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     if report is not None:
@@ -174,3 +181,30 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, t
         recall = "" if entry["recall"] is None else " | recall " + " ".join(
             f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in entry["recall"].items())
         click.echo(f"  {label:<22} n {entry['n']:>4}  AP50 {ap}  found {found}{recall}")
+
+
+@main.command("train-detector")
+@click.option("--scenes", type=click.Path(file_okay=False, path_type=Path), default="dataset_scenes", show_default=True,
+              help="Scenes made by `python -m augment scenes`.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DETECTOR_MODEL,
+              show_default=True, help="Detector file to write; its report goes to a folder of the same name beside it.")
+@click.option("--weights", default="imagenet", show_default=True,
+              help="MobileNetV2 start: imagenet (Keras downloads it), none, or a .weights.h5 file.")
+@click.option("--alpha", type=float, default=0.35, show_default=True, help="MobileNetV2 width; must match the weights.")
+@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, epochs: int, batch_size: int,
+                   seed: int) -> None:
+    """Train the mask-aware face detector on generated scenes."""
+    from detect.train_detector import DetectorRecipe, train_detector as train
+
+    _check_writable(model_path)
+    recipe = DetectorRecipe(weights=weights, alpha=alpha, epochs=epochs, batch_size=batch_size, seed=seed)
+    try:
+        summary = train(scenes, model_path, recipe)
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+    losses = summary["history"]
+    click.echo(f"wrote {model_path} in {summary['seconds']:.0f} s; loss {losses['loss'][-1]:.3f}"
+               + (f", validation loss {losses['val_loss'][-1]:.3f}" if "val_loss" in losses else ""))

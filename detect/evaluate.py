@@ -20,9 +20,8 @@ from tqdm import tqdm
 
 from augment.faces import Box, box_iou
 from augment.images import ImageError, load_rgb
-from detect.faces import LabelledFace, label_faces
+from detect.faces import LabelledFace, Labeller
 from train.data import DataError
-from train.model import Classifier
 
 FOUND_IOU = 0.3
 AP_IOU = 0.5
@@ -100,14 +99,17 @@ def ap_hits(truths: list[Truth], faces: list[LabelledFace], label: str) -> tuple
     return scores, hits
 
 
-def evaluate_scenes(data: Path, classifier: Classifier, detector: str = "hog", upsample: int = 1,
-                    threshold: float = 0.0, progress: bool = True) -> dict:
-    """The report described in the module docstring, for one detector on one VOC folder."""
+def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str, progress: bool = True) -> dict:
+    """The report described in the module docstring for one VOC folder.
+
+    ``find`` labels the faces of an image (``detect.faces.make_labeller``), ``labels`` are the
+    labels it can give, ``detector`` names it in the report.
+    """
     annotations = sorted((data / "annotations").glob("*.xml"))
     if not annotations:
         raise DataError(f"{data}: no annotations/*.xml found")
     counts: dict[str, dict] = {}
-    ap_parts: dict[str, tuple[list, list]] = {label: ([], []) for label in classifier.labels}
+    ap_parts: dict[str, tuple[list, list]] = {label: ([], []) for label in labels}
     skipped, seconds, images = [], 0.0, 0
 
     def tally(label: str, bucket: str, key: str, value: bool) -> None:
@@ -123,23 +125,23 @@ def evaluate_scenes(data: Path, classifier: Classifier, detector: str = "hog", u
             skipped.append({"path": str(data / "images" / name), "reason": str(error)})
             continue
         started = time.perf_counter()
-        faces = label_faces(rgb, classifier, detector, upsample, threshold=threshold)
+        faces = find(rgb)
         seconds += time.perf_counter() - started
         images += 1
         matched = match(truths, faces, FOUND_IOU)
         for index, truth in enumerate(truths):
             found = index in matched
             tally(truth.label, truth.bucket, "found", found)
-            if truth.label in classifier.labels:
+            if truth.label in labels:
                 tally(truth.label, truth.bucket, "recall", found and faces[matched[index]].label == truth.label)
-        for label in classifier.labels:
+        for label in labels:
             scores, hits = ap_hits(truths, faces, label)
             ap_parts[label][0].extend(scores)
             ap_parts[label][1].extend(hits)
 
     classes = {}
     for label, table in sorted(counts.items()):
-        known = label in classifier.labels
+        known = label in labels
         positives = sum(total for _, total in table["found"].values())
         entry = {"n": positives, "ap50": average_precision(*ap_parts[label], positives) if known else None}
         for key in ("recall", "found"):
@@ -156,5 +158,5 @@ def evaluate_scenes(data: Path, classifier: Classifier, detector: str = "hog", u
             entry["missed_by_detector"] = positives - found_all
             entry["misclassified"] = found_all - recalled
         classes[label] = entry
-    return {"detector": detector, "upsample": upsample, "images": images,
+    return {"detector": detector, "images": images,
             "ms_per_image": round(1000 * seconds / max(images, 1), 1), "classes": classes, "skipped": skipped}

@@ -7,12 +7,20 @@ frames faces, which is how the classifier's training views were framed too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from augment.faces import Box, face_boxes
-from train.model import Classifier
+from augment.faces import DETECTORS, Box, face_boxes
+from train.model import Classifier, load_classifier
 from train.views import plain_view
+
+# The face detectors ``detect`` offers: dlib's (then the classifier labels each face), and the
+# mask-aware detector trained on generated scenes, which finds and labels faces in one pass.
+SCENE_DETECTOR = "maskdet"
+FACE_DETECTORS = (*DETECTORS, SCENE_DETECTOR)
+SCENE_THRESHOLD = 0.35  # the mask-aware detector's default score threshold
 
 
 @dataclass(frozen=True)
@@ -45,3 +53,31 @@ def label_faces(rgb: np.ndarray, classifier: Classifier, detector: str = "hog", 
     """Find the faces of an RGB uint8 image and label each; faces the detector scores under ``threshold`` are dropped."""
     boxes = [(box, score) for box, score in face_boxes(rgb, detector, upsample, max_side) if score >= threshold]
     return classify_boxes(rgb, boxes, classifier)
+
+
+Labeller = Callable[[np.ndarray], list[LabelledFace]]
+
+
+def make_labeller(detector: str, classifier_path: Path, detector_path: Path, upsample: int = 1,
+                  threshold: float | None = None, max_side: int | None = None) -> tuple[Labeller, list[str]]:
+    """A function from an RGB image to its labelled faces, and the labels it can give.
+
+    dlib's detectors (``hog``, ``cnn``, ``auto``) find faces and the classifier at
+    ``classifier_path`` labels them; ``maskdet`` loads the detector at ``detector_path`` and
+    does both in one pass. Models load here, once per process, so errors come before any work.
+    """
+    if detector == SCENE_DETECTOR:
+        from detect.network import load_detector
+
+        scene_detector = load_detector(detector_path)
+        cutoff = SCENE_THRESHOLD if threshold is None else threshold
+        side = max_side or scene_detector.side
+
+        def find(rgb: np.ndarray) -> list[LabelledFace]:
+            return [LabelledFace(box, label, score, score) for box, label, score in scene_detector.detect(rgb, cutoff, side)]
+
+        return find, scene_detector.labels
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(FACE_DETECTORS)}")
+    classifier = load_classifier(classifier_path)
+    return (lambda rgb: label_faces(rgb, classifier, detector, upsample, max_side, threshold or 0.0)), classifier.labels

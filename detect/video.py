@@ -21,8 +21,7 @@ import cv2
 import numpy as np
 
 from detect.draw import draw_faces
-from detect.faces import label_faces
-from train.model import Classifier
+from detect.faces import Labeller
 
 
 class VideoError(ValueError):
@@ -92,15 +91,14 @@ class VideoResult:
                 "fps": round(self.frames / self.seconds, 2) if self.seconds else None, "records": self.records}
 
 
-def process_video(source: str, classifier: Classifier, detector: str = "hog", upsample: int = 0,
-                  detect_side: int = 640, every: int = 3, threshold: float = 0.0, out: Path | None = None,
-                  display: bool = False, max_frames: int | None = None,
-                  on_frame: Callable[[int], None] | None = None) -> VideoResult:
+def process_video(source: str, find: Labeller, every: int = 3, out: Path | None = None, display: bool = False,
+                  max_frames: int | None = None, on_frame: Callable[[int], None] | None = None) -> VideoResult:
     """Run the whole loop on ``source`` (a file path or a camera index as text).
 
-    Faces are looked for on a copy at most ``detect_side`` px long, every ``every`` frames; with
-    ``out`` the annotated video is written (MP4), with ``display`` shown. Errors about the
-    source or the output are raised before the first frame is processed.
+    ``find`` labels the faces of a frame (``detect.faces.make_labeller``, made to detect on a
+    reduced copy); it runs every ``every`` frames. With ``out`` the annotated video is written
+    (MP4), with ``display`` shown. Errors about the source or the output are raised before the
+    first frame is processed.
     """
     capture, _ = open_source(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -120,7 +118,7 @@ def process_video(source: str, classifier: Classifier, detector: str = "hog", up
                 break
             rgb = np.ascontiguousarray(bgr[:, :, ::-1])
             if index % every == 0:
-                faces = label_faces(rgb, classifier, detector, upsample, detect_side, threshold)
+                faces = find(rgb)
             result.records.append({"frame": index, "time": round(index / fps, 3), "detected": index % every == 0,
                                    "faces": [face.as_json() for face in faces]})
             result.frames = index + 1
