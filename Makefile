@@ -14,9 +14,13 @@ ALPHA ?= 1.0
 IMAGE ?= docs/examples.jpg
 VIDEO ?= 0
 DETECTOR ?= hog
+SCENES ?= dataset_scenes
+COUNT ?= 3000
+DETECTOR_MODEL ?= models/mask_detector.keras
+DETECTOR_ALPHA ?= 0.35
 
 .PHONY: install generate styles demo test bench-generate bench-train bench-video train evaluate detect-image \
-	detect-video detect-evaluate draw-styles clean
+	detect-video detect-evaluate scenes train-detector bench-detect draw-styles clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +48,12 @@ evaluate: install
 	$(PY) -m train evaluate --model $(MODEL) --data $(DATA) --report $(basename $(MODEL))/evaluate.json \
 		--errors $(basename $(MODEL))/evaluate_errors.png
 
+scenes: install
+	$(PY) -m augment scenes --raw $(RAW) --out $(SCENES) --count $(COUNT) --styles $(STYLES) --seed $(SEED)
+
+train-detector: install
+	$(PY) -m detect train-detector --scenes $(SCENES) --model $(DETECTOR_MODEL) --weights $(WEIGHTS) --alpha $(DETECTOR_ALPHA)
+
 detect-image: install
 	$(PY) -m detect image $(IMAGE) --model $(MODEL) --detector $(DETECTOR)
 
@@ -68,6 +78,9 @@ bench-train: install
 
 bench-video: install
 	$(PY) bench/bench_video.py --shared $(SHARED) --model $(MODEL)
+
+bench-detect: install
+	$(PY) bench/bench_detect.py --shared $(SHARED) --model $(MODEL) --detector-model $(DETECTOR_MODEL)
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,4 +1,4 @@
-"""Command line: ``python -m augment generate | styles | preview | draw-styles | demo``."""
+"""Command line: ``python -m augment generate | scenes | styles | preview | draw-styles | demo``."""
 from __future__ import annotations
 
 import json
@@ -173,6 +173,31 @@ def draw_styles(out: Path, seed: int) -> None:
 
     for path in write_styles(out, seed):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--raw", type=click.Path(path_type=Path), default="dataset_raw", show_default=True,
+              help="Folder of unmasked face photos; its faces are generated first (kept in OUT/faces/).")
+@click.option("--out", type=click.Path(path_type=Path), default="dataset_scenes", show_default=True,
+              help="Output folder: images/, annotations/ (VOC), annotations.json (COCO), manifest.jsonl.")
+@click.option("--count", type=click.IntRange(min=1), default=2000, show_default=True, help="Number of scenes.")
+@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes for the faces.")
+def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed: int, workers: int | None) -> None:
+    """Scenes of many masked and unmasked faces at many sizes, with boxes, for training a detector."""
+    from augment.generate import generate as run
+    from augment.scenes import SceneSettings, make_scenes
+
+    try:
+        faces = run(raw, out / "faces", list(style_dirs) or [BUILTIN_STYLES], Settings(seed=seed), workers,
+                    warn=_warn)
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_summary(faces))
+    report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
+    click.echo(f"{report['scenes']} scenes with {report['faces']} faces ({report['labels']}) in {out}")
 
 
 @main.command()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -131,6 +132,7 @@ def main() -> None:
 
     clock = time.perf_counter()
     generated = out / "generated"
+    shutil.rmtree(generated, ignore_errors=True)  # a fresh dataset every run, made with today's styles
     generate(shared / "data/raw", generated, [PROJECT / "mask_images"], Settings(), progress=False)
     results["generate_s"] = round(time.perf_counter() - clock, 1)
 

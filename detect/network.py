@@ -1,0 +1,114 @@
+"""The mask-aware face detector: MobileNetV2 features at 1/8 and 1/16 scale, centre-point heads.
+
+One pass finds faces with and without masks and labels them: a heat map per label, box size and
+centre offset per cell of an 8-pixel grid (see ``detect.targets``). Saved like the classifier, a
+``.keras`` file carrying ``maskgen.json`` (kind ``"detector"``, labels, input side).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from detect.targets import decode
+from train.backend import keras, tf
+from train.model import base_network, load_model_file
+
+FEATURES_8, FEATURES_16 = "block_5_add", "block_12_add"
+# Layers before this one keep their ImageNet weights: edges and textures transfer as they are,
+# and not back-propagating through the full-resolution layers halves the cost of a step.
+FIRST_TRAINED = "block_3_expand"
+WIDTH = 64
+
+
+def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384):
+    """The detector as a Keras model: RGB 0-255 images in, (heat, regression) maps at 1/8 scale out.
+
+    Works on any input whose sides are multiples of 32 (it is fully convolutional); ``side``
+    is the training size.
+    """
+    layers = keras().layers
+    images = layers.Input((None, None, 3), name="image")
+    scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(images)
+    backbone = base_network(alpha, weights, None, scaled)
+    frozen = True
+    for layer in backbone.layers:
+        frozen = frozen and layer.name != FIRST_TRAINED
+        layer.trainable = not frozen
+    fine = backbone.get_layer(FEATURES_8).output
+    coarse = backbone.get_layer(FEATURES_16).output
+    merged = layers.Add(name="merge")([
+        layers.Conv2D(WIDTH, 1, activation="relu", name="lateral_8")(fine),
+        layers.UpSampling2D(2, interpolation="bilinear", name="up_16")(
+            layers.Conv2D(WIDTH, 1, activation="relu", name="lateral_16")(coarse)),
+    ])
+    hidden = layers.SeparableConv2D(WIDTH, 3, padding="same", activation="relu", name="neck_1")(merged)
+    hidden = layers.SeparableConv2D(WIDTH, 3, padding="same", activation="relu", name="neck_2")(hidden)
+    prior = -np.log((1 - 0.05) / 0.05)  # start by predicting few faces: stable focal-loss training
+    heat = layers.Conv2D(classes, 1, activation="sigmoid", bias_initializer=keras().initializers.Constant(prior),
+                         name="heat")(hidden)
+    regression = layers.Conv2D(4, 1, name="regression")(hidden)
+    return keras().Model(images, [heat, regression], name="mask_detector")
+
+
+def focal_loss(target, predicted):
+    """CenterNet's penalty-reduced focal loss over the heat maps, normalised by the number of faces."""
+    predicted = tf().clip_by_value(predicted, 1e-4, 1 - 1e-4)
+    peaks = tf().cast(tf().equal(target, 1.0), tf().float32)
+    positive = -tf().math.log(predicted) * (1 - predicted) ** 2 * peaks
+    negative = -tf().math.log(1 - predicted) * predicted ** 2 * (1 - target) ** 4 * (1 - peaks)
+    count = tf().maximum(tf().reduce_sum(peaks), 1.0)
+    return (tf().reduce_sum(positive) + tf().reduce_sum(negative)) / count
+
+
+def regression_loss(target, predicted):
+    """L1 on size and offset at the face-centre cells only (the target's last channel marks them)."""
+    weight = target[..., 4:5]
+    count = tf().maximum(tf().reduce_sum(weight), 1.0)
+    return tf().reduce_sum(tf().abs(target[..., :4] - predicted) * weight) / count
+
+
+def pad_to_grid(rgb: np.ndarray, multiple: int = 64) -> np.ndarray:
+    """The image padded on the right and bottom (black) to sides that are multiples of ``multiple``.
+
+    The network needs multiples of 32; rounding further up keeps the number of distinct input
+    shapes, each compiled once, small.
+    """
+    height, width = rgb.shape[:2]
+    padded = np.zeros((-(-height // multiple) * multiple, -(-width // multiple) * multiple, 3), rgb.dtype)
+    padded[:height, :width] = rgb
+    return padded
+
+
+class Detector:
+    """A loaded detector: an RGB image in, labelled boxes out, through one compiled call."""
+
+    def __init__(self, model, metadata: dict):
+        self.model = model
+        self.labels: list[str] = list(metadata["labels"])
+        self.side: int = int(metadata["input_side"])
+        # Compiled once per input shape: the bilinear upsampling needs static sizes.
+        self._forward = tf().function(lambda batch: model(batch, training=False))
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.3, side: int | None = None
+               ) -> list[tuple[tuple[float, float, float, float], str, float]]:
+        """Faces in an RGB uint8 image: (box in the image's pixels, label, score), best first.
+
+        The image is scaled so its longest side is ``side`` (default: the side it was made for).
+        """
+        import cv2
+
+        scale = (side or self.side) / max(rgb.shape[:2])
+        resized = cv2.resize(rgb, None, fx=scale, fy=scale,
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        heat, regression = self._forward(pad_to_grid(resized)[None].astype(np.float32))
+        return [(tuple(v / scale for v in box), self.labels[label], score)
+                for box, label, score in decode(heat.numpy()[0], regression.numpy()[0], threshold)]
+
+
+@functools.cache
+def load_detector(path: Path) -> Detector:
+    """Load a detector made by ``python -m detect train-detector``, once per process."""
+    return Detector(*load_model_file(path, "detector"))

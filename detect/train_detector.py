@@ -1,0 +1,143 @@
+"""Training the mask-aware face detector on generated scenes (``python -m augment scenes``).
+
+    python -m detect train-detector --scenes dataset_scenes --model models/mask_detector.keras
+
+Each step shows the network a random square cut of a scene at a random zoom, flipped at random;
+the targets are rendered from the scene's boxes (``detect.targets``). Scenes are split 90/10 by
+a hash of their name; the report (loss curves, validation AP and recall by size) goes to a
+folder beside the model, as for the classifier.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from augment.images import load_rgb, write_atomic
+from detect.network import build_detector, focal_loss, regression_loss
+from detect.targets import STRIDE, render_targets
+from train.backend import keras, tf
+from augment.dataset import split_of
+from train.data import DataError
+from train.fit import epoch_bar, run_folder
+from train.model import save_classifier
+from train.report import plot_history
+
+LABELS = ("with_mask", "without_mask")
+
+
+@dataclass(frozen=True)
+class DetectorRecipe:
+    """Everything that decides a trained detector besides the scenes."""
+
+    weights: str = "imagenet"
+    alpha: float = 0.35
+    side: int = 320  # training cuts are side x side pixels
+    inference_side: int = 512  # images are scaled so their longest side is this before detection
+    epochs: int = 12
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+def load_scenes(scenes: Path) -> list[dict]:
+    """The scene records of a scenes folder (its ``manifest.jsonl``), with paths made absolute."""
+    manifest = scenes / "manifest.jsonl"
+    if not manifest.is_file():
+        raise DataError(f"{scenes}: no manifest.jsonl; make scenes with `python -m augment scenes`")
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for record in records:
+        record["path"] = scenes / record["image"]
+    return records
+
+
+def training_cut(image: np.ndarray, boxes: np.ndarray, side: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A random (side, side, 3) cut of a scene at a random zoom, maybe mirrored, and its boxes moved alike."""
+    height, width = image.shape[:2]
+    zoom = side / max(height, width) * float(np.exp(rng.uniform(np.log(0.7), np.log(2.0))))
+    scaled = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
+    canvas = np.full((side, side, 3), rng.integers(0, 256), np.uint8)
+    top = int(rng.integers(min(0, side - scaled.shape[0]), max(0, side - scaled.shape[0]) + 1))
+    left = int(rng.integers(min(0, side - scaled.shape[1]), max(0, side - scaled.shape[1]) + 1))
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + scaled.shape[0], side), min(left + scaled.shape[1], side)
+    canvas[y0:y1, x0:x1] = scaled[y0 - top:y1 - top, x0 - left:x1 - left]
+    moved = boxes * zoom + np.array([left, top, left, top], np.float32)
+    if rng.random() < 0.5:
+        canvas = np.ascontiguousarray(canvas[:, ::-1])
+        moved = np.stack([side - moved[:, 2], moved[:, 1], side - moved[:, 0], moved[:, 3]], axis=1)
+    return canvas, moved
+
+
+def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool):
+    """``tf.data`` of (image batch, {heat, regression}) with targets rendered on worker threads."""
+    grid = (recipe.side // STRIDE, recipe.side // STRIDE)
+    cache: dict[int, np.ndarray] = {}
+
+    def example(index: np.ndarray, epoch: np.ndarray):
+        record = records[int(index)]
+        if int(index) not in cache:
+            cache[int(index)] = load_rgb(record["path"])
+        boxes = np.array([o["box"] for o in record["objects"]], np.float32).reshape(-1, 4)
+        labels = np.array([LABELS.index(o["label"]) for o in record["objects"]], np.int64)
+        rng = np.random.default_rng([recipe.seed, int(index), int(epoch) if training else 0])
+        image, moved = training_cut(cache[int(index)], boxes, recipe.side, rng)
+        heat, regression, weight = render_targets(moved, labels, grid, len(LABELS))
+        return image.astype(np.float32), heat, np.concatenate([regression, weight], axis=2)
+
+    count = len(records)
+    indices = np.arange(count)
+    epochs = recipe.epochs if training else 1
+    pairs = np.stack([np.concatenate([np.random.default_rng([recipe.seed, e]).permutation(indices)
+                                      if training else indices for e in range(epochs)]),
+                      np.repeat(np.arange(epochs), count)], axis=1)
+    data = tf().data.Dataset.from_tensor_slices(pairs)
+
+    def mapped(pair):
+        image, heat, regression = tf().numpy_function(example, [pair[0], pair[1]],
+                                                      [tf().float32, tf().float32, tf().float32])
+        image.set_shape((recipe.side, recipe.side, 3))
+        heat.set_shape((*grid, len(LABELS)))
+        regression.set_shape((*grid, 5))
+        return image, {"heat": heat, "regression": regression}
+
+    data = data.map(mapped, num_parallel_calls=tf().data.AUTOTUNE, deterministic=True).batch(recipe.batch_size)
+    if training:  # whole batches per epoch: the last one may wrap round to the first cuts
+        data = data.repeat()
+    return data.prefetch(tf().data.AUTOTUNE)
+
+
+def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = DetectorRecipe(),
+                   progress: bool = True) -> dict:
+    """Train on a scenes folder and save the detector and its report; return the run summary."""
+    started = time.perf_counter()
+    records = load_scenes(scenes)
+    model = build_detector(len(LABELS), recipe.weights, recipe.alpha, recipe.side)
+    keras().utils.set_random_seed(recipe.seed)
+    train = [r for r in records if split_of(r["image"]) != "val"]
+    val = [r for r in records if split_of(r["image"]) == "val"]
+    steps = math.ceil(len(train) / recipe.batch_size)
+    schedule = keras().optimizers.schedules.CosineDecay(recipe.learning_rate, steps * recipe.epochs, alpha=0.05)
+    model.compile(optimizer=keras().optimizers.Adam(schedule),
+                  loss={"heat": focal_loss, "regression": regression_loss},
+                  loss_weights={"heat": 1.0, "regression": 1.0})
+    history = model.fit(scene_dataset(train, recipe, True), epochs=recipe.epochs, steps_per_epoch=steps,
+                        validation_data=scene_dataset(val, recipe, False) if val else None, verbose=0,
+                        callbacks=[epoch_bar(recipe.epochs, "detector", progress)]).history
+    metadata = {"kind": "detector", "labels": list(LABELS), "input_side": recipe.inference_side, "alpha": recipe.alpha,
+                "recipe": asdict(recipe), "scenes": str(scenes), "resize": "area-down-linear-up"}
+    save_classifier(model, model_path, metadata)
+    folder = run_folder(model_path)
+    plot_history({k: v for k, v in history.items() if k in ("loss", "val_loss")}, folder / "curves.png")
+    summary = {"model": str(model_path), "scenes": {"train": len(train), "val": len(val)},
+               "seconds": round(time.perf_counter() - started, 1),
+               "history": {k: [float(x) for x in v] for k, v in history.items()}}
+    write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
+    return summary

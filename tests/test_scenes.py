@@ -1,0 +1,96 @@
+"""Generated scenes with boxes, and the centre-point detector's targets, network and training."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from augment.cli import main as augment_main
+from augment.faces import box_iou
+from augment.scenes import SceneSettings, annotation_box, compose_scene, load_tiles, _textures
+from detect.evaluate import read_voc
+from detect.targets import STRIDE, decode, render_targets
+
+
+def test_targets_decode_back_to_the_boxes():
+    boxes = np.array([[40, 30, 90, 100], [150, 120, 170, 142]], np.float32)
+    heat, regression, weight = render_targets(boxes, np.array([0, 1]), (32, 32), 2)
+    assert heat.shape == (32, 32, 2) and heat.max() == 1.0 and weight.sum() == 2
+    found = decode(heat, regression, threshold=0.5)
+    assert sorted(label for _, label, _ in found) == [0, 1]
+    for box, label, score in found:
+        assert box_iou(box, tuple(boxes[label])) > 0.99 and score == pytest.approx(1.0)
+
+
+def test_targets_skip_boxes_off_the_grid_or_degenerate():
+    boxes = np.array([[500, 500, 540, 540], [10, 10, 11, 30]], np.float32)
+    heat, _, weight = render_targets(boxes, np.array([0, 1]), (16, 16), 2)
+    assert heat.max() == 0 and weight.sum() == 0
+    assert decode(heat, np.zeros((16, 16, 4), np.float32)) == []
+    assert STRIDE == 8
+
+
+def test_annotation_box_is_the_face_box_reframed():
+    x0, y0, x1, y1 = annotation_box((100.0, 100.0, 200.0, 200.0))
+    assert x1 - x0 < 100 and y1 - y0 > 100 and (y0 + y1) / 2 > 150  # narrower, taller, lower
+
+
+@pytest.fixture(scope="module")
+def scenes_dir(tmp_path_factory, face_image):
+    """A few scenes made end to end by the CLI from one real face."""
+    from augment.images import save_rgb
+
+    root = tmp_path_factory.mktemp("scenes")
+    save_rgb(root / "raw" / "face.png", face_image)
+    result = CliRunner().invoke(augment_main, ["scenes", "--raw", str(root / "raw"), "--out", str(root / "out"),
+                                               "--count", "6", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    return root / "out"
+
+
+def test_scenes_have_matching_voc_coco_and_manifest(scenes_dir):
+    records = [json.loads(line) for line in (scenes_dir / "manifest.jsonl").read_text().splitlines()]
+    coco = json.loads((scenes_dir / "annotations.json").read_text())
+    assert len(records) == 6 == len(coco["images"])
+    assert sum(len(r["objects"]) for r in records) == len(coco["annotations"]) > 6
+    for record in records:
+        name, truths = read_voc(scenes_dir / "annotations" / (record["image"].split("/")[1][:-4] + ".xml"))
+        assert name == record["image"].split("/")[1]
+        assert [t.label for t in truths] == [o["label"] for o in record["objects"]]
+        for truth in truths:
+            x0, y0, x1, y1 = truth.box
+            assert 0 <= (x0 + x1) / 2 <= record["width"] and 0 <= (y0 + y1) / 2 <= record["height"]
+    labels = {o["label"] for r in records for o in r["objects"]}
+    assert labels == {"with_mask", "without_mask"}
+
+
+def test_scenes_are_reproducible_and_resume(scenes_dir):
+    before = (scenes_dir / "images" / "scene_000003.jpg").read_bytes()
+    tiles, textures = load_tiles(scenes_dir / "faces"), _textures()
+    one, objects = compose_scene(np.random.default_rng([0, 3]), tiles, textures, SceneSettings())
+    again, same = compose_scene(np.random.default_rng([0, 3]), tiles, textures, SceneSettings())
+    assert np.array_equal(one, again) and objects == same
+    result = CliRunner().invoke(augment_main, ["scenes", "--raw", str(scenes_dir.parent / "raw"), "--out",
+                                               str(scenes_dir), "--count", "6", "--workers", "1"])
+    assert result.exit_code == 0 and (scenes_dir / "images" / "scene_000003.jpg").read_bytes() == before
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
+    from detect.faces import make_labeller
+    from detect.network import load_detector
+    from detect.train_detector import DetectorRecipe, train_detector
+    from train.model import ModelError, load_classifier
+
+    model = tmp_path / "det.keras"
+    summary = train_detector(scenes_dir, model, DetectorRecipe(weights="none", side=64, inference_side=128,
+                                                               epochs=2, batch_size=4), progress=False)
+    assert len(summary["history"]["loss"]) == 2 and (tmp_path / "det" / "curves.png").is_file()
+    detector = load_detector(model)
+    assert detector.labels == ["with_mask", "without_mask"] and detector.side == 128
+    found = detector.detect(face_image, threshold=0.0)
+    assert all(label in detector.labels and 0 <= score <= 1 for _, label, score in found)
+    find, labels = make_labeller("maskdet", tmp_path / "unused.keras", model, threshold=0.0)
+    assert labels == detector.labels and len(find(face_image)) == len(found)
+    with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
+        load_classifier(model)
