@@ -45,9 +45,13 @@ class SceneSettings:
     seed: int = 0
     width: tuple[int, int] = (400, 640)
     aspect: tuple[float, float] = (0.6, 1.0)  # height / width
-    faces: tuple[int, int] = (1, 14)
-    face_height: tuple[float, float] = (12.0, 140.0)  # annotation box height in pixels, log-uniform
+    faces: tuple[int, int] = (1, 20)
+    face_height: tuple[float, float] = (10.0, 140.0)  # annotation box height in pixels, log-uniform
     masked_share: float = 0.6
+    roll: float = 10.0  # degrees, standard deviation of the faces' tilt (clipped at 30)
+    squeeze: tuple[float, float] = (0.8, 1.15)  # horizontal scale of a face (narrow: turned a little)
+    cut: float = 0.35  # at most this share of a face's box may lie outside the picture
+    overlap: float = 0.3  # at most this share of a face's box may be covered by nearer faces
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,20 @@ def _overlap(box: Box, rectangle: Box) -> float:
     return max(width, 0) * max(height, 0) / area if area > 0 else 1.0
 
 
+def pose_tile(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, settings: SceneSettings
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """A face crop mirrored at random, tilted and squeezed about the face's centre; its landmarks moved alike."""
+    centre = landmarks.mean(axis=0)
+    angle = float(np.clip(rng.normal(0, settings.roll), -30, 30))
+    squeeze = rng.uniform(*settings.squeeze) * (-1 if rng.random() < 0.5 else 1)  # negative: mirrored
+    rotation = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
+    scaling = np.array([[squeeze, 0, centre[0] * (1 - squeeze)], [0, 1, 0], [0, 0, 1]])
+    matrix = rotation @ scaling
+    posed = cv2.warpAffine(crop, matrix, (crop.shape[1], crop.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+    return posed, (landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
 def degrade_scene(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The whole scene relit, blurred, noisy and compressed as a real photo; uint8 in, uint8 out."""
     pixels = image.astype(np.float32) / 255
@@ -160,11 +178,7 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
     for target in sizes:
         tile = tiles[int(rng.integers(len(tiles)))]
         masked = rng.random() < settings.masked_share
-        crop = load_rgb(tile.masked if masked else tile.plain)
-        landmarks = tile.landmarks.copy()
-        if rng.random() < 0.5:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-            landmarks[:, 0] = crop.shape[1] - 1 - landmarks[:, 0]
+        crop, landmarks = pose_tile(load_rgb(tile.masked if masked else tile.plain), tile.landmarks, rng, settings)
         face = annotation_box(face_box(landmarks))
         scale = target / (face[3] - face[1])
         side = face[2] - face[0]
@@ -172,16 +186,25 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
         grow = rng.uniform(0.05, 0.9, 3) * side
         x0, y0 = max(0, int(face[0] - grow[0])), max(0, int(face[1] - grow[1] * 0.6))
         x1, y1 = min(crop.shape[1], int(face[2] + grow[0])), min(crop.shape[0], int(face[3] + grow[2] * 1.8))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            continue
         piece = cv2.resize(crop[y0:y1, x0:x1], None, fx=scale, fy=scale,
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if rng.random() < 0.25:  # out of focus
+            piece = cv2.GaussianBlur(piece, (0, 0), rng.uniform(0.5, 1.5))
         ph, pw = piece.shape[:2]
         local = tuple(v * scale for v in (face[0] - x0, face[1] - y0, face[2] - x0, face[3] - y0))
+        # Faces may run off the picture's edge by up to ``cut`` of their box, as in real crowds.
+        spill_x, spill_y = settings.cut * (local[2] - local[0]), settings.cut * (local[3] - local[1])
         for _ in range(20):
-            left = int(rng.integers(int(-local[0]), max(int(-local[0]) + 1, int(width - local[2]))))
-            top = int(rng.integers(int(-local[1]), max(int(-local[1]) + 1, int(height - local[3]))))
-            placed = (left + local[0], top + local[1], left + local[2], top + local[3])
+            left = int(rng.integers(int(-local[0] - spill_x), max(int(-local[0] - spill_x) + 1,
+                                                                  int(width - local[2] + spill_x))))
+            top = int(rng.integers(int(-local[1] - spill_y), max(int(-local[1] - spill_y) + 1,
+                                                                 int(height - local[3] + spill_y))))
+            placed = (max(left + local[0], 0), max(top + local[1], 0),
+                      min(left + local[2], width), min(top + local[3], height))
             footprint = (left, top, left + pw, top + ph)
-            if all(_overlap(o["box"], footprint) < 0.2 for o in objects):
+            if all(_overlap(o["box"], footprint) < settings.overlap for o in objects):
                 break
         else:
             continue

@@ -26,7 +26,7 @@ from train.backend import keras, tf
 from augment.dataset import split_of
 from train.data import DataError
 from train.fit import epoch_bar, run_folder
-from train.model import save_classifier
+from train.model import load_model_file, save_classifier
 from train.report import plot_history
 
 LABELS = ("with_mask", "without_mask")
@@ -44,6 +44,7 @@ class DetectorRecipe:
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = 0
+    start_from: str | None = None  # a detector file whose weights to continue from
 
 
 def load_scenes(scenes: Path) -> list[dict]:
@@ -120,6 +121,8 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
     started = time.perf_counter()
     records = load_scenes(scenes)
     model = build_detector(len(LABELS), recipe.weights, recipe.alpha, recipe.side)
+    if recipe.start_from:
+        model.set_weights(load_model_file(Path(recipe.start_from), "detector")[0].get_weights())
     keras().utils.set_random_seed(recipe.seed)
     train = [r for r in records if split_of(r["image"]) != "val"]
     val = [r for r in records if split_of(r["image"]) == "val"]

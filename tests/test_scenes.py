@@ -94,3 +94,16 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     assert labels == detector.labels and len(find(face_image)) == len(found)
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
         load_classifier(model)
+
+
+def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):
+    from augment.faces import face_box, find_faces
+    from augment.scenes import pose_tile
+
+    settings = SceneSettings(roll=15.0)
+    for seed in range(4):
+        posed, moved = pose_tile(face_image, face_landmarks, np.random.default_rng(seed), settings)
+        assert posed.shape == face_image.shape and moved.shape == (68, 2)
+        found = find_faces(posed)
+        assert len(found) == 1  # the known answer: landmarks measured again on the posed picture
+        assert box_iou(face_box(found[0].landmarks), face_box(moved)) > 0.93
