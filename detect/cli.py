@@ -211,3 +211,5 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
     losses = summary["history"]
     click.echo(f"wrote {model_path} in {summary['seconds']:.0f} s; loss {losses['loss'][-1]:.3f}"
                + (f", validation loss {losses['val_loss'][-1]:.3f}" if "val_loss" in losses else ""))
+    for label, entry in summary.get("val", {}).get("classes", {}).items():
+        click.echo(f"  generated validation scenes, {label}: AP50 {entry['ap50']:.3f}, found {entry['found']['all']:.1%}")

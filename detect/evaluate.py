@@ -99,13 +99,15 @@ def ap_hits(truths: list[Truth], faces: list[LabelledFace], label: str) -> tuple
     return scores, hits
 
 
-def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str, progress: bool = True) -> dict:
+def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str, progress: bool = True,
+                    names: set[str] | None = None) -> dict:
     """The report described in the module docstring for one VOC folder.
 
     ``find`` labels the faces of an image (``detect.faces.make_labeller``), ``labels`` are the
-    labels it can give, ``detector`` names it in the report.
+    labels it can give, ``detector`` names it in the report; ``names`` keeps only the
+    annotations of those image stems.
     """
-    annotations = sorted((data / "annotations").glob("*.xml"))
+    annotations = sorted(path for path in (data / "annotations").glob("*.xml") if names is None or path.stem in names)
     if not annotations:
         raise DataError(f"{data}: no annotations/*.xml found")
     counts: dict[str, dict] = {}

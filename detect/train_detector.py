@@ -20,7 +20,9 @@ import cv2
 import numpy as np
 
 from augment.images import load_rgb, write_atomic
-from detect.network import build_detector, focal_loss, regression_loss
+from detect.evaluate import evaluate_scenes
+from detect.faces import SCENE_THRESHOLD, LabelledFace
+from detect.network import Detector, build_detector, focal_loss, regression_loss
 from detect.targets import STRIDE, render_targets
 from train.backend import keras, tf
 from augment.dataset import split_of
@@ -133,7 +135,7 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                   loss_weights={"heat": 1.0, "regression": 1.0})
     history = model.fit(scene_dataset(train, recipe, True), epochs=recipe.epochs, steps_per_epoch=steps,
                         validation_data=scene_dataset(val, recipe, False) if val else None, verbose=0,
-                        callbacks=[epoch_bar(recipe.epochs, "detector", progress)]).history
+                        shuffle=False, callbacks=[epoch_bar(recipe.epochs, "detector", progress)]).history
     metadata = {"kind": "detector", "labels": list(LABELS), "input_side": recipe.inference_side, "alpha": recipe.alpha,
                 "recipe": asdict(recipe), "scenes": str(scenes), "resize": "area-down-linear-up"}
     save_classifier(model, model_path, metadata)
@@ -142,5 +144,11 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
     summary = {"model": str(model_path), "scenes": {"train": len(train), "val": len(val)},
                "seconds": round(time.perf_counter() - started, 1),
                "history": {k: [float(x) for x in v] for k, v in history.items()}}
+    if val:  # the held-out generated scenes, scored as real ones are
+        detector = Detector(model, metadata)
+        summary["val"] = evaluate_scenes(scenes, lambda rgb: [LabelledFace(*found, found[2]) for found in
+                                                               detector.detect(rgb, SCENE_THRESHOLD)],
+                                         list(LABELS), "maskdet", progress,
+                                         names={Path(r["image"]).stem for r in val})
     write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
     return summary

@@ -22,9 +22,10 @@ def _save(figure, path: Path) -> None:
 
 
 def plot_history(history: dict[str, list[float]], path: Path, phase_starts: list[int] = ()) -> None:
-    """Loss and accuracy per epoch, training against validation; dashed lines where a phase begins."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in zip(axes, ("loss", "accuracy")):
+    """Loss (and accuracy, if recorded) per epoch, training against validation; dotted lines where a phase begins."""
+    metrics = [metric for metric in ("loss", "accuracy") if history.get(metric)]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + metric)
             if values:
