@@ -5,8 +5,9 @@
 Faces come from a generated crop dataset (made from ``--raw`` first if needed): each crop pair
 holds one face with and without a mask, its landmarks and a context of three face widths. A
 scene is a background (photos and textures scikit-image ships, or drawn gradients and blocks)
-with 1-14 such crops pasted in, far (small) faces first and near ones over them, none hiding
-more than a fifth of a face already there; faces from 12 px tall upwards. The whole picture is
+with 1-20 such crops pasted in, each tilted, squeezed and mirrored at random, far (small) faces
+first and near ones over them, none hiding more than 30 % of a face already there, some cut by
+the picture's edge; faces from 10 to 280 px tall (close-ups). The whole picture is
 then relit, blurred, made noisy and JPEG-compressed as a real photo would be. Each face is
 annotated with the box a person would draw (framed like the hand-drawn boxes of real scenes,
 see ``annotation_box``), as PASCAL VOC ``annotations/NAME.xml``, one COCO ``annotations.json`` and a
@@ -46,7 +47,7 @@ class SceneSettings:
     width: tuple[int, int] = (400, 640)
     aspect: tuple[float, float] = (0.6, 1.0)  # height / width
     faces: tuple[int, int] = (1, 20)
-    face_height: tuple[float, float] = (10.0, 140.0)  # annotation box height in pixels, log-uniform
+    face_height: tuple[float, float] = (10.0, 280.0)  # annotation box height in pixels, log-uniform
     masked_share: float = 0.6
     roll: float = 10.0  # degrees, standard deviation of the faces' tilt (clipped at 30)
     squeeze: tuple[float, float] = (0.8, 1.15)  # horizontal scale of a face (narrow: turned a little)
@@ -172,7 +173,7 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
     height = int(width * rng.uniform(*settings.aspect))
     canvas = background(rng, width, height, textures).astype(np.float32)
     count = int(rng.integers(settings.faces[0], settings.faces[1] + 1))
-    low, high = np.log(settings.face_height[0]), np.log(min(settings.face_height[1], 0.7 * height))
+    low, high = np.log(settings.face_height[0]), np.log(min(settings.face_height[1], 0.8 * height))
     sizes = sorted(np.exp(rng.uniform(low, high, count)))  # far faces first, near ones pasted over them
     objects: list[dict] = []
     for target in sizes:

@@ -21,6 +21,8 @@ FEATURES_8, FEATURES_16 = "block_5_add", "block_12_add"
 # and not back-propagating through the full-resolution layers halves the cost of a step.
 FIRST_TRAINED = "block_3_expand"
 WIDTH = 64
+# The second, coarser look for close-up faces, as a share of the detection side.
+COARSE = 0.4
 
 
 def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384):
@@ -83,7 +85,7 @@ def pad_to_grid(rgb: np.ndarray, multiple: int = 64) -> np.ndarray:
 
 
 class Detector:
-    """A loaded detector: an RGB image in, labelled boxes out, through one compiled call."""
+    """A loaded detector: an RGB image in, labelled boxes out, one compiled call per scale."""
 
     def __init__(self, model, metadata: dict):
         self.model = model
@@ -96,16 +98,34 @@ class Detector:
                ) -> list[tuple[tuple[float, float, float, float], str, float]]:
         """Faces in an RGB uint8 image: (box in the image's pixels, label, score), best first.
 
-        The image is scaled so its longest side is ``side`` (default: the side it was made for).
+        The image is scaled so its longest side is ``side`` (default: the side it was made for),
+        and once more to ``COARSE`` of that, where close-up faces too big for the network's view
+        at full size come down to the sizes it was trained on; the two sets of boxes are merged.
         """
+        side = side or self.side
+        found = self._detect_at(rgb, side, threshold) + self._detect_at(rgb, int(side * COARSE), threshold)
+        return suppress(found)
+
+    def _detect_at(self, rgb: np.ndarray, side: int, threshold: float):
         import cv2
 
-        scale = (side or self.side) / max(rgb.shape[:2])
+        scale = side / max(rgb.shape[:2])
         resized = cv2.resize(rgb, None, fx=scale, fy=scale,
                              interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         heat, regression = self._forward(pad_to_grid(resized)[None].astype(np.float32))
         return [(tuple(v / scale for v in box), self.labels[label], score)
                 for box, label, score in decode(heat.numpy()[0], regression.numpy()[0], threshold)]
+
+
+def suppress(found: list, overlap: float = 0.5) -> list:
+    """Best-first (box, label, score) detections with any box overlapping a better one at IoU >= ``overlap`` removed."""
+    from augment.faces import box_iou
+
+    kept = []
+    for candidate in sorted(found, key=lambda item: -item[2]):
+        if all(box_iou(candidate[0], other[0]) < overlap for other in kept):
+            kept.append(candidate)
+    return kept
 
 
 @functools.cache

@@ -107,3 +107,12 @@ def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):
         found = find_faces(posed)
         assert len(found) == 1  # the known answer: landmarks measured again on the posed picture
         assert box_iou(face_box(found[0].landmarks), face_box(moved)) > 0.93
+
+
+def test_suppress_keeps_the_best_of_overlapping_boxes():
+    from detect.network import suppress
+
+    found = [((0, 0, 10, 10), "with_mask", 0.6), ((1, 0, 11, 10), "without_mask", 0.9),
+             ((50, 50, 60, 60), "with_mask", 0.4)]
+    assert suppress(found) == [((1, 0, 11, 10), "without_mask", 0.9), ((50, 50, 60, 60), "with_mask", 0.4)]
+    assert suppress([]) == []
