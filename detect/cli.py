@@ -133,7 +133,7 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     _check_writable(json_path)
     _check_writable(out)
     try:
-        open_source(source)[0].release()  # a missing file or camera fails before the model loads
+        open_source(source).release()  # a missing file or camera fails before the model loads
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     find, _ = _labeller(detector, model_path, detector_model, 0 if upsample is None else upsample, threshold,

@@ -28,7 +28,7 @@ from train.backend import keras, tf
 from augment.dataset import split_of
 from train.data import DataError
 from train.fit import epoch_bar, run_folder
-from train.model import load_model_file, save_classifier
+from train.model import load_model_file, save_model_file
 from train.report import plot_history
 
 LABELS = ("with_mask", "without_mask")
@@ -138,7 +138,7 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                         shuffle=False, callbacks=[epoch_bar(recipe.epochs, "detector", progress)]).history
     metadata = {"kind": "detector", "labels": list(LABELS), "input_side": recipe.inference_side, "alpha": recipe.alpha,
                 "recipe": asdict(recipe), "scenes": str(scenes), "resize": "area-down-linear-up"}
-    save_classifier(model, model_path, metadata)
+    save_model_file(model, model_path, metadata)
     folder = run_folder(model_path)
     plot_history({k: v for k, v in history.items() if k in ("loss", "val_loss")}, folder / "curves.png")
     summary = {"model": str(model_path), "scenes": {"train": len(train), "val": len(val)},

@@ -28,7 +28,7 @@ class VideoError(ValueError):
     """A video source or output that cannot be used; the message names it and says why."""
 
 
-def open_source(source: str) -> tuple[cv2.VideoCapture, str]:
+def open_source(source: str) -> cv2.VideoCapture:
     """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it gives no frame."""
     is_camera = source.isdigit()
     if not is_camera and not Path(source).is_file():
@@ -36,7 +36,7 @@ def open_source(source: str) -> tuple[cv2.VideoCapture, str]:
     capture = cv2.VideoCapture(int(source) if is_camera else source)
     if not capture.isOpened():
         raise VideoError(f"{source}: " + ("no camera with this index" if is_camera else "cannot be opened as a video"))
-    return capture, "camera" if is_camera else "file"
+    return capture
 
 
 def frames(capture: cv2.VideoCapture, buffered: int = 8) -> Iterator[np.ndarray]:
@@ -100,7 +100,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     (MP4), with ``display`` shown. Errors about the source or the output are raised before the
     first frame is processed.
     """
-    capture, _ = open_source(source)
+    capture = open_source(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     writer = None
     if out is not None:

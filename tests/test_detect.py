@@ -12,7 +12,7 @@ from detect.draw import GREEN, RED, draw_faces
 from detect.evaluate import Truth, average_precision, match, read_voc
 from detect.faces import LabelledFace, label_faces
 from train.data import DataError
-from train.model import build_network, load_classifier, save_classifier
+from train.model import build_network, load_classifier, save_model_file
 from train.views import RESIZE
 
 
@@ -21,7 +21,7 @@ def model_path(tmp_path_factory):
     """An untrained classifier: enough to exercise every path; its labels are what the tests check."""
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     network = build_network(0.35, "none", 32, classes=2, seed=0)
-    save_classifier(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": 32, "resize": RESIZE})
+    save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": 32, "resize": RESIZE})
     return path
 
 

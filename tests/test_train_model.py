@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from train.backend import keras
-from train.model import ModelError, build_network, load_classifier, read_metadata, save_classifier
+from train.model import ModelError, build_network, load_classifier, read_metadata, save_model_file
 from train.views import RESIZE
 
 SIZE = 32  # MobileNetV2's smallest input: keeps these tests fast
@@ -25,7 +25,7 @@ def test_the_three_views_of_a_network_share_layers(network):
 
 def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image):
     path = tmp_path / "runs" / "m.keras"
-    save_classifier(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})
+    save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})
     assert read_metadata(path)["labels"] == ["with_mask", "without_mask"]
     classifier = load_classifier(path)
     assert load_classifier(path) is classifier  # once per process

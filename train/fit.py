@@ -25,7 +25,7 @@ from train.data import DataError, Sample, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
-from train.model import build_network, save_classifier
+from train.model import build_network, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view
 
@@ -165,7 +165,7 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
                 "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
                 "split_from": split_source}
-    save_classifier(network.model, model_path, metadata)
+    save_model_file(network.model, model_path, metadata)
     folder = run_folder(model_path)
     metrics = evaluate_splits(network.model, splits, labels, recipe, folder)
     timings["total_s"] = time.perf_counter() - started

@@ -98,7 +98,7 @@ def build_network(alpha: float, weights: str, size: int, classes: int, seed: int
                    base=base)
 
 
-def save_classifier(model, path: Path, metadata: dict) -> None:
+def save_model_file(model, path: Path, metadata: dict) -> None:
     """Write the model and its metadata as one ``.keras`` file, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
