@@ -98,15 +98,16 @@ def fine_tune(network, images: list, boxes: list, labels: np.ndarray, val_images
     count = len(labels)
     # Fresh random views every epoch, numbered after the cached phase's views.
     pairs = [(index, recipe.views + epoch) for epoch in range(recipe.fine_tune_epochs) for index in range(count)]
-    views = view_dataset(images, boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size).unbatch()
-    targets = tf().data.Dataset.from_tensor_slices(np.tile(labels, recipe.fine_tune_epochs))
-    data = tf().data.Dataset.zip((views, targets)).batch(recipe.batch_size).repeat().prefetch(tf().data.AUTOTUNE)
+    # Views and labels batched alike and zipped batch by batch: both keep their order.
+    views = view_dataset(images, boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size)
+    targets = tf().data.Dataset.from_tensor_slices(np.tile(labels, recipe.fine_tune_epochs)).batch(recipe.batch_size)
+    data = tf().data.Dataset.zip((views, targets)).repeat().prefetch(tf().data.AUTOTUNE)
     validation = None
     if len(val_labels):
         val_views = view_dataset(val_images, val_boxes, recipe.size, [(i, 0) for i in range(len(val_labels))],
-                                 recipe.seed, False, recipe.batch_size).unbatch()
-        validation = tf().data.Dataset.zip((val_views, tf().data.Dataset.from_tensor_slices(val_labels))
-                                           ).batch(recipe.batch_size).cache()
+                                 recipe.seed, False, recipe.batch_size)
+        val_targets = tf().data.Dataset.from_tensor_slices(val_labels).batch(recipe.batch_size)
+        validation = tf().data.Dataset.zip((val_views, val_targets)).cache()
     return _fit(network.model, data, validation, recipe.fine_tune_rate, recipe.fine_tune_epochs,
                 math.ceil(count / recipe.batch_size), "fine-tune", progress)
 
