@@ -58,6 +58,12 @@ def label_faces(rgb: np.ndarray, classifier: Classifier, detector: str = "hog", 
 Labeller = Callable[[np.ndarray], list[LabelledFace]]
 
 
+def scene_faces(rgb: np.ndarray, scene_detector, threshold: float = SCENE_THRESHOLD,
+                side: int | None = None) -> list[LabelledFace]:
+    """The faces the mask-aware detector (``detect.network.Detector``) finds and labels; its score is the confidence."""
+    return [LabelledFace(box, label, score, score) for box, label, score in scene_detector.detect(rgb, threshold, side)]
+
+
 def make_labeller(detector: str, classifier_path: Path, detector_path: Path, upsample: int = 1,
                   threshold: float | None = None, max_side: int | None = None) -> tuple[Labeller, list[str]]:
     """A function from an RGB image to its labelled faces, and the labels it can give.
@@ -71,12 +77,8 @@ def make_labeller(detector: str, classifier_path: Path, detector_path: Path, ups
 
         scene_detector = load_detector(detector_path)
         cutoff = SCENE_THRESHOLD if threshold is None else threshold
-        side = max_side or scene_detector.side
-
-        def find(rgb: np.ndarray) -> list[LabelledFace]:
-            return [LabelledFace(box, label, score, score) for box, label, score in scene_detector.detect(rgb, cutoff, side)]
-
-        return find, scene_detector.labels
+        side = min(max_side or scene_detector.side, scene_detector.side)
+        return (lambda rgb: scene_faces(rgb, scene_detector, cutoff, side)), scene_detector.labels
     if detector not in DETECTORS:
         raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(FACE_DETECTORS)}")
     classifier = load_classifier(classifier_path)

@@ -77,15 +77,19 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
+    from detect.cli import main as detect_main
     from detect.faces import make_labeller
     from detect.network import load_detector
-    from detect.train_detector import DetectorRecipe, train_detector
     from train.model import ModelError, load_classifier
 
     model = tmp_path / "det.keras"
-    summary = train_detector(scenes_dir, model, DetectorRecipe(weights="none", side=64, inference_side=128,
-                                                               epochs=2, batch_size=4), progress=False)
-    assert len(summary["history"]["loss"]) == 2 and (tmp_path / "det" / "curves.png").is_file()
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
+                                              "--weights", "none", "--side", "64", "--inference-side", "128",
+                                              "--epochs", "2", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {model}" in result.output
+    metrics = json.loads((tmp_path / "det" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2 and (tmp_path / "det" / "curves.png").is_file()
     detector = load_detector(model)
     assert detector.labels == ["with_mask", "without_mask"] and detector.side == 128
     found = detector.detect(face_image, threshold=0.0)
@@ -94,6 +98,9 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     assert labels == detector.labels and len(find(face_image)) == len(found)
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
         load_classifier(model)
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(tmp_path / "nothing"), "--model",
+                                              str(model), "--weights", "none"])
+    assert result.exit_code == 1 and "no manifest.jsonl" in result.output
 
 
 def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):
