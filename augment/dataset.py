@@ -48,7 +48,7 @@ class Settings:
     # Crops: the face box grown by this fraction on each side, so training can cut views from
     # tight to wide (real photos show anything from the face alone to the whole person) ...
     margin: float = 1.0
-    size: int = 384  # ... and at most this many pixels on the longest side (never enlarged)
+    size: int = 512  # ... and at most this many pixels on the longest side (never enlarged)
     full_images: bool = False  # write whole images with every face masked instead of crops
     detector: str = "auto"
     quality: int = 95
