@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from augment.faces import box_iou
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file
@@ -107,8 +109,6 @@ class Detector:
         return suppress(found)
 
     def _detect_at(self, rgb: np.ndarray, side: int, threshold: float):
-        import cv2
-
         scale = side / max(rgb.shape[:2])
         resized = cv2.resize(rgb, None, fx=scale, fy=scale,
                              interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -119,8 +119,6 @@ class Detector:
 
 def suppress(found: list, overlap: float = 0.5) -> list:
     """Best-first (box, label, score) detections with any box overlapping a better one at IoU >= ``overlap`` removed."""
-    from augment.faces import box_iou
-
     kept = []
     for candidate in sorted(found, key=lambda item: -item[2]):
         if all(box_iou(candidate[0], other[0]) < overlap for other in kept):
