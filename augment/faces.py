@@ -286,6 +286,11 @@ def _run_pass(work: np.ndarray, step: Pass) -> list[tuple[Box, np.ndarray, float
     return found
 
 
+def _require_rgb(rgb: np.ndarray) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+
+
 def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> list[Face]:
     """Every face in an RGB uint8 image, with landmarks, in the image's own coordinates.
 
@@ -294,8 +299,7 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> li
     Weak HOG detections, and all from the fallback HOG passes, must be confirmed by the CNN.
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
     """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    _require_rgb(rgb)
     for step in cascade(detector, upsample):
         longest = max(rgb.shape[:2])
         target = min(step.side, ENLARGED_SIDE if longest < SMALL_SIDE else longest)
@@ -317,8 +321,7 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
     ``max_side`` (None: the image as it is); ``"auto"`` is ``find_faces``' cascade, its boxes
     made from the landmarks. Every box is framed as HOG frames faces, in ``rgb``'s coordinates.
     """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    _require_rgb(rgb)
     if detector == "auto":
         return [(face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
     work, scale = rgb, 1.0
