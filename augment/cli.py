@@ -196,7 +196,10 @@ def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed:
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(faces))
-    report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
+    try:
+        report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
+    except ValueError as error:  # no face to build scenes from
+        raise click.ClickException(str(error)) from None
     click.echo(f"{report['scenes']} scenes with {report['faces']} faces ({report['labels']}) in {out}")
 
 

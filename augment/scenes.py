@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from augment.dataset import LABELS
 from augment.faces import Box, face_box
 from augment.images import encode_image, load_rgb, write_atomic
 
-LABELS = ("with_mask", "without_mask")
 # Measured on detection_dev with bench/calibrate_boxes.py: the median hand-drawn box of a face
 # against the landmark face box of the same face (133 faces) is a little narrower, as tall,
 # and sits lower (it takes in the chin and less forehead).

@@ -25,13 +25,12 @@ from detect.faces import scene_faces
 from detect.network import Detector, build_detector, focal_loss, regression_loss
 from detect.targets import STRIDE, render_targets
 from train.backend import keras, tf
-from augment.dataset import split_of
+from augment.dataset import LABELS, split_of
 from train.data import DataError
 from train.fit import epoch_bar, run_folder
 from train.model import load_model_file, save_model_file
 from train.report import plot_history
 
-LABELS = ("with_mask", "without_mask")
 
 
 @dataclass(frozen=True)

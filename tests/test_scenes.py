@@ -123,3 +123,13 @@ def test_suppress_keeps_the_best_of_overlapping_boxes():
              ((50, 50, 60, 60), "with_mask", 0.4)]
     assert suppress(found) == [((1, 0, 11, 10), "without_mask", 0.9), ((50, 50, 60, 60), "with_mask", 0.4)]
     assert suppress([]) == []
+
+
+def test_scenes_without_any_face_fail_in_one_line(tmp_path):
+    from augment.images import save_rgb
+
+    save_rgb(tmp_path / "raw" / "wall.png", np.full((120, 160, 3), 128, np.uint8))
+    result = CliRunner().invoke(augment_main, ["scenes", "--raw", str(tmp_path / "raw"), "--out",
+                                               str(tmp_path / "out"), "--count", "2", "--workers", "1"])
+    assert result.exit_code == 1
+    assert "no face crops with landmarks" in result.output and "Traceback" not in result.output
