@@ -32,7 +32,6 @@ from train.model import load_model_file, save_model_file
 from train.report import plot_history
 
 
-
 @dataclass(frozen=True)
 class DetectorRecipe:
     """Everything that decides a trained detector besides the scenes."""

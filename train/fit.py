@@ -25,7 +25,7 @@ from train.data import DataError, Sample, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
-from train.model import build_network, save_model_file
+from train.model import Classifier, build_network, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view
 
@@ -168,13 +168,14 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
                 "split_from": split_source}
     save_model_file(network.model, model_path, metadata)
     folder = run_folder(model_path)
-    metrics = evaluate_splits(network.model, splits, labels, recipe, folder)
+    crops = {name: _plain_crops(images, boxes, recipe.size) for name, (images, boxes, _, _) in splits.items()}
+    metrics = evaluate_splits(Classifier(network.model, metadata), crops, splits, folder)
     timings["total_s"] = time.perf_counter() - started
     summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
                "images": {name: len(split[2]) for name, split in splits.items()},
                "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
     if tflite:
-        summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(splits, recipe))
+        summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
     write_atomic(folder / "labels.txt", ("\n".join(labels) + "\n").encode())
     write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
     write_atomic(folder / "history.json", json.dumps({k: [float(v) for v in vs] for k, vs in history.items()},
@@ -183,31 +184,31 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     return summary
 
 
-def evaluate_splits(model, splits: dict, labels: list[str], recipe: Recipe, folder: Path) -> dict:
-    """Metrics of every non-empty split on plain face-box crops; plots for val (or test)."""
-    forward = tf().function(lambda batch: model(batch, training=False), reduce_retracing=True)
+def _plain_crops(images: list, boxes: list, size: int) -> np.ndarray:
+    """The evaluation view of every image, (n, size, size, 3) uint8."""
+    return (np.stack([plain_view(image, box, size) for image, box in zip(images, boxes)]) if images
+            else np.zeros((0, size, size, 3), np.uint8))
+
+
+def evaluate_splits(classifier: Classifier, crops: dict[str, np.ndarray], splits: dict, folder: Path) -> dict:
+    """Metrics of every non-empty split on its plain face-box crops; plots for val and test."""
     metrics = {}
-    for name, (images, boxes, true, samples) in splits.items():
+    for name, (_, _, true, _) in splits.items():
         if not len(true):
             continue
-        crops = [plain_view(image, box, recipe.size) for image, box in zip(images, boxes)]
-        probabilities = np.concatenate([forward(np.stack(crops[i:i + 64]).astype(np.float32)).numpy()
-                                        for i in range(0, len(crops), 64)])
-        metrics[name] = classification_report(true, probabilities.argmax(axis=1), labels)
+        probabilities = classifier.predict_resized(crops[name])
+        metrics[name] = classification_report(true, probabilities.argmax(axis=1), classifier.labels)
         if name in ("val", "test"):
-            plot_confusion(metrics[name]["confusion"], labels, folder / f"confusion_{name}.png", f"{name} split")
-            worst_errors(crops, true, probabilities, labels, folder / f"errors_{name}.png")
+            plot_confusion(metrics[name]["confusion"], classifier.labels, folder / f"confusion_{name}.png",
+                           f"{name} split")
+            worst_errors(list(crops[name]), true, probabilities, classifier.labels, folder / f"errors_{name}.png")
     return metrics
 
 
-def _tflite_sets(splits: dict, recipe: Recipe, count: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Calibration crops (training split) and check crops with labels (test, else val) for TFLite."""
-    def crops(images, boxes):
-        return np.stack([plain_view(image, box, recipe.size) for image, box in zip(images, boxes)]
-                        ).astype(np.float32) if images else np.zeros((0, recipe.size, recipe.size, 3), np.float32)
-
-    train_images, train_boxes, _, _ = splits["train"]
-    step = max(1, len(train_images) // count)
-    calibration = crops(train_images[::step][:count], train_boxes[::step][:count])
-    check_images, check_boxes, check_labels, _ = splits["test"] if len(splits["test"][2]) else splits["val"]
-    return calibration, crops(check_images, check_boxes), check_labels
+def _tflite_sets(crops: dict[str, np.ndarray], splits: dict, count: int = 128
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibration crops (training split) and check crops with labels (test, else val) for TFLite, as float32."""
+    step = max(1, len(crops["train"]) // count)
+    check = "test" if len(splits["test"][2]) else "val"
+    return (crops["train"][::step][:count].astype(np.float32), crops[check].astype(np.float32),
+            splits[check][2])

@@ -148,8 +148,8 @@ class Classifier:
         return self.predict_resized(batch, batch_size)
 
     def predict_resized(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Probabilities for crops already resized to (n, size, size, 3), values 0-255."""
-        chunks = [self._forward(batch[start:start + batch_size]).numpy()
+        """Probabilities for crops already resized to (n, size, size, 3), values 0-255 (uint8 or float)."""
+        chunks = [self._forward(batch[start:start + batch_size].astype(np.float32)).numpy()
                   for start in range(0, len(batch), batch_size)]
         return np.concatenate(chunks).astype(np.float32)
 
