@@ -72,6 +72,14 @@ def annotation_box(box: Box) -> Box:
     return (centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2)
 
 
+def face_box_from_annotation(box: Box) -> Box:
+    """The inverse of ``annotation_box``: the landmark face box of a face boxed as a person would."""
+    x0, y0, x1, y1 = box
+    width, height = (x1 - x0) / ANNOTATION_SCALE[0], (y1 - y0) / ANNOTATION_SCALE[1]
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2 - ANNOTATION_SHIFT_Y * height
+    return (centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2)
+
+
 def load_tiles(generated: Path) -> list[Tile]:
     """Every face pair of a generated crop dataset (its ``manifest.jsonl``)."""
     tiles = []
@@ -153,6 +161,19 @@ def pose_tile(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
     return posed, (landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
+def _paste(canvas: np.ndarray, piece: np.ndarray, alpha: np.ndarray, left: int, top: int) -> bool:
+    """Blend ``piece`` (with ``alpha``) into ``canvas`` (float32, in place) at (left, top); False if it misses."""
+    height, width = canvas.shape[:2]
+    ph, pw = piece.shape[:2]
+    cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(left + pw, width), min(top + ph, height)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return False
+    patch = piece[cy0 - top:cy1 - top, cx0 - left:cx1 - left].astype(np.float32)
+    weight = alpha[cy0 - top:cy1 - top, cx0 - left:cx1 - left, None]
+    canvas[cy0:cy1, cx0:cx1] = canvas[cy0:cy1, cx0:cx1] * (1 - weight) + patch * weight
+    return True
+
+
 def degrade_scene(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The whole scene relit, blurred, noisy and compressed as a real photo; uint8 in, uint8 out."""
     pixels = image.astype(np.float32) / 255
@@ -213,13 +234,8 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
         # Keep the face itself solid: a feathered ellipse must not fade the face it frames.
         fx0, fy0, fx1, fy1 = (int(round(v)) for v in local)
         alpha[max(fy0, 0):fy1, max(fx0, 0):fx1] = 1.0
-        cx0, cy0, cx1, cy1 = max(left, 0), max(top, 0), min(left + pw, width), min(top + ph, height)
-        if cx1 <= cx0 or cy1 <= cy0:
+        if not _paste(canvas, piece, alpha, left, top):
             continue
-        region = (slice(cy0, cy1), slice(cx0, cx1))
-        patch = piece[cy0 - top:cy1 - top, cx0 - left:cx1 - left].astype(np.float32)
-        weight = alpha[cy0 - top:cy1 - top, cx0 - left:cx1 - left, None]
-        canvas[region] = canvas[region] * (1 - weight) + patch * weight
         objects.append({"box": tuple(round(float(v), 1) for v in placed), "label": LABELS[0 if masked else 1]})
     return degrade_scene(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), rng), objects
 

@@ -30,18 +30,23 @@ def _detector_options(function):
                             help="Times dlib's detectors double the picture first (default: 1 for images, 0 for video).")(function)
     function = click.option("--threshold", type=float, default=None,
                             help="Drop faces the face detector scores below this (default: 0 for dlib's, 0.35 for maskdet).")(function)
+    function = click.option("--classify/--no-classify", default=True, show_default=True,
+                            help="maskdet: the classifier (--model) weighs in on each face's label. "
+                                 "dlib's detectors always need it.")(function)
     return click.option("--detector", type=click.Choice(FACE_DETECTORS), default="hog", show_default=True,
                         help="hog: fast; cnn: dlib's CNN, finds more masked faces, ~80x slower; auto: the generator's "
                              "cascade; maskdet: trained on generated scenes, finds and labels faces in one pass.")(function)
 
 
-def _labeller(detector: str, model_path: Path, detector_model: Path, upsample: int, threshold: float | None,
-              max_side: int | None = None):
+def _labeller(detector: str, model_path: Path, classify: bool, detector_model: Path, upsample: int,
+              threshold: float | None, max_side: int | None = None):
     """The face-labelling function for the chosen detector, its models loaded (or a one-line error)."""
-    from detect.faces import make_labeller
+    from detect.faces import SCENE_DETECTOR, make_labeller
 
+    if not classify and detector != SCENE_DETECTOR:
+        raise click.ClickException(f"--no-classify: the {detector} detector needs the classifier to label faces")
     try:
-        return make_labeller(detector, model_path, detector_model, upsample, threshold, max_side)
+        return make_labeller(detector, model_path if classify else None, detector_model, upsample, threshold, max_side)
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
 
@@ -72,14 +77,14 @@ def main() -> None:
               help="Write every result here as JSON.")
 @_detector_options
 def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detector: str,
-          threshold: float | None, upsample: int | None, detector_model: Path) -> None:
+          classify: bool, threshold: float | None, upsample: int | None, detector_model: Path) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from augment.images import ImageError, is_image_path, load_rgb, save_rgb, write_atomic
     from detect.draw import draw_faces
     _check_writable(json_path)
     if out is not None:
         _check_writable(out / "probe")
-    find, _ = _labeller(detector, model_path, detector_model, 1 if upsample is None else upsample, threshold)
+    find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold)
     files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q))
                                            if path.is_dir() else [path])]
     results, failures = [], 0
@@ -122,8 +127,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 @click.option("--max-frames", type=click.IntRange(1), default=None)
 @_detector_options
 def video(source: str, model_path: Path, out: Path | None, json_path: Path | None, no_display: bool, every: int,
-          detect_side: int, max_frames: int | None, detector: str, threshold: float | None, upsample: int | None,
-          detector_model: Path) -> None:
+          detect_side: int, max_frames: int | None, detector: str, classify: bool, threshold: float | None,
+          upsample: int | None, detector_model: Path) -> None:
     """Label faces in a video file, or a webcam when SOURCE is its index (default 0)."""
     from tqdm import tqdm
 
@@ -136,8 +141,8 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
         open_source(source).release()  # a missing file or camera fails before the model loads
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
-    find, _ = _labeller(detector, model_path, detector_model, 0 if upsample is None else upsample, threshold,
-                        detect_side)
+    find, _ = _labeller(detector, model_path, classify, detector_model, 0 if upsample is None else upsample,
+                        threshold, detect_side)
     display = not no_display and display_available()
     if not no_display and not display:
         click.echo("note: no display available; running without a window", err=True)
@@ -160,27 +165,26 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
               help="A folder with images/ and annotations/ (PASCAL VOC .xml).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @_detector_options
-def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, threshold: float | None,
+def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, classify: bool, threshold: float | None,
              upsample: int | None, detector_model: Path) -> None:
-    """AP@0.5 per class and recall per box size on annotated scenes."""
+    """AP@0.5 per class and recall per box size on annotated scenes.
+
+    AP takes every face the detector finds down to a low score; recall takes those at the
+    operating threshold (--threshold, or the detector's default).
+    """
     from augment.images import write_atomic
-    from detect.evaluate import evaluate_scenes
+    from detect.evaluate import evaluate_scenes, score_thresholds, summary_lines
 
     _check_writable(report)
-    find, labels = _labeller(detector, model_path, detector_model, 1 if upsample is None else upsample, threshold)
+    floor, operating = score_thresholds(detector, threshold)
+    find, labels = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, floor)
     try:
-        result = evaluate_scenes(data, find, labels, detector)
+        result = evaluate_scenes(data, find, labels, detector, threshold=operating)
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     if report is not None:
         write_atomic(report, json.dumps(result, indent=1).encode())
-    click.echo(f"{detector}: {result['images']} images, {result['ms_per_image']} ms per image")
-    for label, entry in result["classes"].items():
-        ap = "   -  " if entry["ap50"] is None else f"{entry['ap50']:.3f}"
-        found = " ".join(f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in entry["found"].items())
-        recall = "" if entry["recall"] is None else " | recall " + " ".join(
-            f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in entry["recall"].items())
-        click.echo(f"  {label:<22} n {entry['n']:>4}  AP50 {ap}  found {found}{recall}")
+    click.echo("\n".join(summary_lines(result, labels)))
 
 
 @main.command("train-detector")

@@ -4,8 +4,11 @@
 
 ``DIR`` holds ``images/`` and ``annotations/`` (one VOC ``.xml`` per image). A ground-truth box
 is *found* when a detection overlaps it at IoU >= 0.3 (hand-drawn boxes hold more forehead and
-chin than a detector's), *recalled* when that detection's label is also right. Detections are
-matched one to one, best overlap first. AP uses IoU >= 0.5, VOC's all-point interpolation.
+chin than a detector's), *recalled* when that detection's label is also right, and *recalled at
+0.5* when the overlap is IoU >= 0.5 too. Detections are matched one to one, best overlap first;
+only those scoring the operating threshold count for recall. AP uses IoU >= 0.5, VOC's all-point
+interpolation, over every detection returned; the size-limited AP (faces ``AP_MIN_HEIGHT`` px or
+taller) ignores smaller faces and unmatched detections smaller than that, as COCO's size ranges do.
 """
 
 from __future__ import annotations
@@ -20,12 +23,27 @@ from tqdm import tqdm
 
 from augment.faces import Box, box_iou
 from augment.images import ImageError, load_rgb
-from detect.faces import LabelledFace, Labeller
+from detect.faces import SCENE_DETECTOR, SCENE_THRESHOLD, LabelledFace, Labeller
 from train.data import DataError
 
 FOUND_IOU = 0.3
 AP_IOU = 0.5
-BUCKETS = (("<24", 0, 24), ("24-40", 24, 40), (">=40", 40, float("inf")))
+AP_MIN_HEIGHT = 40
+BUCKETS = (("<24", 0, 24), ("24-40", 24, 40), (">=40", AP_MIN_HEIGHT, float("inf")))
+RECALLS = ("found", "recall", "recall50")
+SIZED_AP = f"ap50_{AP_MIN_HEIGHT}px"
+AP_FLOOR = 0.05  # maskdet's faces down to this score count for AP
+
+
+def score_thresholds(detector: str, threshold: float | None = None) -> tuple[float, float]:
+    """(floor, operating) scores for evaluating ``detector``: faces down to ``floor`` count for AP,
+    those at ``operating`` (``threshold``, or the detector's default) for recall. dlib's
+    detectors report no faces under their own cut, so for them the two are the same."""
+    if detector != SCENE_DETECTOR:
+        operating = 0.0 if threshold is None else threshold
+        return operating, operating
+    operating = SCENE_THRESHOLD if threshold is None else threshold
+    return min(operating, AP_FLOOR), operating
 
 
 @dataclass(frozen=True)
@@ -83,9 +101,18 @@ def average_precision(scores: list[float], hits: list[bool], positives: int) -> 
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def ap_hits(truths: list[Truth], faces: list[LabelledFace], label: str) -> tuple[list[float], list[bool]]:
-    """For AP of one class in one image: each detection of that class, its confidence and whether it is a hit."""
-    targets = [t for t in truths if t.label == label]
+def ap_hits(truths: list[Truth], faces: list[LabelledFace], label: str, min_height: float = 0.0
+            ) -> tuple[list[float], list[bool]]:
+    """For AP of one class in one image: each detection of that class, its confidence and whether it is a hit.
+
+    With ``min_height``, faces shorter than that are not asked for: a detection on one (at
+    IoU >= 0.5), or an unmatched detection shorter than that itself, is left out rather than counted.
+    """
+    def tall(box: Box) -> bool:
+        return box[3] - box[1] >= min_height
+
+    targets = [t for t in truths if t.label == label and tall(t.box)]
+    ignored = [t for t in truths if not tall(t.box)]
     taken: set[int] = set()
     scores, hits = [], []
     for face in sorted((f for f in faces if f.label == label), key=lambda f: -f.confidence):
@@ -94,28 +121,30 @@ def ap_hits(truths: list[Truth], faces: list[LabelledFace], label: str) -> tuple
         hit = best >= 0 and overlaps[best] >= AP_IOU and best not in taken
         if hit:
             taken.add(best)
+        elif not tall(face.box) or any(box_iou(t.box, face.box) >= AP_IOU for t in ignored):
+            continue
         scores.append(face.confidence)
         hits.append(hit)
     return scores, hits
 
 
 def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str, progress: bool = True,
-                    names: set[str] | None = None) -> dict:
+                    names: set[str] | None = None, threshold: float = 0.0) -> dict:
     """The report described in the module docstring for one VOC folder.
 
     ``find`` labels the faces of an image (``detect.faces.make_labeller``), ``labels`` are the
     labels it can give, ``detector`` names it in the report; ``names`` keeps only the
-    annotations of those image stems.
+    annotations of those image stems; faces ``find`` scores under ``threshold`` count for AP only.
     """
     annotations = sorted(path for path in (data / "annotations").glob("*.xml") if names is None or path.stem in names)
     if not annotations:
         raise DataError(f"{data}: no annotations/*.xml found")
     counts: dict[str, dict] = {}
-    ap_parts: dict[str, tuple[list, list]] = {label: ([], []) for label in labels}
+    ap_parts = {(label, height): ([], []) for label in labels for height in (0.0, AP_MIN_HEIGHT)}
     skipped, seconds, images = [], 0.0, 0
 
     def tally(label: str, bucket: str, key: str, value: bool) -> None:
-        table = counts.setdefault(label, {k: {b: [0, 0] for b, _, _ in BUCKETS} for k in ("found", "recall")})
+        table = counts.setdefault(label, {k: {b: [0, 0] for b, _, _ in BUCKETS} for k in RECALLS})
         table[key][bucket][0] += value
         table[key][bucket][1] += 1
 
@@ -130,24 +159,29 @@ def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str
         faces = find(rgb)
         seconds += time.perf_counter() - started
         images += 1
-        matched = match(truths, faces, FOUND_IOU)
+        for (label, height), (scores, hits) in ap_parts.items():
+            more_scores, more_hits = ap_hits(truths, faces, label, height)
+            scores.extend(more_scores)
+            hits.extend(more_hits)
+        kept = [face for face in faces if face.score >= threshold]
+        loose, strict = match(truths, kept, FOUND_IOU), match(truths, kept, AP_IOU)
         for index, truth in enumerate(truths):
-            found = index in matched
+            found = index in loose
             tally(truth.label, truth.bucket, "found", found)
             if truth.label in labels:
-                tally(truth.label, truth.bucket, "recall", found and faces[matched[index]].label == truth.label)
-        for label in labels:
-            scores, hits = ap_hits(truths, faces, label)
-            ap_parts[label][0].extend(scores)
-            ap_parts[label][1].extend(hits)
+                tally(truth.label, truth.bucket, "recall", found and kept[loose[index]].label == truth.label)
+                tally(truth.label, truth.bucket, "recall50", index in strict and kept[strict[index]].label == truth.label)
 
     classes = {}
     for label, table in sorted(counts.items()):
         known = label in labels
         positives = sum(total for _, total in table["found"].values())
-        entry = {"n": positives, "ap50": average_precision(*ap_parts[label], positives) if known else None}
-        for key in ("recall", "found"):
-            if key == "recall" and not known:
+        entry = {"n": positives,
+                 "ap50": average_precision(*ap_parts[label, 0.0], positives) if known else None,
+                 SIZED_AP: average_precision(*ap_parts[label, AP_MIN_HEIGHT],
+                                             table["found"][BUCKETS[-1][0]][1]) if known else None}
+        for key in RECALLS:
+            if key != "found" and not known:
                 entry[key] = None
                 continue
             shares = {bucket: (hit / total if total else None) for bucket, (hit, total) in table[key].items()}
@@ -160,5 +194,25 @@ def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str
             entry["missed_by_detector"] = positives - found_all
             entry["misclassified"] = found_all - recalled
         classes[label] = entry
-    return {"detector": detector, "images": images,
+    return {"detector": detector, "images": images, "threshold": threshold,
             "ms_per_image": round(1000 * seconds / max(images, 1), 1), "classes": classes, "skipped": skipped}
+
+
+def summary_lines(result: dict, labels: list[str]) -> list[str]:
+    """``evaluate_scenes``' report as lines to print: per class AP, then found and recall by box size."""
+    def shares(values: dict) -> str:
+        return " ".join(f"{k} {v:.1%}" if v is not None else f"{k} -" for k, v in values.items())
+
+    def precision(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [f"{result['detector']}: {result['images']} images, {result['ms_per_image']} ms per image, "
+             f"recall at score >= {result['threshold']:g}"]
+    for label, entry in result["classes"].items():
+        if label not in labels:
+            lines.append(f"  {label:<22} n {entry['n']:>4}  found {shares(entry['found'])}")
+            continue
+        lines.append(f"  {label:<22} n {entry['n']:>4}  AP50 {precision(entry['ap50'])} "
+                     f"({SIZED_AP} {precision(entry[SIZED_AP])})  found {shares(entry['found'])}"
+                     f" | recall {shares(entry['recall'])} | at IoU 0.5 {shares(entry['recall50'])}")
+    return lines

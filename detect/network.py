@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from augment.faces import box_iou
+from augment.faces import Box, box_iou
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file
@@ -86,6 +87,16 @@ def pad_to_grid(rgb: np.ndarray, multiple: int = 64) -> np.ndarray:
     return padded
 
 
+class Detection(NamedTuple):
+    """One face the detector found: its box in the image's pixels, best label, that label's
+    score, and the labels' shares (in ``Detector.labels`` order, summing to 1)."""
+
+    box: Box
+    label: str
+    score: float
+    shares: np.ndarray
+
+
 class Detector:
     """A loaded detector: an RGB image in, labelled boxes out, one compiled call per scale."""
 
@@ -96,9 +107,8 @@ class Detector:
         # Compiled once per input shape: the bilinear upsampling needs static sizes.
         self._forward = tf().function(lambda batch: model(batch, training=False))
 
-    def detect(self, rgb: np.ndarray, threshold: float = 0.3, side: int | None = None
-               ) -> list[tuple[tuple[float, float, float, float], str, float]]:
-        """Faces in an RGB uint8 image: (box in the image's pixels, label, score), best first.
+    def detect(self, rgb: np.ndarray, threshold: float = 0.3, side: int | None = None) -> list[Detection]:
+        """The faces in an RGB uint8 image scoring ``threshold`` or more, best first.
 
         The image is scaled so its longest side is ``side`` (default: the side it was made for),
         and once more to ``COARSE`` of that, where close-up faces too big for the network's view
@@ -108,20 +118,20 @@ class Detector:
         found = self._detect_at(rgb, side, threshold) + self._detect_at(rgb, int(side * COARSE), threshold)
         return suppress(found)
 
-    def _detect_at(self, rgb: np.ndarray, side: int, threshold: float):
+    def _detect_at(self, rgb: np.ndarray, side: int, threshold: float) -> list[Detection]:
         scale = side / max(rgb.shape[:2])
         resized = cv2.resize(rgb, None, fx=scale, fy=scale,
                              interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         heat, regression = self._forward(pad_to_grid(resized)[None].astype(np.float32))
-        return [(tuple(v / scale for v in box), self.labels[label], score)
-                for box, label, score in decode(heat.numpy()[0], regression.numpy()[0], threshold)]
+        return [Detection(tuple(v / scale for v in box), self.labels[label], score, shares)
+                for box, label, score, shares in decode(heat.numpy()[0], regression.numpy()[0], threshold)]
 
 
-def suppress(found: list, overlap: float = 0.5) -> list:
-    """Best-first (box, label, score) detections with any box overlapping a better one at IoU >= ``overlap`` removed."""
+def suppress(found: list[Detection], overlap: float = 0.5) -> list[Detection]:
+    """Best-first detections with any box overlapping a better one at IoU >= ``overlap`` removed."""
     kept = []
-    for candidate in sorted(found, key=lambda item: -item[2]):
-        if all(box_iou(candidate[0], other[0]) < overlap for other in kept):
+    for candidate in sorted(found, key=lambda item: -item.score):
+        if all(box_iou(candidate.box, other.box) < overlap for other in kept):
             kept.append(candidate)
     return kept
 

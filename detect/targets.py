@@ -48,11 +48,12 @@ def render_targets(boxes: np.ndarray, labels: np.ndarray, grid: tuple[int, int],
 
 
 def decode(heat: np.ndarray, regression: np.ndarray, threshold: float = 0.3, top: int = 100
-           ) -> list[tuple[tuple[float, float, float, float], int, float]]:
-    """Boxes from one image's outputs: (box in input pixels, label index, score), best first.
+           ) -> list[tuple[tuple[float, float, float, float], int, float, np.ndarray]]:
+    """Boxes from one image's outputs: (box in input pixels, label index, score, shares), best first.
 
     A cell counts only where its score is the largest in its 3x3 neighbourhood over all labels,
-    so one face gives one box.
+    so one face gives one box. ``score`` is the best label's heat there; ``shares`` (classes,)
+    float32 are the labels' heats there scaled to sum to 1, the detector's odds between labels.
     """
     rows, cols, _ = heat.shape
     best = heat.max(axis=2)
@@ -61,11 +62,12 @@ def decode(heat: np.ndarray, regression: np.ndarray, threshold: float = 0.3, top
     peaks = np.argwhere((best >= neighbourhood) & (best >= threshold))
     found = []
     for row, col in peaks:
-        label = int(heat[row, col].argmax())
+        scores = heat[row, col].astype(np.float32)
+        label = int(scores.argmax())
         log_w, log_h, off_x, off_y = regression[row, col]
         cx, cy = (col + off_x) * STRIDE, (row + off_y) * STRIDE
         width, height = np.exp(log_w) * STRIDE, np.exp(log_h) * STRIDE
         found.append(((float(cx - width / 2), float(cy - height / 2), float(cx + width / 2), float(cy + height / 2)),
-                      label, float(heat[row, col, label])))
+                      label, float(scores[label]), scores / max(float(scores.sum()), 1e-6)))
     found.sort(key=lambda item: -item[2])
     return found[:top]

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from augment.images import load_rgb, write_atomic
-from detect.evaluate import evaluate_scenes
-from detect.faces import scene_faces
+from detect.evaluate import evaluate_scenes, score_thresholds
+from detect.faces import SCENE_DETECTOR, scene_faces
 from detect.network import Detector, build_detector, focal_loss, regression_loss
 from detect.targets import STRIDE, render_targets
 from train.backend import keras, tf
@@ -144,7 +144,8 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                "history": {k: [float(x) for x in v] for k, v in history.items()}}
     if val:  # the held-out generated scenes, scored as real ones are
         detector = Detector(model, metadata)
-        summary["val"] = evaluate_scenes(scenes, lambda rgb: scene_faces(rgb, detector), list(LABELS), "maskdet",
-                                         progress, names={Path(r["image"]).stem for r in val})
+        floor, operating = score_thresholds(SCENE_DETECTOR)
+        summary["val"] = evaluate_scenes(scenes, lambda rgb: scene_faces(rgb, detector, floor), list(LABELS),
+                                         SCENE_DETECTOR, progress, {Path(r["image"]).stem for r in val}, operating)
     write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
     return summary

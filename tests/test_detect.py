@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from augment.images import save_rgb
 from detect.cli import main
 from detect.draw import GREEN, RED, draw_faces
-from detect.evaluate import Truth, average_precision, match, read_voc
-from detect.faces import LabelledFace, label_faces
+from detect.evaluate import SIZED_AP, Truth, ap_hits, average_precision, match, read_voc
+from detect.faces import LabelledFace, fuse_opinions, label_faces
 from train.data import DataError
 from train.model import build_network, load_classifier, save_model_file
 from train.views import RESIZE
@@ -39,6 +39,29 @@ def test_match_is_one_to_one_best_overlap_first():
     assert match(truths, faces, 0.3) == {0: 0}
     assert match(truths, [], 0.3) == {}
     assert match(truths, [LabelledFace((50, 50, 60, 60), "with_mask", 0.9, 1.0)], 0.3) == {}
+
+
+def test_sized_ap_leaves_out_small_faces_and_small_false_alarms():
+    truths = [Truth((0, 0, 50, 50), "with_mask"), Truth((100, 0, 120, 20), "with_mask")]
+    faces = [LabelledFace((0, 0, 50, 50), "with_mask", 0.9, 1.0),  # the tall face
+             LabelledFace((100, 0, 120, 20), "with_mask", 0.8, 1.0),  # the small face: not asked for
+             LabelledFace((200, 0, 210, 10), "with_mask", 0.7, 1.0),  # a small false alarm
+             LabelledFace((300, 0, 360, 60), "with_mask", 0.6, 1.0)]  # a tall false alarm
+    assert ap_hits(truths, faces, "with_mask") == ([0.9, 0.8, 0.7, 0.6], [True, True, False, False])
+    assert ap_hits(truths, faces, "with_mask", 40) == ([0.9, 0.6], [True, False])
+    assert ap_hits(truths, faces, "without_mask", 40) == ([], [])
+
+
+def test_fused_opinions_let_the_surer_one_decide():
+    detector = np.array([[0.7, 0.3], [0.6, 0.4], [0.5, 0.5]])
+    classifier = np.array([[0.9, 0.1], [0.05, 0.95], [0.2, 0.8]])
+    fused = fuse_opinions(detector, classifier)
+    assert fused.shape == (3, 2) and np.allclose(fused.sum(axis=1), 1)
+    assert 0.7 < fused[0, 0] < 0.9  # both say masked: between the two
+    assert fused[1].argmax() == 1 and fused[2].argmax() == 1  # the confident classifier outweighs a hesitant detector
+    undecided = fuse_opinions(detector, np.full((3, 2), 0.5))
+    assert (undecided.argmax(axis=1) == detector.argmax(axis=1)).all()  # an undecided opinion leaves the choice
+    assert np.allclose(fuse_opinions(detector, detector), detector)  # agreeing with itself changes nothing
 
 
 def test_size_buckets_use_the_box_height():
@@ -147,5 +170,11 @@ def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):
     assert masked["n"] == 1 and masked["found"][">=40"] == 1.0 and masked["found"]["<24"] is None
     assert masked["missed_by_detector"] == 0
     assert masked["recall"]["all"] in (0.0, 1.0) and masked["misclassified"] == 1 - masked["recall"]["all"]
+    assert masked["recall50"]["all"] <= masked["recall"]["all"]
+    assert masked[SIZED_AP] == masked["ap50"]  # the one face is taller than 40 px
     wrong_wear = written["classes"]["mask_weared_incorrect"]
     assert wrong_wear["recall"] is None and wrong_wear["ap50"] is None and wrong_wear["found"]["<24"] == 0.0
+    assert wrong_wear["recall50"] is None and wrong_wear[SIZED_AP] is None
+    assert f"({SIZED_AP} " in result.output and "at IoU 0.5" in result.output
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model_path), "--data", str(data), "--no-classify"])
+    assert result.exit_code == 1 and "the hog detector needs the classifier" in result.output

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from augment.cli import main as augment_main
 from augment.faces import box_iou
-from augment.scenes import SceneSettings, annotation_box, compose_scene, load_tiles, _textures
+from augment.scenes import SceneSettings, annotation_box, compose_scene, face_box_from_annotation, load_tiles, _textures
 from detect.evaluate import read_voc
 from detect.targets import STRIDE, decode, render_targets
 
@@ -17,9 +17,10 @@ def test_targets_decode_back_to_the_boxes():
     heat, regression, weight = render_targets(boxes, np.array([0, 1]), (32, 32), 2)
     assert heat.shape == (32, 32, 2) and heat.max() == 1.0 and weight.sum() == 2
     found = decode(heat, regression, threshold=0.5)
-    assert sorted(label for _, label, _ in found) == [0, 1]
-    for box, label, score in found:
+    assert sorted(label for _, label, _, _ in found) == [0, 1]
+    for box, label, score, shares in found:
         assert box_iou(box, tuple(boxes[label])) > 0.99 and score == pytest.approx(1.0)
+        assert shares.shape == (2,) and shares.sum() == pytest.approx(1.0) and shares.argmax() == label
 
 
 def test_targets_skip_boxes_off_the_grid_or_degenerate():
@@ -33,6 +34,7 @@ def test_targets_skip_boxes_off_the_grid_or_degenerate():
 def test_annotation_box_is_the_face_box_reframed():
     x0, y0, x1, y1 = annotation_box((100.0, 100.0, 200.0, 200.0))
     assert x1 - x0 < 100 and y1 - y0 > 100 and (y0 + y1) / 2 > 150  # narrower, taller, lower
+    assert face_box_from_annotation((x0, y0, x1, y1)) == pytest.approx((100.0, 100.0, 200.0, 200.0))
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +80,10 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
     from detect.cli import main as detect_main
-    from detect.faces import make_labeller
+    from detect.faces import CLASSIFIED_MIN_HEIGHT, make_labeller
     from detect.network import load_detector
-    from train.model import ModelError, load_classifier
+    from train.model import ModelError, build_network, load_classifier, save_model_file
+    from train.views import RESIZE
 
     model = tmp_path / "det.keras"
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
@@ -93,9 +96,29 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     detector = load_detector(model)
     assert detector.labels == ["with_mask", "without_mask"] and detector.side == 128
     found = detector.detect(face_image, threshold=0.0)
-    assert all(label in detector.labels and 0 <= score <= 1 for _, label, score in found)
-    find, labels = make_labeller("maskdet", tmp_path / "unused.keras", model, threshold=0.0)
-    assert labels == detector.labels and len(find(face_image)) == len(found)
+    assert found and all(face.label in detector.labels and 0 <= face.score <= 1 for face in found)
+    find, labels = make_labeller("maskdet", None, model, threshold=0.0)
+    faces = find(face_image)
+    assert labels == detector.labels and len(faces) == len(found)
+    assert [face.label for face in faces] == [face.label for face in found]  # alone, the detector's labels stand
+
+    # With a classifier (labels in the other order), it weighs in on faces of 24 px and more.
+    classifier = tmp_path / "classifier.keras"
+    network = build_network(0.35, "none", 32, classes=2, seed=0)
+    save_model_file(network.model, classifier, {"labels": ["without_mask", "with_mask"], "input_size": 32,
+                                                "resize": RESIZE})
+    find, _ = make_labeller("maskdet", classifier, model, threshold=0.0)
+    fused = find(face_image)
+    assert [face.box for face in fused] == [face.box for face in faces]
+    assert all(face.confidence <= face.score for face in fused)
+    tall = [i for i, face in enumerate(faces) if face.box[3] - face.box[1] >= CLASSIFIED_MIN_HEIGHT]
+    short = [i for i in range(len(faces)) if i not in tall]
+    assert tall and any(fused[i].confidence != pytest.approx(faces[i].confidence) for i in tall)
+    assert all(fused[i] == faces[i] for i in short)
+    other = tmp_path / "other.keras"
+    save_model_file(network.model, other, {"labels": ["cat", "dog"], "input_size": 32, "resize": RESIZE})
+    with pytest.raises(ModelError, match="differ from the detector's"):
+        make_labeller("maskdet", other, model)
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
         load_classifier(model)
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(tmp_path / "nothing"), "--model",
@@ -117,11 +140,13 @@ def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):
 
 
 def test_suppress_keeps_the_best_of_overlapping_boxes():
-    from detect.network import suppress
+    from detect.network import Detection, suppress
 
-    found = [((0, 0, 10, 10), "with_mask", 0.6), ((1, 0, 11, 10), "without_mask", 0.9),
-             ((50, 50, 60, 60), "with_mask", 0.4)]
-    assert suppress(found) == [((1, 0, 11, 10), "without_mask", 0.9), ((50, 50, 60, 60), "with_mask", 0.4)]
+    shares = np.array([0.5, 0.5])
+    first, best, apart = (Detection((0, 0, 10, 10), "with_mask", 0.6, shares),
+                          Detection((1, 0, 11, 10), "without_mask", 0.9, shares),
+                          Detection((50, 50, 60, 60), "with_mask", 0.4, shares))
+    assert suppress([first, best, apart]) == [best, apart]
     assert suppress([]) == []
 
 
