@@ -55,13 +55,13 @@ train-detector: install
 	$(PY) -m detect train-detector --scenes $(SCENES) --model $(DETECTOR_MODEL) --weights $(WEIGHTS) --alpha $(DETECTOR_ALPHA)
 
 detect-image: install
-	$(PY) -m detect image $(IMAGE) --model $(MODEL) --detector $(DETECTOR)
+	$(PY) -m detect image $(IMAGE) --model $(MODEL) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL)
 
 detect-video: install
-	$(PY) -m detect video $(VIDEO) --model $(MODEL) --detector $(DETECTOR)
+	$(PY) -m detect video $(VIDEO) --model $(MODEL) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL)
 
 detect-evaluate: install
-	$(PY) -m detect evaluate --model $(MODEL) --data $(DATA) --detector $(DETECTOR) \
+	$(PY) -m detect evaluate --model $(MODEL) --data $(DATA) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL) \
 		--report $(basename $(MODEL))/detect_$(DETECTOR).json
 
 demo: install

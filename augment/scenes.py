@@ -53,6 +53,7 @@ class SceneSettings:
     squeeze: tuple[float, float] = (0.8, 1.15)  # horizontal scale of a face (narrow: turned a little)
     cut: float = 0.35  # at most this share of a face's box may lie outside the picture
     overlap: float = 0.3  # at most this share of a face's box may be covered by nearer faces
+    clutter: tuple[int, int] = (0, 6)  # pieces of people without a face (clothes, hair, ears) a scene holds
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,22 @@ def pose_tile(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
     return posed, (landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
+def clutter_region(landmarks: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator
+                   ) -> tuple[int, int, int, int] | None:
+    """Where a face crop of ``shape`` holds no face: (left, top, right, bottom) below the chin
+    (neck, clothes) or beside the face (ear, hair, background), or None if that is too thin.
+    Pasted unannotated, such pieces teach the detector that these are not faces."""
+    x0, y0, x1, y1 = annotation_box(face_box(landmarks))
+    height, width = shape[:2]
+    margin = 0.1 * (y1 - y0)  # the piece may take in this much of the face's edge
+    choices = [(0, y1 + margin, width, height),  # below
+               (0, y0, x0 + margin, y1 + margin),  # left, with the ear
+               (x1 - margin, y0, width, y1 + margin)]  # right
+    left, top, right, bottom = choices[int(rng.integers(len(choices)))]
+    left, top, right, bottom = max(int(left), 0), max(int(top), 0), min(int(right), width), min(int(bottom), height)
+    return (left, top, right, bottom) if right - left >= 12 and bottom - top >= 12 else None
+
+
 def _paste(canvas: np.ndarray, piece: np.ndarray, alpha: np.ndarray, left: int, top: int) -> bool:
     """Blend ``piece`` (with ``alpha``) into ``canvas`` (float32, in place) at (left, top); False if it misses."""
     height, width = canvas.shape[:2]
@@ -172,6 +189,27 @@ def _paste(canvas: np.ndarray, piece: np.ndarray, alpha: np.ndarray, left: int, 
     weight = alpha[cy0 - top:cy1 - top, cx0 - left:cx1 - left, None]
     canvas[cy0:cy1, cx0:cx1] = canvas[cy0:cy1, cx0:cx1] * (1 - weight) + patch * weight
     return True
+
+
+def add_clutter(canvas: np.ndarray, tiles: list[Tile], rng: np.random.Generator, settings: SceneSettings) -> None:
+    """Paste ``settings.clutter`` pieces without faces (``clutter_region``) into ``canvas`` (float32, in place)."""
+    height, width = canvas.shape[:2]
+    for _ in range(int(rng.integers(settings.clutter[0], settings.clutter[1] + 1))):
+        tile = tiles[int(rng.integers(len(tiles)))]
+        crop, landmarks = pose_tile(load_rgb(tile.plain), tile.landmarks, rng, settings)
+        region = clutter_region(landmarks, crop.shape, rng)
+        if region is None:
+            continue
+        piece = crop[region[1]:region[3], region[0]:region[2]]
+        # Scaled as if its face were pasted too, at the scenes' face sizes; never taller than the scene.
+        _, face_top, _, face_bottom = annotation_box(face_box(landmarks))
+        target = np.exp(rng.uniform(np.log(settings.face_height[0]), np.log(settings.face_height[1])))
+        scale = min(target / (face_bottom - face_top), height / piece.shape[0])
+        ph, pw = round(piece.shape[0] * scale), round(piece.shape[1] * scale)
+        if ph < 4 or pw < 4:
+            continue
+        piece = cv2.resize(piece, (pw, ph), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        _paste(canvas, piece, _feathered(ph, pw, rng), int(rng.integers(-pw // 2, width)), int(rng.integers(-ph // 2, height)))
 
 
 def degrade_scene(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -193,6 +231,7 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
     width = int(rng.integers(settings.width[0], settings.width[1] + 1))
     height = int(width * rng.uniform(*settings.aspect))
     canvas = background(rng, width, height, textures).astype(np.float32)
+    add_clutter(canvas, tiles, rng, settings)
     count = int(rng.integers(settings.faces[0], settings.faces[1] + 1))
     low, high = np.log(settings.face_height[0]), np.log(min(settings.face_height[1], 0.8 * height))
     sizes = sorted(np.exp(rng.uniform(low, high, count)))  # far faces first, near ones pasted over them

@@ -195,7 +195,7 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
 @click.option("--weights", default="imagenet", show_default=True,
               help="MobileNetV2 start: imagenet (Keras downloads it), none, or a .weights.h5 file.")
 @click.option("--alpha", type=float, default=0.35, show_default=True, help="MobileNetV2 width; must match the weights.")
-@click.option("--epochs", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--side", type=click.IntRange(64, 1024), default=320, show_default=True,

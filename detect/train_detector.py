@@ -40,7 +40,7 @@ class DetectorRecipe:
     alpha: float = 0.35
     side: int = 320  # training cuts are side x side pixels
     inference_side: int = 512  # images are scaled so their longest side is this before detection
-    epochs: int = 12
+    epochs: int = 30
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = 0

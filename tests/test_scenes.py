@@ -37,6 +37,21 @@ def test_annotation_box_is_the_face_box_reframed():
     assert face_box_from_annotation((x0, y0, x1, y1)) == pytest.approx((100.0, 100.0, 200.0, 200.0))
 
 
+def test_clutter_regions_hold_no_face(face_image, face_landmarks):
+    from augment.faces import face_box
+    from augment.scenes import _overlap, clutter_region
+
+    face = annotation_box(face_box(face_landmarks))
+    rng = np.random.default_rng(0)
+    regions = {clutter_region(face_landmarks, face_image.shape, rng) for _ in range(12)} - {None}
+    assert len(regions) == 3  # below the chin, left and right of the face
+    for region in regions:
+        assert 0 <= region[0] < region[2] <= 256 and 0 <= region[1] < region[3] <= 256
+        assert _overlap(face, region) < 0.15  # at most a strip of the face's edge
+    tight = face_landmarks - np.array(face[:2], np.float32)  # a crop cut at the face's box: no room beside it
+    assert clutter_region(tight, (int(face[3] - face[1]), int(face[2] - face[0]), 3), rng) is None
+
+
 @pytest.fixture(scope="module")
 def scenes_dir(tmp_path_factory, face_image):
     """A few scenes made end to end by the CLI from one real face."""
