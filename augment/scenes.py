@@ -162,12 +162,12 @@ def pose_tile(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
     return posed, (landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def clutter_region(landmarks: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator
-                   ) -> tuple[int, int, int, int] | None:
+def clutter_region(face: Box, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, int, int, int] | None:
     """Where a face crop of ``shape`` holds no face: (left, top, right, bottom) below the chin
     (neck, clothes) or beside the face (ear, hair, background), or None if that is too thin.
-    Pasted unannotated, such pieces teach the detector that these are not faces."""
-    x0, y0, x1, y1 = annotation_box(face_box(landmarks))
+    ``face`` is the face's annotation box in the crop. Pasted unannotated, such pieces teach the
+    detector that these are not faces."""
+    x0, y0, x1, y1 = face
     height, width = shape[:2]
     margin = 0.1 * (y1 - y0)  # the piece may take in this much of the face's edge
     choices = [(0, y1 + margin, width, height),  # below
@@ -197,14 +197,14 @@ def add_clutter(canvas: np.ndarray, tiles: list[Tile], rng: np.random.Generator,
     for _ in range(int(rng.integers(settings.clutter[0], settings.clutter[1] + 1))):
         tile = tiles[int(rng.integers(len(tiles)))]
         crop, landmarks = pose_tile(load_rgb(tile.plain), tile.landmarks, rng, settings)
-        region = clutter_region(landmarks, crop.shape, rng)
+        face = annotation_box(face_box(landmarks))
+        region = clutter_region(face, crop.shape, rng)
         if region is None:
             continue
         piece = crop[region[1]:region[3], region[0]:region[2]]
         # Scaled as if its face were pasted too, at the scenes' face sizes; never taller than the scene.
-        _, face_top, _, face_bottom = annotation_box(face_box(landmarks))
         target = np.exp(rng.uniform(np.log(settings.face_height[0]), np.log(settings.face_height[1])))
-        scale = min(target / (face_bottom - face_top), height / piece.shape[0])
+        scale = min(target / (face[3] - face[1]), height / piece.shape[0])
         ph, pw = round(piece.shape[0] * scale), round(piece.shape[1] * scale)
         if ph < 4 or pw < 4:
             continue

@@ -43,13 +43,13 @@ def test_clutter_regions_hold_no_face(face_image, face_landmarks):
 
     face = annotation_box(face_box(face_landmarks))
     rng = np.random.default_rng(0)
-    regions = {clutter_region(face_landmarks, face_image.shape, rng) for _ in range(12)} - {None}
+    regions = {clutter_region(face, face_image.shape, rng) for _ in range(12)} - {None}
     assert len(regions) == 3  # below the chin, left and right of the face
     for region in regions:
         assert 0 <= region[0] < region[2] <= 256 and 0 <= region[1] < region[3] <= 256
         assert _overlap(face, region) < 0.15  # at most a strip of the face's edge
-    tight = face_landmarks - np.array(face[:2], np.float32)  # a crop cut at the face's box: no room beside it
-    assert clutter_region(tight, (int(face[3] - face[1]), int(face[2] - face[0]), 3), rng) is None
+    width, height = face[2] - face[0], face[3] - face[1]  # a crop cut at the face's box: no room beside it
+    assert clutter_region((0.0, 0.0, width, height), (int(height), int(width), 3), rng) is None
 
 
 @pytest.fixture(scope="module")
