@@ -1,7 +1,8 @@
 """Faces found and labelled in one RGB image: the detector from ``augment.faces``, the classifier from ``train``.
 
-Boxes are ``(x0, y0, x1, y1)`` floats in the image's pixels, framed as dlib's HOG detector
-frames faces, which is how the classifier's training views were framed too.
+Boxes are ``(x0, y0, x1, y1)`` floats in the image's pixels. dlib's detectors frame faces as
+HOG does, which is how the classifier's training views were framed too; the mask-aware detector
+frames them as people draw them (``augment.scenes.annotation_box``).
 """
 
 from __future__ import annotations

@@ -95,6 +95,7 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
     from detect.cli import main as detect_main
+    from augment.images import save_rgb
     from detect.faces import CLASSIFIED_MIN_HEIGHT, make_labeller
     from detect.network import load_detector
     from train.model import ModelError, build_network, load_classifier, save_model_file
@@ -134,6 +135,17 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     save_model_file(network.model, other, {"labels": ["cat", "dog"], "input_size": 32, "resize": RESIZE})
     with pytest.raises(ModelError, match="differ from the detector's"):
         make_labeller("maskdet", other, model)
+
+    # From the command line: --no-classify needs no classifier file; without it a missing one is a one-line error.
+    save_rgb(tmp_path / "photo.png", face_image)
+    arguments = ["image", str(tmp_path / "photo.png"), "--detector", "maskdet", "--detector-model", str(model),
+                 "--threshold", "0", "--model", str(tmp_path / "missing.keras"), "--json", str(tmp_path / "out.json")]
+    result = CliRunner().invoke(detect_main, arguments + ["--no-classify"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert [face["label"] for face in written[0]["faces"]] == [face.label for face in faces]
+    result = CliRunner().invoke(detect_main, arguments)
+    assert result.exit_code == 1 and "missing.keras" in result.output
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
         load_classifier(model)
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(tmp_path / "nothing"), "--model",
