@@ -5,7 +5,8 @@
 Faces come from a generated crop dataset (made from ``--raw`` first if needed): each crop pair
 holds one face with and without a mask, its landmarks and a context of three face widths. A
 scene is a background (photos and textures scikit-image ships, or drawn gradients and blocks)
-with 1-20 such crops pasted in, each tilted, squeezed and mirrored at random, far (small) faces
+with 1-20 such crops pasted in, each turned, tilted, squeezed and mirrored at random, some
+wearing sunglasses or a cap or partly hidden by a hand, a phone or another head, far (small) faces
 first and near ones over them, none hiding more than 30 % of a face already there, some cut by
 the picture's edge; faces from 10 to 280 px tall (close-ups). The whole picture is
 then relit, blurred, made noisy and JPEG-compressed as a real photo would be. Each face is
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from augment.dataset import LABELS
 from augment.faces import Box, face_box
 from augment.images import encode_image, load_rgb, write_atomic
+from augment.occluders import occlude
 
 # Measured on detection_dev with bench/calibrate_boxes.py: the median hand-drawn box of a face
 # against the landmark face box of the same face (133 faces) is a little narrower, as tall,
@@ -51,8 +53,10 @@ class SceneSettings:
     masked_share: float = 0.6
     roll: float = 10.0  # degrees, standard deviation of the faces' tilt (clipped at 30)
     squeeze: tuple[float, float] = (0.8, 1.15)  # horizontal scale of a face (narrow: turned a little)
+    yaw: float = 20.0  # degrees, standard deviation of the faces' turn (clipped at 45), seen in perspective
     cut: float = 0.35  # at most this share of a face's box may lie outside the picture
     overlap: float = 0.3  # at most this share of a face's box may be covered by nearer faces
+    occluded: tuple[float, float, float] = (0.07, 0.12, 0.2)  # chances of sunglasses, a cap, a hand or object in front
     clutter: tuple[int, int] = (0, 6)  # pieces of people without a face (clothes, hair, ears) a scene holds
 
 
@@ -148,18 +152,35 @@ def _overlap(box: Box, rectangle: Box) -> float:
     return max(width, 0) * max(height, 0) / area if area > 0 else 1.0
 
 
+def turn(degrees: float, centre: np.ndarray, width: float) -> np.ndarray:
+    """The 3x3 homography that shows a flat face ``width`` pixels wide, centred at ``centre``,
+    turned by ``degrees`` about its vertical axis, seen from 2.5 face widths away: the far side
+    comes out narrower and shorter than the near one."""
+    theta = np.radians(degrees)
+    distance = 2.5 * width
+    to_centre = np.array([[1, 0, -centre[0]], [0, 1, -centre[1]], [0, 0, 1]], np.float64)
+    back = np.array([[1, 0, centre[0]], [0, 1, centre[1]], [0, 0, 1]], np.float64)
+    # A point (x, y, 0) of the face turned to (x cos, y, x sin), then projected onto the picture plane.
+    projection = np.array([[np.cos(theta), 0, 0], [0, 1, 0], [np.sin(theta) / distance, 0, 1]])
+    return back @ projection @ to_centre
+
+
 def pose_tile(crop: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, settings: SceneSettings
               ) -> tuple[np.ndarray, np.ndarray]:
-    """A face crop mirrored at random, tilted and squeezed about the face's centre; its landmarks moved alike."""
+    """A face crop mirrored at random, turned in perspective, tilted and squeezed about the face's
+    centre; its landmarks moved alike."""
     centre = landmarks.mean(axis=0)
     angle = float(np.clip(rng.normal(0, settings.roll), -30, 30))
     squeeze = rng.uniform(*settings.squeeze) * (-1 if rng.random() < 0.5 else 1)  # negative: mirrored
-    rotation = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
+    yaw = float(np.clip(rng.normal(0, settings.yaw), -45, 45))
+    rotation = np.vstack([cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0), [0, 0, 1]])
     scaling = np.array([[squeeze, 0, centre[0] * (1 - squeeze)], [0, 1, 0], [0, 0, 1]])
-    matrix = rotation @ scaling
-    posed = cv2.warpAffine(crop, matrix, (crop.shape[1], crop.shape[0]), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-    return posed, (landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+    face_width = float(np.ptp(landmarks[:, 0]))
+    matrix = rotation @ scaling @ turn(yaw, centre, face_width)
+    posed = cv2.warpPerspective(crop, matrix, (crop.shape[1], crop.shape[0]), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.perspectiveTransform(landmarks.reshape(-1, 1, 2).astype(np.float64), matrix)
+    return posed, moved.reshape(-1, 2).astype(np.float32)
 
 
 def clutter_region(face: Box, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[int, int, int, int] | None:
@@ -241,6 +262,7 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
         masked = rng.random() < settings.masked_share
         crop, landmarks = pose_tile(load_rgb(tile.masked if masked else tile.plain), tile.landmarks, rng, settings)
         face = annotation_box(face_box(landmarks))
+        crop = occlude(crop, landmarks, face, rng, settings.occluded)
         scale = target / (face[3] - face[1])
         side = face[2] - face[0]
         # Context kept around the face: a little to a lot, more below (neck and shoulders).
