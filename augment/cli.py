@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from augment.dataset import DatasetError, Settings
-from augment.faces import DETECTORS
+from augment.faces import FACE_DETECTORS, SCENE_DETECTOR
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUILTIN_STYLES = PROJECT / "mask_images"
@@ -55,15 +55,21 @@ def main() -> None:
               help="Crop margin around the face box, as a fraction of its size on each side.")
 @click.option("--size", type=click.IntRange(32, 4096), default=Settings.size, show_default=True,
               help="Longest side of a crop, at most (crops are never enlarged).")
-@click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
-              help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing.")
+@click.option("--detector", type=click.Choice(FACE_DETECTORS), default="auto", show_default=True,
+              help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing; "
+                   "maskdet: the mask-aware detector (--detector-model) finds the faces, also turned, "
+                   "partly hidden and small ones.")
+@click.option("--detector-model", type=click.Path(dir_okay=False, path_type=Path),
+              default="models/mask_detector.keras", show_default=True,
+              help="The mask-aware detector (`python -m detect train-detector`), for --detector maskdet.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
 def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
-             full_images: bool, margin: float, size: int, detector: str, strict: bool) -> None:
+             full_images: bool, margin: float, size: int, detector: str, detector_model: Path, strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
     from augment.generate import generate as run
 
-    settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector)
+    settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector,
+                        detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
         report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn)
     except DatasetError as error:

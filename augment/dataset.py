@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from augment.blend import MaskParams, wear_mask
-from augment.faces import Face, crop_box, face_box, find_faces
+from augment.faces import SCENE_DETECTOR, Face, crop_box, face_box, faces_in_boxes, find_faces
 from augment.images import ImageError, is_image_path, load_rgb, resize_longest, save_rgb, write_atomic
 from augment.styles import MaskStyle
 
@@ -50,7 +50,8 @@ class Settings:
     margin: float = 1.0
     size: int = 512  # ... and at most this many pixels on the longest side (never enlarged)
     full_images: bool = False  # write whole images with every face masked instead of crops
-    detector: str = "auto"
+    detector: str = "auto"  # a cascade of dlib's (``augment.faces.DETECTORS``), or "maskdet"
+    detector_model: str | None = None  # the mask-aware detector's file, for "maskdet"
     quality: int = 95
     styles: tuple[str, ...] = field(default=())
 
@@ -194,7 +195,7 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     """
     try:
         image = load_rgb(raw / source)
-        found = find_faces(image, settings.detector)
+        found = locate_faces(image, settings)
         faces = [f for f in found if _box_side(f) >= MIN_FACE]
         if not found:
             result = ImageResult(source, [], "no face found")
@@ -212,6 +213,19 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     part = {"source": source, "records": result.records, "skipped": result.skipped}
     write_atomic(out / PARTS / f"{stem}.json", json.dumps(part).encode())
     return result
+
+
+def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:
+    """The faces of an RGB uint8 image and their landmarks, found by the settings' detector.
+
+    With "maskdet" the mask-aware detector boxes the faces (it finds turned, partly hidden and
+    small faces that dlib's miss) and dlib's predictor places the landmarks in each box.
+    """
+    if settings.detector != SCENE_DETECTOR:
+        return find_faces(image, settings.detector)
+    from detect.faces import scene_face_boxes
+
+    return faces_in_boxes(image, scene_face_boxes(image, Path(settings.detector_model)), SCENE_DETECTOR)
 
 
 def _box_side(face: Face) -> float:
@@ -242,8 +256,9 @@ def check_settings(out: Path, settings: Settings) -> None:
     current["styles"] = list(current["styles"])
     if path.exists():
         try:
-            previous = json.loads(path.read_text())
-        except ValueError:
+            # Settings added since that folder was made had their default values then.
+            previous = {**asdict(Settings()), "styles": [], **json.loads(path.read_text())}
+        except (ValueError, TypeError):
             previous = None
         if previous != current:
             raise DatasetError(

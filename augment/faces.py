@@ -22,6 +22,10 @@ Box = tuple[float, float, float, float]
 
 # Single detectors a caller can name; "auto" is the cascade in find_faces.
 DETECTORS = ("auto", "hog", "cnn")
+# The mask-aware detector trained on generated scenes (``detect.network``): it finds and labels
+# faces in one pass, with boxes but no landmarks (``faces_in_boxes`` adds them).
+SCENE_DETECTOR = "maskdet"
+FACE_DETECTORS = (*DETECTORS, SCENE_DETECTOR)
 
 # The cascade works on a copy no larger than this, so detection time does not grow with
 # camera resolution; faces smaller than ~1/10 of such an image are found by later passes.
@@ -222,6 +226,15 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def smaller_box_covered(a: Box, b: Box) -> float:
+    """The share of the smaller of two boxes that lies inside the other (1.0: one holds the other)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    return width * height / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+
+
 def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
     """Whether dlib's CNN detector also sees a face at ``box``, looking at a small crop around it only."""
     x0, y0, x1, y1 = crop_box(box, 0.25, rgb.shape)
@@ -311,6 +324,23 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0) -> li
                 for box, landmarks, score in found
             ]
     return []
+
+
+def faces_in_boxes(rgb: np.ndarray, boxes: list[tuple[Box, float]], detector: str,
+                   overlap: float = 0.5) -> list[Face]:
+    """Faces another detector found, as (box framed as HOG frames faces, score), with their landmarks.
+
+    A detector looking at several scales may give a close-up face a second, shifted or partial
+    box, whose landmarks land on the same face. Faces do not nest, so of two faces whose
+    landmark boxes overlap by ``overlap`` of the smaller one, only the better scored is kept.
+    """
+    _require_rgb(rgb)
+    kept: list[Face] = []
+    for box, score in sorted(boxes, key=lambda item: -item[1]):
+        face = Face(box, find_landmarks(rgb, box), detector, score)
+        if all(smaller_box_covered(face_box(face.landmarks), face_box(other.landmarks)) < overlap for other in kept):
+            kept.append(face)
+    return kept
 
 
 def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_side: int | None = None

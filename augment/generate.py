@@ -25,6 +25,21 @@ def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, Ma
     if multiprocessing.parent_process() is not None:
         cv2.setNumThreads(1)
         faces.load_models()
+        if settings.detector == faces.SCENE_DETECTOR:
+            # One thread each, as for OpenCV: the workers already keep every core busy.
+            os.environ.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+            _load_scene_detector(settings)
+
+
+def _load_scene_detector(settings: Settings) -> None:
+    """Load the mask-aware detector the settings name, once per process; DatasetError if it cannot be."""
+    from detect.network import load_detector
+    from train.model import ModelError
+
+    try:
+        load_detector(Path(settings.detector_model))
+    except ModelError as error:
+        raise DatasetError(str(error)) from None
 
 
 def _work(task: tuple[str, str]) -> ImageResult:
@@ -69,7 +84,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
 
     Raises DatasetError for problems that stop the run before any work: no input images,
-    an unwritable output folder, no usable style, or an output folder made with other settings.
+    an unwritable output folder, no usable style, an output folder made with other settings,
+    or a mask-aware detector (``settings.detector_model``) that cannot be loaded.
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
@@ -86,6 +102,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         raise DatasetError(f"{raw}: no input images (.jpg, .jpeg, .png, .bmp, .webp); put photos of faces there")
     if out.resolve() == raw.resolve() or raw.resolve() in out.resolve().parents:
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
+    if settings.detector == faces.SCENE_DETECTOR:
+        _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
     dataset.prepare_output(out)
     dataset.check_settings(out, settings)
 

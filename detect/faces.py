@@ -13,16 +13,15 @@ from typing import Callable
 
 import numpy as np
 
-from augment.faces import DETECTORS, Box, face_boxes
+from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_boxes
 from augment.scenes import face_box_from_annotation
 from train.model import Classifier, ModelError, load_classifier
 from train.views import plain_view
 
-# The face detectors ``detect`` offers: dlib's (then the classifier labels each face), and the
-# mask-aware detector trained on generated scenes, which finds and labels faces in one pass.
-SCENE_DETECTOR = "maskdet"
-FACE_DETECTORS = (*DETECTORS, SCENE_DETECTOR)
 SCENE_THRESHOLD = 0.35  # the mask-aware detector's default score threshold
+# ... and the one for faces to put masks on: a mask on a jacket poisons a training set more than
+# a missed face costs it (on data/raw, its false finds on clothes and walls score 0.36-0.57).
+GENERATION_THRESHOLD = 0.5
 # The classifier weighs in on maskdet's faces this tall or more: on smaller crops it is wrong
 # more often than the detector (measured on detection_dev: unmasked recall under 24 px fell
 # from 55 % to 38 % when it weighed in on every face).
@@ -98,6 +97,15 @@ def scene_faces(rgb: np.ndarray, scene_detector, threshold: float = SCENE_THRESH
     best = probabilities.argmax(axis=1)
     return [LabelledFace(tuple(float(v) for v in face.box), scene_detector.labels[k], face.score * float(p[k]), face.score)
             for face, k, p in zip(found, best, probabilities)]
+
+
+def scene_face_boxes(rgb: np.ndarray, detector_path: Path, threshold: float = GENERATION_THRESHOLD
+                     ) -> list[tuple[Box, float]]:
+    """The faces the mask-aware detector at ``detector_path`` finds, boxed as dlib's HOG boxes
+    faces (for the landmark predictor), with their scores; the detector loads once per process."""
+    from detect.network import load_detector
+
+    return [(face_box_from_annotation(found.box), found.score) for found in load_detector(detector_path).detect(rgb, threshold)]
 
 
 def make_labeller(detector: str, classifier_path: Path | None, detector_path: Path, upsample: int = 1,

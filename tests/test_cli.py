@@ -156,6 +156,17 @@ def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
     assert result.exit_code != 0 and "other settings" in result.output
 
 
+def test_a_folder_made_before_a_setting_existed_resumes_with_its_default(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    path = out / ".parts" / "settings.json"
+    older = json.loads(path.read_text())
+    del older["detector_model"]
+    path.write_text(json.dumps(older))
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    assert generate(raw_dir, out, styles_dir, "--seed", "7").exit_code != 0
+
+
 def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     assert generate(raw_dir, out, styles_dir, "--full-images").exit_code == 0
@@ -241,3 +252,34 @@ def test_out_of_range_options_are_refused_before_any_work(raw_dir, styles_dir, t
     result = run("generate", "--raw", raw_dir, "--out", tmp_path / "out", "--styles", styles_dir, option, value)
     assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_mask_aware_detector_can_find_the_faces_to_mask(raw_dir, styles_dir, tmp_path, monkeypatch):
+    from augment.faces import face_box
+    from detect import faces as detect_faces
+    from detect.network import build_detector
+    from train.model import save_model_file
+
+    result = generate(raw_dir, tmp_path / "a", styles_dir, "--detector", "maskdet",
+                      "--detector-model", tmp_path / "none.keras")
+    assert result.exit_code == 1 and "none.keras" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+    model = tmp_path / "det.keras"
+    save_model_file(build_detector(2, "none", 0.35, 64), model,
+                    {"kind": "detector", "labels": ["with_mask", "without_mask"], "input_side": 128})
+    asked = []
+
+    def boxes_of_the_faces(rgb, detector_path):  # stands in for a trained detector: the faces' own boxes
+        asked.append(detector_path)
+        return [(face_box(face.landmarks), 0.9) for face in find_faces(rgb)]
+
+    monkeypatch.setattr(detect_faces, "scene_face_boxes", boxes_of_the_faces)
+    out = tmp_path / "b"
+    result = generate(raw_dir, out, styles_dir, "--detector", "maskdet", "--detector-model", model)
+    assert result.exit_code == 0, result.output
+    made = [r for r in records(out) if r["label"] == "with_mask"]
+    assert made and asked and set(asked) == {model}
+    assert {r["detector"] for r in made} == {"maskdet"}
+    settings = json.loads((out / ".parts" / "settings.json").read_text())
+    assert settings["detector"] == "maskdet" and settings["detector_model"] == str(model)

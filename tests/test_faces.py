@@ -106,3 +106,25 @@ def test_landmarks_of_a_rolled_face_are_the_rolled_upright_landmarks(face_image,
     rolled = find_faces(rotate(big, degrees))[0].landmarks
     eye_distance = np.linalg.norm(upright[36:42].mean(axis=0) - upright[42:48].mean(axis=0))
     assert np.linalg.norm(rolled - expected, axis=1).mean() < 0.05 * eye_distance
+
+
+def test_faces_in_boxes_adds_landmarks_and_keeps_one_face_per_face(face_image, face_landmarks):
+    from augment.faces import faces_in_boxes
+
+    box = face_box(face_landmarks)
+    x0, y0, x1, y1 = box
+    lower_half = (x0, (y0 + y1) / 2, x1, y1)  # a second, partial box on the same face
+    elsewhere = (0.0, 0.0, x1 - x0, y1 - y0)
+    faces = faces_in_boxes(face_image, [(lower_half, 0.6), (box, 0.9), (elsewhere, 0.55)], "maskdet")
+    assert [face.score for face in faces] == [0.9, 0.55]
+    assert all(face.detector == "maskdet" and face.landmarks.shape == (68, 2) for face in faces)
+    eye_distance = np.linalg.norm(face_landmarks[36:42].mean(axis=0) - face_landmarks[42:48].mean(axis=0))
+    assert np.median(np.linalg.norm(faces[0].landmarks - face_landmarks, axis=1)) < 0.05 * eye_distance
+
+
+def test_smaller_box_covered_is_the_share_of_the_smaller_box_inside_the_other():
+    from augment.faces import smaller_box_covered
+
+    assert smaller_box_covered((0, 0, 10, 10), (2, 2, 6, 6)) == 1.0
+    assert smaller_box_covered((0, 0, 10, 10), (5, 0, 25, 10)) == 0.5
+    assert smaller_box_covered((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
