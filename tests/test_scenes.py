@@ -202,3 +202,24 @@ def test_scenes_without_any_face_fail_in_one_line(tmp_path):
                                                str(tmp_path / "out"), "--count", "2", "--workers", "1"])
     assert result.exit_code == 1
     assert "no face crops with landmarks" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("close_up", [0.0, 1.0])
+def test_training_cuts_move_the_boxes_with_the_pixels(close_up):
+    from detect.train_detector import training_cut
+
+    scene = np.zeros((300, 400, 3), np.uint8)
+    boxes = np.array([[50, 40, 130, 140], [250, 150, 330, 250]], np.float32)
+    for x0, y0, x1, y1 in boxes.astype(int):
+        scene[y0:y1, x0:x1] = 255
+    for seed in range(6):
+        cut, moved = training_cut(scene, boxes, 128, np.random.default_rng(seed), close_up)
+        assert cut.shape == (128, 128, 3) and moved.shape == (2, 4)
+        for x0, y0, x1, y1 in moved:  # inside each moved box, where it is in the cut, the pixels are white
+            top, bottom = np.clip([int(y0) + 2, int(y1) - 2], 0, 128)
+            left, right = np.clip([int(x0) + 2, int(x1) - 2], 0, 128)
+            inner = cut[top:bottom, left:right]
+            assert inner.size == 0 or inner.min() > 200
+        if close_up:  # one face fills 60-110 % of the cut
+            heights = moved[:, 3] - moved[:, 1]
+            assert np.any((heights >= 0.6 * 128 - 1) & (heights <= 1.1 * 128 + 1))
