@@ -262,6 +262,8 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     linear += (SHEEN[style.kind] * sheen(size) * texture)[:, :, None]
     if style.kind == "kn95":
         linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
+    if style.kind == "cloth":
+        linear *= hem(coverage, body, size)[:, :, None]
     if style.kind == "surgical":
         # Bound side edges: a denser strip of tape along each side.
         x, _ = coordinates(size)
@@ -280,6 +282,21 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     rgba = np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8)
     anchors = {name: [round(float(v), 2) for v in to_pixels(point)] for name, point in CANONICAL_ANCHORS.items()}
     return rgba, {"anchors": anchors, "kind": style.kind, "drawn_by": "augment/draw_styles.py"}
+
+
+def hem(coverage: np.ndarray, body: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Multiplicative shading (h, w) of a sewn cloth edge: the rim turning away from the camera,
+    the fold of the turned-in hem, and a line of topstitching just inside the edge."""
+    scale = size[0] / canvas_size()[0]
+    inside = cv2.distanceTransform((coverage > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    depth = inside / (PIXELS_PER_UNIT * scale)  # distance from the edge in canonical units
+    x, y = coordinates(size)
+    centre = body.mean(axis=0)
+    stitches = np.sin(np.arctan2(y - centre[1], x - centre[0]) * 160.0) > -0.2  # dashes along the edge
+    rim = -0.22 * np.exp(-depth / 0.025)
+    fold = -0.15 * np.exp(-(((depth - 0.06) / 0.007) ** 2))
+    thread = -0.30 * np.exp(-(((depth - 0.035) / 0.005) ** 2)) * stitches
+    return (1.0 + rim + fold + thread).astype(np.float32)
 
 
 def seal_dots(body: np.ndarray, size: tuple[int, int]) -> np.ndarray:

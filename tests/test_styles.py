@@ -28,7 +28,8 @@ def test_builtin_styles_load_with_sidecar_anchors():
 
 def test_builtin_pngs_are_what_the_drawing_script_renders():
     """The committed PNGs are reproducible from the script (a changed script must re-render them)."""
-    for recipe in (STYLES[0], STYLES[-1]):
+    kinds = {recipe.kind: recipe for recipe in STYLES}
+    for recipe in kinds.values():  # one of each construction
         rgba, sidecar = render_style(recipe)
         committed = cv2.cvtColor(cv2.imread(str(BUILTIN_STYLES / f"{recipe.name}.png"), cv2.IMREAD_UNCHANGED),
                                  cv2.COLOR_BGRA2RGBA)
@@ -40,6 +41,21 @@ def test_drawn_styles_have_texture_not_flat_colour():
     rgba, _ = render_style(STYLES[0])
     body = rgba[rgba[:, :, 3] == 255][:, :3].astype(float)
     assert body.std(axis=0).mean() > 4  # pleats, shading and fabric grain
+
+
+def test_cloth_hem_darkens_the_edge_and_leaves_the_middle():
+    from augment.draw_styles import PIXELS_PER_UNIT, SHAPES, canvas_size, fill, hem, outline
+
+    body = outline(SHAPES["cloth"])
+    size = canvas_size()
+    coverage = fill(body, size)
+    shading = hem(coverage, body, size)
+    depth = cv2.distanceTransform((coverage > 0.5).astype(np.uint8), cv2.DIST_L2, 5) / PIXELS_PER_UNIT
+    edge, stitched, middle = (depth > 0) & (depth < 0.015), (depth > 0.03) & (depth < 0.04), depth > 0.15
+    assert shading[middle] == pytest.approx(1.0, abs=1e-3)
+    assert edge.any() and shading[edge].mean() < 0.85  # the rim turns away from the light
+    # Topstitching: dashes, so along the stitch line some pixels are much darker than others.
+    assert shading[stitched].min() < 0.8 and shading[stitched].max() > 0.9
 
 
 def test_derived_anchors_ignore_ear_loops(tmp_path):
