@@ -51,15 +51,17 @@ def decode(heat: np.ndarray, regression: np.ndarray, threshold: float = 0.3, top
            ) -> list[tuple[tuple[float, float, float, float], int, float, np.ndarray]]:
     """Boxes from one image's outputs: (box in input pixels, label index, score, shares), best first.
 
-    A cell counts only where its score is the largest in its 3x3 neighbourhood over all labels,
-    so one face gives one box. ``score`` is the best label's heat there; ``shares`` (classes,)
-    float32 are the labels' heats there scaled to sum to 1, the detector's odds between labels.
+    ``score`` is the chance that a face of any label is centred in a cell, ``1 - prod(1 - heat)``
+    over the labels: a real face the detector cannot place in one class (heats of 0.3 and 0.3)
+    is still a face (0.51). A cell counts only where that score is the largest in its 3x3
+    neighbourhood, so one face gives one box. ``shares`` (classes,) float32 are the labels' heats
+    there scaled to sum to 1, the detector's odds between labels.
     """
     rows, cols, _ = heat.shape
-    best = heat.max(axis=2)
-    padded = np.pad(best, 1, constant_values=-1)
+    face = 1.0 - np.prod(1.0 - heat, axis=2)
+    padded = np.pad(face, 1, constant_values=-1)
     neighbourhood = np.max([padded[dy:dy + rows, dx:dx + cols] for dy in range(3) for dx in range(3)], axis=0)
-    peaks = np.argwhere((best >= neighbourhood) & (best >= threshold))
+    peaks = np.argwhere((face >= neighbourhood) & (face >= threshold))
     found = []
     for row, col in peaks:
         scores = heat[row, col].astype(np.float32)
@@ -68,6 +70,6 @@ def decode(heat: np.ndarray, regression: np.ndarray, threshold: float = 0.3, top
         cx, cy = (col + off_x) * STRIDE, (row + off_y) * STRIDE
         width, height = np.exp(log_w) * STRIDE, np.exp(log_h) * STRIDE
         found.append(((float(cx - width / 2), float(cy - height / 2), float(cx + width / 2), float(cy + height / 2)),
-                      label, float(scores[label]), scores / max(float(scores.sum()), 1e-6)))
+                      label, float(face[row, col]), scores / max(float(scores.sum()), 1e-6)))
     found.sort(key=lambda item: -item[2])
     return found[:top]

@@ -10,7 +10,7 @@ from augment.images import save_rgb
 from detect.cli import main
 from detect.draw import GREEN, RED, draw_faces
 from detect.evaluate import SIZED_AP, Truth, ap_hits, average_precision, match, read_voc
-from detect.faces import LabelledFace, fuse_opinions, label_faces
+from detect.faces import CLASSIFIER_WEIGHT, LabelledFace, classifier_weight, fuse_opinions, label_faces
 from train.data import DataError
 from train.model import build_network, load_classifier, save_model_file
 from train.views import RESIZE
@@ -62,6 +62,16 @@ def test_fused_opinions_let_the_surer_one_decide():
     undecided = fuse_opinions(detector, np.full((3, 2), 0.5))
     assert (undecided.argmax(axis=1) == detector.argmax(axis=1)).all()  # an undecided opinion leaves the choice
     assert np.allclose(fuse_opinions(detector, detector), detector)  # agreeing with itself changes nothing
+    assert np.allclose(fuse_opinions(detector, classifier, 0.0), detector)  # no say: the detector's odds stand
+    assert np.allclose(fuse_opinions(detector, classifier, 1.0), classifier)
+    weighted = fuse_opinions(detector, classifier, np.array([0.5, 0.1, 0.5]))
+    assert np.allclose(weighted[[0, 2]], fused[[0, 2]]) and weighted[1].argmax() == 0  # little say: the detector keeps it
+
+
+def test_the_classifier_weighs_more_on_taller_faces():
+    weights = [classifier_weight(height) for height in (10, 24, 40, 60, 80, 300)]
+    assert weights[0] == weights[1] == 0.0 and weights[-2] == weights[-1] == CLASSIFIER_WEIGHT
+    assert weights == sorted(weights) and 0 < weights[2] < weights[3] < CLASSIFIER_WEIGHT
 
 
 def test_size_buckets_use_the_box_height():

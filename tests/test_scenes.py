@@ -24,6 +24,17 @@ def test_targets_decode_back_to_the_boxes():
         assert shares.shape == (2,) and shares.sum() == pytest.approx(1.0) and shares.argmax() == label
 
 
+def test_decoded_score_is_the_chance_of_a_face_of_any_label():
+    heat = np.zeros((8, 8, 2), np.float32)
+    heat[3, 4] = (0.3, 0.3)  # a face the detector cannot place in one class
+    heat[6, 1] = (0.0, 0.2)
+    regression = np.zeros((8, 8, 4), np.float32)
+    found = decode(heat, regression, threshold=0.25)
+    assert len(found) == 1
+    _, label, score, shares = found[0]
+    assert score == pytest.approx(0.51) and np.allclose(shares, 0.5)
+
+
 def test_targets_skip_boxes_off_the_grid_or_degenerate():
     boxes = np.array([[500, 500, 540, 540], [10, 10, 11, 30]], np.float32)
     heat, _, weight = render_targets(boxes, np.array([0, 1]), (16, 16), 2)
@@ -97,7 +108,7 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
 def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
     from detect.cli import main as detect_main
     from augment.images import save_rgb
-    from detect.faces import CLASSIFIED_MIN_HEIGHT, make_labeller
+    from detect.faces import CLASSIFIER_RAMP, make_labeller
     from detect.network import load_detector
     from train.model import ModelError, build_network, load_classifier, save_model_file
     from train.views import RESIZE
@@ -119,7 +130,7 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     assert labels == detector.labels and len(faces) == len(found)
     assert [face.label for face in faces] == [face.label for face in found]  # alone, the detector's labels stand
 
-    # With a classifier (labels in the other order), it weighs in on faces of 24 px and more.
+    # With a classifier (labels in the other order), it weighs in on faces over 24 px.
     classifier = tmp_path / "classifier.keras"
     network = build_network(0.35, "none", 32, classes=2, seed=0)
     save_model_file(network.model, classifier, {"labels": ["without_mask", "with_mask"], "input_size": 32,
@@ -128,7 +139,7 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     fused = find(face_image)
     assert [face.box for face in fused] == [face.box for face in faces]
     assert all(face.confidence <= face.score for face in fused)
-    tall = [i for i, face in enumerate(faces) if face.box[3] - face.box[1] >= CLASSIFIED_MIN_HEIGHT]
+    tall = [i for i, face in enumerate(faces) if face.box[3] - face.box[1] > CLASSIFIER_RAMP[0]]
     short = [i for i in range(len(faces)) if i not in tall]
     assert tall and any(fused[i].confidence != pytest.approx(faces[i].confidence) for i in tall)
     assert all(fused[i] == faces[i] for i in short)
