@@ -31,7 +31,7 @@ def test_decoded_score_is_the_chance_of_a_face_of_any_label():
     regression = np.zeros((8, 8, 4), np.float32)
     found = decode(heat, regression, threshold=0.25)
     assert len(found) == 1
-    _, label, score, shares = found[0]
+    _, _, score, shares = found[0]
     assert score == pytest.approx(0.51) and np.allclose(shares, 0.5)
 
 
