@@ -26,6 +26,8 @@ FIRST_TRAINED = "block_3_expand"
 WIDTH = 64
 # The second, coarser look for close-up faces, as a share of the detection side.
 COARSE = 0.4
+# Boxes of the image and of its mirror image overlapping this much are one face seen twice.
+TWIN_OVERLAP = 0.55
 
 
 def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384):
@@ -107,16 +109,26 @@ class Detector:
         # Compiled once per input shape: the bilinear upsampling needs static sizes.
         self._forward = tf().function(lambda batch: model(batch, training=False))
 
-    def detect(self, rgb: np.ndarray, threshold: float = 0.3, side: int | None = None) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, threshold: float = 0.3, side: int | None = None,
+               mirror: bool = True) -> list[Detection]:
         """The faces in an RGB uint8 image scoring ``threshold`` or more, best first.
 
-        The image is scaled so its longest side is ``side`` (default: the side it was made for),
-        and once more to ``COARSE`` of that, where close-up faces too big for the network's view
-        at full size come down to the sizes it was trained on; the two sets of boxes are merged.
+        The image is scaled so its longest side is ``side`` (default: the side it was made for)
+        and, with ``mirror``, looked at once more mirrored left to right; each face's two boxes are
+        averaged (``fuse_twins``). Measured on detection_dev, this steadies the box and the label
+        where one look alone is unsure: AP50 over all faces 0.559 -> 0.585 masked and 0.451 -> 0.496
+        unmasked, for one more pass at that side. A last look at ``COARSE`` of the side brings
+        close-up faces, too big for the network's view at full size, down to the sizes it was
+        trained on; the sets of boxes are merged.
         """
         side = side or self.side
-        found = self._detect_at(rgb, side, threshold) + self._detect_at(rgb, int(side * COARSE), threshold)
-        return suppress(found)
+        found = self._detect_at(rgb, side, threshold)
+        if mirror:
+            width = rgb.shape[1]
+            seen_mirrored = self._detect_at(np.ascontiguousarray(rgb[:, ::-1]), side, threshold)
+            found = fuse_twins(found + [item._replace(box=mirrored_box(item.box, width)) for item in seen_mirrored],
+                               self.labels)
+        return suppress(found + self._detect_at(rgb, int(side * COARSE), threshold))
 
     def _detect_at(self, rgb: np.ndarray, side: int, threshold: float) -> list[Detection]:
         scale = side / max(rgb.shape[:2])
@@ -134,6 +146,37 @@ def suppress(found: list[Detection], overlap: float = 0.5) -> list[Detection]:
         if all(box_iou(candidate.box, other.box) < overlap for other in kept):
             kept.append(candidate)
     return kept
+
+
+def mirrored_box(box: Box, width: float) -> Box:
+    """A box in an image ``width`` px wide mirrored left to right (the same box in the mirror image)."""
+    x0, y0, x1, y1 = box
+    return (width - x1, y0, width - x0, y1)
+
+
+def fuse_twins(found: list[Detection], labels: list[str], overlap: float = TWIN_OVERLAP) -> list[Detection]:
+    """Detections from two looks at one image, each face's boxes merged into one.
+
+    Best first, each detection joins the first group whose best box it overlaps at IoU >=
+    ``overlap``, or starts one. A group becomes one detection: its boxes and label shares
+    averaged, weighted by score, the best score kept (a face seen in one look only is not
+    penalised: the other look may have missed it), the label the largest averaged share.
+    """
+    groups: list[list[Detection]] = []
+    for candidate in sorted(found, key=lambda item: -item.score):
+        group = next((group for group in groups if box_iou(group[0].box, candidate.box) >= overlap), None)
+        if group is None:
+            groups.append([candidate])
+        else:
+            group.append(candidate)
+    merged = []
+    for group in groups:
+        weights = np.maximum([item.score for item in group], 1e-6)  # scores of 0 still average
+        weights /= weights.sum()
+        box = tuple(float(v) for v in weights @ np.array([item.box for item in group], np.float64))
+        shares = (weights @ np.stack([item.shares for item in group])).astype(np.float32)
+        merged.append(Detection(box, labels[int(shares.argmax())], group[0].score, shares))
+    return suppress(merged)
 
 
 @functools.cache

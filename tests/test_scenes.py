@@ -205,6 +205,38 @@ def test_suppress_keeps_the_best_of_overlapping_boxes():
     assert suppress([]) == []
 
 
+def test_mirrored_box_is_the_same_box_in_the_mirror_image():
+    from detect.network import mirrored_box
+
+    image = np.zeros((20, 30), np.uint8)
+    image[4:9, 2:12] = 1  # a box (2, 4, 12, 9): x1, y1 exclusive
+    box = mirrored_box((2, 4, 12, 9), 30)
+    assert box == (18, 4, 28, 9)
+    assert image[:, ::-1][4:9, box[0]:box[2]].all() and image[:, ::-1].sum() == 50
+    assert mirrored_box(box, 30) == (2, 4, 12, 9)
+
+
+def test_fuse_twins_averages_each_faces_two_looks():
+    from detect.network import Detection, fuse_twins
+
+    labels = ["with_mask", "without_mask"]
+    seen = Detection((10, 10, 30, 30), "with_mask", 0.8, np.array([0.6, 0.4], np.float32))
+    mirrored = Detection((12, 10, 32, 34), "without_mask", 0.2, np.array([0.2, 0.8], np.float32))
+    alone = Detection((100, 100, 120, 120), "without_mask", 0.5, np.array([0.3, 0.7], np.float32))
+    fused = fuse_twins([mirrored, alone, seen], labels)
+    assert len(fused) == 2 and fused[1][:3] == alone[:3] and fused[1].shares == pytest.approx(alone.shares)
+    face = fused[0]
+    # Weighted by score (0.8 and 0.2): the box and shares lean to the surer look; its score is kept.
+    assert face.box == pytest.approx((10.4, 10.0, 30.4, 30.8))
+    assert face.shares == pytest.approx([0.52, 0.48]) and face.label == "with_mask" and face.score == 0.8
+    # Boxes overlapping less than TWIN_OVERLAP are two faces; scores of 0 still average.
+    apart = Detection((22, 10, 42, 30), "with_mask", 0.0, np.array([0.5, 0.5], np.float32))
+    assert len(fuse_twins([seen, apart], labels)) == 2
+    zero = fuse_twins([seen._replace(score=0.0), mirrored._replace(score=0.0)], labels)
+    assert zero[0].box == pytest.approx((11, 10, 31, 32))
+    assert fuse_twins([], labels) == []
+
+
 def test_scenes_without_any_face_fail_in_one_line(tmp_path):
     from augment.images import save_rgb
 
