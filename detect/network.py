@@ -14,7 +14,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from augment.faces import Box, box_iou
+from augment.faces import Box, box_iou, smaller_box_covered
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file
@@ -28,6 +28,11 @@ WIDTH = 64
 COARSE = 0.4
 # Boxes of the image and of its mirror image overlapping this much are one face seen twice.
 TWIN_OVERLAP = 0.55
+# A face the coarse look finds this tall at the main look's scale (0.8 of the 320-px training
+# cuts, the top of the sizes it was trained on), scoring at least this, is a close-up: at the
+# main scale the network sees its eyes, mouth or half of it as faces, so those boxes are dropped.
+CLOSE_UP_HEIGHT = 256
+CLOSE_UP_SCORE = 0.35
 
 
 def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384):
@@ -119,7 +124,8 @@ class Detector:
         where one look alone is unsure: AP50 over all faces 0.559 -> 0.585 masked and 0.451 -> 0.496
         unmasked, for one more pass at that side. A last look at ``COARSE`` of the side brings
         close-up faces, too big for the network's view at full size, down to the sizes it was
-        trained on; the sets of boxes are merged.
+        trained on; the parts of such faces that the first looks boxed are dropped (``drop_parts``)
+        and the sets of boxes merged.
         """
         side = side or self.side
         found = self._detect_at(rgb, side, threshold)
@@ -128,7 +134,11 @@ class Detector:
             seen_mirrored = self._detect_at(np.ascontiguousarray(rgb[:, ::-1]), side, threshold)
             found = fuse_twins(found + [item._replace(box=mirrored_box(item.box, width)) for item in seen_mirrored],
                                self.labels)
-        return suppress(found + self._detect_at(rgb, int(side * COARSE), threshold))
+        coarse = self._detect_at(rgb, int(side * COARSE), threshold)
+        scale = side / max(rgb.shape[:2])
+        close_ups = [item.box for item in coarse
+                     if (item.box[3] - item.box[1]) * scale > CLOSE_UP_HEIGHT and item.score >= CLOSE_UP_SCORE]
+        return suppress(drop_parts(found, close_ups) + coarse)
 
     def _detect_at(self, rgb: np.ndarray, side: int, threshold: float) -> list[Detection]:
         scale = side / max(rgb.shape[:2])
@@ -146,6 +156,16 @@ def suppress(found: list[Detection], overlap: float = 0.5) -> list[Detection]:
         if all(box_iou(candidate.box, other.box) < overlap for other in kept):
             kept.append(candidate)
     return kept
+
+
+def drop_parts(found: list[Detection], close_ups: list[Box], inside: float = 0.5) -> list[Detection]:
+    """``found`` without the detections smaller than a close-up face's box with at least
+    ``inside`` of their area in it: an eye, a mouth or half of that face, boxed as a face."""
+    def part_of(box: Box, face: Box) -> bool:
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        return area < (face[2] - face[0]) * (face[3] - face[1]) and smaller_box_covered(box, face) >= inside
+
+    return [item for item in found if not any(part_of(item.box, face) for face in close_ups)]
 
 
 def mirrored_box(box: Box, width: float) -> Box:

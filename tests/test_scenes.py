@@ -205,6 +205,20 @@ def test_suppress_keeps_the_best_of_overlapping_boxes():
     assert suppress([]) == []
 
 
+def test_drop_parts_drops_boxes_inside_a_close_up_face():
+    from detect.network import Detection, drop_parts
+
+    shares = np.array([0.5, 0.5], np.float32)
+    face = (0, 0, 100, 100)
+    eyes, chin_half_out, apart, whole = (Detection(box, "without_mask", 0.9, shares) for box in
+                                         [(20, 20, 80, 50), (30, 60, 70, 140), (150, 0, 200, 50), (-5, 0, 105, 100)])
+    # The eyes lie inside the face, the chin box half inside; a face beside it and a box as large
+    # as the face (the same face, left to suppression) stay.
+    assert drop_parts([eyes, chin_half_out, apart, whole], [face]) == [apart, whole]
+    assert drop_parts([eyes, chin_half_out], [face], inside=0.6) == [chin_half_out]
+    assert drop_parts([eyes], []) == [eyes]
+
+
 def test_mirrored_box_is_the_same_box_in_the_mirror_image():
     from detect.network import mirrored_box
 
