@@ -91,16 +91,17 @@ def fuse_opinions(detector_shares: np.ndarray, classifier_probabilities: np.ndar
 
 
 def scene_faces(rgb: np.ndarray, scene_detector, threshold: float = SCENE_THRESHOLD, side: int | None = None,
-                classifier: Classifier | None = None) -> list[LabelledFace]:
+                classifier: Classifier | None = None, mirror: bool = True) -> list[LabelledFace]:
     """The faces the mask-aware detector (``detect.network.Detector``) finds, labelled.
 
     Without a classifier the detector's own label stands. With one, the classifier looks at each
     face too (cropped as it was trained, from the detector's hand-drawn-like box) and the two
     opinions are fused (``fuse_opinions``), the classifier's weight growing with the face's height
     (``classifier_weight``). ``score`` is the detector's face score; ``confidence`` is that score
-    times the chosen label's probability, the chance of a face with that label.
+    times the chosen label's probability, the chance of a face with that label. ``mirror``: the
+    detector looks at the image mirrored too (``Detector.detect``).
     """
-    found = scene_detector.detect(rgb, threshold, side)
+    found = scene_detector.detect(rgb, threshold, side, mirror)
     if not found:
         return []
     probabilities = np.stack([face.shares for face in found])
@@ -126,13 +127,15 @@ def scene_face_boxes(rgb: np.ndarray, detector_path: Path, threshold: float = GE
 
 
 def make_labeller(detector: str, classifier_path: Path | None, detector_path: Path, upsample: int = 1,
-                  threshold: float | None = None, max_side: int | None = None) -> tuple[Labeller, list[str]]:
+                  threshold: float | None = None, max_side: int | None = None, mirror: bool = True
+                  ) -> tuple[Labeller, list[str]]:
     """A function from an RGB image to its labelled faces, and the labels it can give.
 
     dlib's detectors (``hog``, ``cnn``, ``auto``) find faces and the classifier at
     ``classifier_path`` labels them; ``maskdet`` loads the detector at ``detector_path``, which
     finds and labels faces in one pass, and the classifier weighs in on each label unless
-    ``classifier_path`` is None. Models load here, once per process, so errors come before any work.
+    ``classifier_path`` is None; ``mirror`` has it look at each image mirrored too. Models load
+    here, once per process, so errors come before any work.
     """
     if detector == SCENE_DETECTOR:
         from detect.network import load_detector
@@ -144,7 +147,7 @@ def make_labeller(detector: str, classifier_path: Path | None, detector_path: Pa
                              f"{scene_detector.labels}")
         cutoff = SCENE_THRESHOLD if threshold is None else threshold
         side = min(max_side or scene_detector.side, scene_detector.side)
-        return (lambda rgb: scene_faces(rgb, scene_detector, cutoff, side, classifier)), scene_detector.labels
+        return (lambda rgb: scene_faces(rgb, scene_detector, cutoff, side, classifier, mirror)), scene_detector.labels
     if detector not in DETECTORS:
         raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(FACE_DETECTORS)}")
     classifier = load_classifier(classifier_path)

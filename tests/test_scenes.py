@@ -129,6 +129,9 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     faces = find(face_image)
     assert labels == detector.labels and len(faces) == len(found)
     assert [face.label for face in faces] == [face.label for face in found]  # alone, the detector's labels stand
+    single = detector.detect(face_image, threshold=0.0, mirror=False)
+    find_single, _ = make_labeller("maskdet", None, model, threshold=0.0, mirror=False)
+    assert single and [face.box for face in find_single(face_image)] == [item.box for item in single]
 
     # With a classifier (labels in the other order), it weighs in on faces over 24 px.
     classifier = tmp_path / "classifier.keras"
@@ -156,6 +159,10 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "out.json").read_text())
     assert [face["label"] for face in written[0]["faces"]] == [face.label for face in faces]
+    result = CliRunner().invoke(detect_main, arguments + ["--no-classify", "--no-mirror"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert [face["box"] for face in written[0]["faces"]] == [[round(float(v), 1) for v in item.box] for item in single]
     result = CliRunner().invoke(detect_main, arguments)
     assert result.exit_code == 1 and "missing.keras" in result.output
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
