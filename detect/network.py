@@ -121,8 +121,8 @@ class Detector:
         The image is scaled so its longest side is ``side`` (default: the side it was made for)
         and, with ``mirror``, looked at once more mirrored left to right; each face's two boxes are
         averaged (``fuse_twins``). Measured on detection_dev, this steadies the box and the label
-        where one look alone is unsure: AP50 over all faces 0.559 -> 0.585 masked and 0.451 -> 0.496
-        unmasked, for one more pass at that side. A last look at ``COARSE`` of the side brings
+        where one look alone is unsure: AP50 over all faces 0.531 -> 0.557 masked and 0.426 -> 0.472
+        unmasked (0.559 -> 0.585 and 0.451 -> 0.496 with the classifier), for one more pass. A last look at ``COARSE`` of the side brings
         close-up faces, too big for the network's view at full size, down to the sizes it was
         trained on; the parts of such faces that the first looks boxed are dropped (``drop_parts``)
         and the sets of boxes merged.
