@@ -32,7 +32,7 @@ def _detector_options(function):
                             help="Drop faces the face detector scores below this (default: 0 for dlib's, 0.35 for maskdet).")(function)
     function = click.option("--mirror/--no-mirror", default=None,
                             help="maskdet: look at each picture mirrored too and average each face's two boxes "
-                                 "(steadier boxes and labels, 1.7x its time; default: on for images, off for "
+                                 "(steadier boxes and labels, about 1.5x its time; default: on for images, off for "
                                  "video).")(function)
     function = click.option("--classify/--no-classify", default=True, show_default=True,
                             help="maskdet: the classifier (--model) weighs in on each face's label. "
