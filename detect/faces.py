@@ -75,7 +75,7 @@ Labeller = Callable[[np.ndarray], list[LabelledFace]]
 
 
 def fuse_opinions(detector_shares: np.ndarray, classifier_probabilities: np.ndarray,
-                  classifier_weights: np.ndarray | float = 0.5) -> np.ndarray:
+                  classifier_weights: np.ndarray | float = CLASSIFIER_WEIGHT) -> np.ndarray:
     """Label probabilities from two opinions on the same faces: their normalised weighted geometric mean.
 
     Both are (n, labels) float arrays in the same label order, rows summing to 1;
