@@ -8,8 +8,11 @@ mouth 48-67). The dlib models load on first use, once per process.
 from __future__ import annotations
 
 import functools
-import warnings
+import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -83,26 +86,58 @@ class Face:
 
 
 def _model_path(name: str) -> str:
-    # face_recognition_models imports pkg_resources, which warns on every import.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models
-    return getattr(face_recognition_models, name)()
+    """The path of a dlib model file that the face_recognition_models package ships.
+
+    Found without importing that package: its ``__init__`` imports ``pkg_resources``, which
+    takes a fifth of a second and is gone from recent setuptools.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0]) / "models" / name if folders else None
+    if path is None or not path.is_file():
+        raise RuntimeError(f"dlib model {name} not found: install face_recognition_models (make install)")
+    return str(path)
+
+
+def _cache_folder() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "maskgen"
 
 
 @functools.cache
 def _hog_detector() -> "dlib.fhog_object_detector":
-    return dlib.get_frontal_face_detector()
+    """dlib's frontal face detector.
+
+    dlib builds it from text compiled into the library, which takes most of a second in every
+    process (each generation worker, each detect run); the binary file it saves loads in a few
+    milliseconds. So that file is kept in the user's cache folder, per dlib version, and rebuilt
+    when missing or unreadable; without a writable cache the detector is built every time.
+    """
+    cached = _cache_folder() / f"frontal_face_detector-dlib-{dlib.__version__}.svm"
+    if cached.is_file():
+        try:
+            return dlib.fhog_object_detector(str(cached))
+        except RuntimeError:
+            pass  # damaged: rebuilt below
+    detector = dlib.get_frontal_face_detector()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".part")
+        os.close(handle)
+        detector.save(temporary)
+        os.replace(temporary, cached)
+    except (OSError, RuntimeError):
+        pass
+    return detector
 
 
 @functools.cache
 def _cnn_detector() -> "dlib.cnn_face_detection_model_v1":
-    return dlib.cnn_face_detection_model_v1(_model_path("cnn_face_detector_model_location"))
+    return dlib.cnn_face_detection_model_v1(_model_path("mmod_human_face_detector.dat"))
 
 
 @functools.cache
 def _landmark_predictor() -> "dlib.shape_predictor":
-    return dlib.shape_predictor(_model_path("pose_predictor_model_location"))
+    return dlib.shape_predictor(_model_path("shape_predictor_68_face_landmarks.dat"))
 
 
 def load_models() -> None:

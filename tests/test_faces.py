@@ -128,3 +128,22 @@ def test_smaller_box_covered_is_the_share_of_the_smaller_box_inside_the_other():
     assert smaller_box_covered((0, 0, 10, 10), (2, 2, 6, 6)) == 1.0
     assert smaller_box_covered((0, 0, 10, 10), (5, 0, 25, 10)) == 0.5
     assert smaller_box_covered((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_hog_detector_is_kept_in_the_cache_folder_and_rebuilt_when_damaged(face_image, tmp_path, monkeypatch):
+    from augment import faces
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    expected = detect_boxes(face_image, "hog")
+    try:
+        faces._hog_detector.cache_clear()
+        faces._hog_detector()  # built, then saved
+        [saved] = (tmp_path / "maskgen").glob("frontal_face_detector-*.svm")
+        faces._hog_detector.cache_clear()
+        assert detect_boxes(face_image, "hog") == expected  # loaded from the file
+        saved.write_bytes(b"not a detector")
+        faces._hog_detector.cache_clear()
+        assert detect_boxes(face_image, "hog") == expected  # rebuilt
+        assert saved.stat().st_size > 1000 and not list(saved.parent.glob("*.part"))
+    finally:
+        faces._hog_detector.cache_clear()
