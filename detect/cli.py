@@ -205,6 +205,8 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
 @click.option("--alpha", type=float, default=0.35, show_default=True, help="MobileNetV2 width; must match the weights.")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Starting rate, decayed over the epochs; lower when continuing with --start-from.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--side", type=click.IntRange(64, 1024), default=320, show_default=True,
               help="Side of the square training cuts, a multiple of 32.")
@@ -213,7 +215,7 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
 @click.option("--start-from", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Continue from this detector's weights (e.g. on more or newer scenes).")
 def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, epochs: int, batch_size: int,
-                   seed: int, side: int, inference_side: int, start_from: Path | None) -> None:
+                   learning_rate: float, seed: int, side: int, inference_side: int, start_from: Path | None) -> None:
     """Train the mask-aware face detector on generated scenes."""
     from detect.train_detector import DetectorRecipe, train_detector as train
 
@@ -221,7 +223,8 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
     if side % 32:
         raise click.ClickException(f"--side {side}: must be a multiple of 32")
     recipe = DetectorRecipe(weights=weights, alpha=alpha, side=side, inference_side=inference_side, epochs=epochs,
-                            batch_size=batch_size, seed=seed, start_from=str(start_from) if start_from else None)
+                            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                            start_from=str(start_from) if start_from else None)
     try:
         summary = train(scenes, model_path, recipe)
     except EXPECTED as error:

@@ -110,15 +110,16 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     from augment.images import save_rgb
     from detect.faces import CLASSIFIER_RAMP, make_labeller
     from detect.network import load_detector
-    from train.model import ModelError, build_network, load_classifier, save_model_file
+    from train.model import ModelError, build_network, load_classifier, load_model_file, save_model_file
     from train.views import RESIZE
 
     model = tmp_path / "det.keras"
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
                                               "--weights", "none", "--side", "64", "--inference-side", "128",
-                                              "--epochs", "2", "--batch-size", "4"])
+                                              "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.002"])
     assert result.exit_code == 0, result.output
     assert f"wrote {model}" in result.output
+    assert load_model_file(model, "detector")[1]["recipe"]["learning_rate"] == 0.002
     metrics = json.loads((tmp_path / "det" / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 2 and (tmp_path / "det" / "curves.png").is_file()
     detector = load_detector(model)
