@@ -131,6 +131,21 @@ class Detector:
         (``drop_parts``) and the sets of boxes merged.
         """
         side = side or self.side
+        height, width = rgb.shape[:2]
+        if max(height, width) <= side:
+            return self._looks(rgb, threshold, side, mirror)
+        # Every look starts from one copy reduced to the main side: reducing a video frame three
+        # times from full size cost more than the two coarser looks themselves.
+        scale = side / max(height, width)
+        reduced = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA)
+        across, down = reduced.shape[1] / width, reduced.shape[0] / height
+        return [item._replace(box=(item.box[0] / across, item.box[1] / down,
+                                   item.box[2] / across, item.box[3] / down))
+                for item in self._looks(reduced, threshold, side, mirror)]
+
+    def _looks(self, rgb: np.ndarray, threshold: float, side: int, mirror: bool) -> list[Detection]:
+        """``detect`` on an image no larger than ``side``, in its own pixels."""
         scale = side / max(rgb.shape[:2])
 
         def close_up(item: Detection) -> bool:
@@ -142,7 +157,7 @@ class Detector:
         found = self._detect_at(rgb, side, threshold)
         if mirror:
             width = rgb.shape[1]
-            seen_mirrored = self._detect_at(np.ascontiguousarray(rgb[:, ::-1]), side, threshold)
+            seen_mirrored = self._detect_at(cv2.flip(rgb, 1), side, threshold)
             found = fuse_twins(found + [item._replace(box=mirrored_box(item.box, width)) for item in seen_mirrored],
                                self.labels)
         coarse = self._detect_at(rgb, int(side * COARSE), threshold)
@@ -153,8 +168,8 @@ class Detector:
 
     def _detect_at(self, rgb: np.ndarray, side: int, threshold: float) -> list[Detection]:
         scale = side / max(rgb.shape[:2])
-        resized = cv2.resize(rgb, None, fx=scale, fy=scale,
-                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        resized = rgb if scale == 1 else cv2.resize(rgb, None, fx=scale, fy=scale,
+                                                    interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         heat, regression = self._forward(pad_to_grid(resized)[None].astype(np.float32))
         return [Detection(tuple(v / scale for v in box), self.labels[label], score, shares)
                 for box, label, score, shares in decode(heat.numpy()[0], regression.numpy()[0], threshold)]

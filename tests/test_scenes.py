@@ -227,6 +227,24 @@ def test_drop_parts_drops_boxes_inside_a_close_up_face():
     assert drop_parts([eyes], []) == [eyes]
 
 
+def test_detect_reduces_a_large_image_once_and_maps_the_boxes_back(monkeypatch):
+    from detect.network import Detection, Detector
+
+    detector = Detector.__new__(Detector)  # the looks themselves are replaced: no network needed
+    detector.side = 100
+    seen = []
+
+    def looks(rgb, threshold, side, mirror):
+        seen.append(rgb.shape)
+        return [Detection((10.0, 20.0, 30.0, 40.0), "with_mask", 0.9, np.array([0.9, 0.1], np.float32))]
+
+    monkeypatch.setattr(detector, "_looks", looks)
+    [found] = detector.detect(np.zeros((300, 400, 3), np.uint8))
+    assert seen == [(75, 100, 3)] and found.box == pytest.approx((40.0, 80.0, 120.0, 160.0))
+    [small] = detector.detect(np.zeros((60, 80, 3), np.uint8))  # no larger than the side: looked at as it is
+    assert seen[-1] == (60, 80, 3) and small.box == (10.0, 20.0, 30.0, 40.0)
+
+
 def test_mirrored_box_is_the_same_box_in_the_mirror_image():
     from detect.network import mirrored_box
 
