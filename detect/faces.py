@@ -22,7 +22,7 @@ SCENE_THRESHOLD = 0.35  # the mask-aware detector's default score threshold
 # ... and the one for faces to put masks on: a mask on a jacket poisons a training set more than
 # a missed face costs it. With the either-label face score, 0.5 took 622 faces from data/raw's
 # 514 photos, 71 of them no face to fitcheck; 0.6 takes 562 (29), about as many faces as the
-# max-label score took at 0.5 (559, 16); with the mirrored look and the close-up looks, 566 (30).
+# max-label score took at 0.5 (559, 16); with the mirrored look and the close-up looks, 564 (29).
 GENERATION_THRESHOLD = 0.6
 # How much the classifier's opinion weighs against maskdet's, by face height: nothing under
 # 24 px, rising to half at 80 px and up. On small crops it is wrong more often than the detector

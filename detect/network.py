@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from augment.faces import Box, box_iou, smaller_box_covered
+from augment.images import resize_longest
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file
@@ -136,9 +137,7 @@ class Detector:
             return self._looks(rgb, threshold, side, mirror)
         # Every look starts from one copy reduced to the main side: reducing a video frame three
         # times from full size cost more than the two coarser looks themselves.
-        scale = side / max(height, width)
-        reduced = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                             interpolation=cv2.INTER_AREA)
+        reduced, _ = resize_longest(rgb, side)
         across, down = reduced.shape[1] / width, reduced.shape[0] / height
         return [item._replace(box=(item.box[0] / across, item.box[1] / down,
                                    item.box[2] / across, item.box[3] / down))
