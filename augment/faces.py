@@ -19,7 +19,7 @@ import cv2
 import dlib
 import numpy as np
 
-from augment.images import resize_longest
+from augment.images import resize_longest, write_atomic
 
 Box = tuple[float, float, float, float]
 
@@ -119,12 +119,10 @@ def _hog_detector() -> "dlib.fhog_object_detector":
         except RuntimeError:
             pass  # damaged: rebuilt below
     detector = dlib.get_frontal_face_detector()
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".part")
-        os.close(handle)
-        detector.save(temporary)
-        os.replace(temporary, cached)
+    try:  # dlib writes only to a path; the bytes then go in atomically, as every output does
+        with tempfile.TemporaryDirectory() as folder:
+            detector.save(str(Path(folder) / "detector.svm"))
+            write_atomic(cached, (Path(folder) / "detector.svm").read_bytes())
     except (OSError, RuntimeError):
         pass
     return detector
