@@ -131,7 +131,12 @@ def background(rng: np.random.Generator, width: int, height: int, textures: list
 
 
 def _feathered(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """An alpha (height, width) float32 in [0, 1]: a rectangle or an ellipse with a soft edge."""
+    """An alpha (height, width) float32 in [0, 1]: a rectangle, or an ellipse softened inside its outline.
+
+    The outline itself stays a step (the blur is cut at it, and a full rectangle has nothing to
+    blur against): pieces fading out wholly before their edge were tried and did not help the
+    detector on real photos (docs/benchmarks.md).
+    """
     alpha = np.zeros((height, width), np.uint8)
     if rng.random() < 0.5:
         alpha[:] = 255
