@@ -11,6 +11,7 @@ import numpy as np
 
 from augment.dataset import DatasetError, Settings
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR
+from augment.styles import MaskStyle
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUILTIN_STYLES = PROJECT / "mask_images"
@@ -119,7 +120,7 @@ def _find_style(name_or_path: str, style_dirs: list[Path]):
     raise StyleError(f"{name_or_path}: no such style (known: {names})")
 
 
-def preview_image(rgb: np.ndarray, style, seed: int = 0) -> np.ndarray:
+def preview_image(rgb: np.ndarray, style: MaskStyle, seed: int = 0) -> np.ndarray:
     """The image with the style on every face, beside a copy showing landmarks and the style's anchors."""
     from augment import fit
     from augment.blend import MaskParams, placement, wear_mask

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import cv2
 from tqdm import tqdm
@@ -78,7 +79,7 @@ def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[s
 
 
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
-             limit: int | None = None, warn=tqdm.write, progress: bool = True) -> dict:
+             limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).

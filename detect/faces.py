@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_b
 from augment.scenes import face_box_from_annotation
 from train.model import Classifier, ModelError, load_classifier
 from train.views import plain_view
+
+if TYPE_CHECKING:  # annotations only: the detector loads TensorFlow, which is imported on first use
+    from detect.network import Detector
 
 SCENE_THRESHOLD = 0.35  # the mask-aware detector's default score threshold
 # ... and the one for faces to put masks on: a mask on a jacket poisons a training set more than
@@ -90,7 +93,7 @@ def fuse_opinions(detector_shares: np.ndarray, classifier_probabilities: np.ndar
     return fused / fused.sum(axis=1, keepdims=True)
 
 
-def scene_faces(rgb: np.ndarray, scene_detector, threshold: float = SCENE_THRESHOLD, side: int | None = None,
+def scene_faces(rgb: np.ndarray, scene_detector: Detector, threshold: float = SCENE_THRESHOLD, side: int | None = None,
                 classifier: Classifier | None = None, mirror: bool = True) -> list[LabelledFace]:
     """The faces the mask-aware detector (``detect.network.Detector``) finds, labelled.
 

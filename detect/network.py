@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -19,6 +19,10 @@ from augment.images import resize_longest
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from keras import Model
+    from tensorflow import Tensor
 
 FEATURES_8, FEATURES_16 = "block_5_add", "block_12_add"
 # Layers before this one keep their ImageNet weights: edges and textures transfer as they are,
@@ -38,7 +42,7 @@ CLOSE_UP_HEIGHT = 256
 CLOSE_UP_SCORE = 0.35
 
 
-def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384):
+def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 384) -> Model:
     """The detector as a Keras model: RGB 0-255 images in, (heat, regression) maps at 1/8 scale out.
 
     Works on any input whose sides are multiples of 32 (it is fully convolutional); ``side``
@@ -68,7 +72,7 @@ def build_detector(classes: int, weights: str, alpha: float = 0.35, side: int = 
     return keras().Model(images, [heat, regression], name="mask_detector")
 
 
-def focal_loss(target, predicted):
+def focal_loss(target: Tensor, predicted: Tensor) -> Tensor:
     """CenterNet's penalty-reduced focal loss over the heat maps, normalised by the number of faces."""
     predicted = tf().clip_by_value(predicted, 1e-4, 1 - 1e-4)
     peaks = tf().cast(tf().equal(target, 1.0), tf().float32)
@@ -78,7 +82,7 @@ def focal_loss(target, predicted):
     return (tf().reduce_sum(positive) + tf().reduce_sum(negative)) / count
 
 
-def regression_loss(target, predicted):
+def regression_loss(target: Tensor, predicted: Tensor) -> Tensor:
     """L1 on size and offset at the face-centre cells only (the target's last channel marks them)."""
     weight = target[..., 4:5]
     count = tf().maximum(tf().reduce_sum(weight), 1.0)

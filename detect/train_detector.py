@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -29,6 +30,9 @@ from augment.dataset import LABELS, split_of
 from train.data import DataError
 from train.fit import epoch_bar, run_folder
 from train.model import load_model_file, save_model_file
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from tensorflow.data import Dataset
 from train.report import plot_history
 
 
@@ -98,7 +102,7 @@ def training_cut(image: np.ndarray, boxes: np.ndarray, side: int, rng: np.random
     return canvas, moved
 
 
-def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool):
+def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool) -> Dataset:
     """``tf.data`` of (image batch, {heat, regression}) with targets rendered on worker threads."""
     grid = (recipe.side // STRIDE, recipe.side // STRIDE)
     cache: dict[int, np.ndarray] = {}

@@ -9,14 +9,18 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from augment.images import write_atomic
 from train.backend import quiet_stderr, tf
 
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from keras import Model
 
-def convert(model, calibration: np.ndarray | None = None) -> bytes:
+
+def convert(model: Model, calibration: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer: float32, or int8 when ``calibration`` images are given.
 
     ``calibration``: (n, size, size, 3) float32 0-255 images the quantiser measures ranges on.
@@ -43,7 +47,7 @@ def run_tflite(flatbuffer: bytes, batch: np.ndarray, threads: int = 2) -> np.nda
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
 
 
-def export_tflite(model, folder: Path, calibration: np.ndarray, check: np.ndarray, labels: np.ndarray) -> dict:
+def export_tflite(model: Model, folder: Path, calibration: np.ndarray, check: np.ndarray, labels: np.ndarray) -> dict:
     """Write ``model.tflite`` and ``model_int8.tflite`` into ``folder``; report each one's agreement.
 
     ``check``/``labels``: held-out crops and their true label indices; each entry of the result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -17,6 +18,10 @@ from augment.images import ImageError, load_rgb
 from train.backend import tf
 from train.data import Sample
 from train.views import Jitter, plain_view, random_view
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from keras import Model
+    from tensorflow.data import Dataset
 
 
 def decode_images(paths: list[Path], workers: int = 4, progress: bool = True
@@ -37,7 +42,7 @@ def decode_images(paths: list[Path], workers: int = 4, progress: bool = True
 
 
 def view_dataset(images: list[np.ndarray], boxes: list, size: int, views: list[tuple[int, int]],
-                 seed: int, augment: bool, batch_size: int, jitter: Jitter = Jitter()):
+                 seed: int, augment: bool, batch_size: int, jitter: Jitter = Jitter()) -> Dataset:
     """A ``tf.data.Dataset`` of (batch, size, size, 3) float32 views in the order of ``views``.
 
     ``views`` lists (image index, view number) pairs; a random view is seeded by the seed, the
@@ -61,7 +66,7 @@ def view_dataset(images: list[np.ndarray], boxes: list, size: int, views: list[t
     return dataset.batch(batch_size).prefetch(tf().data.AUTOTUNE)
 
 
-def compute_features(features_model, dataset, batches: int, description: str, progress: bool = True) -> np.ndarray:
+def compute_features(features_model: Model, dataset: Dataset, batches: int, description: str, progress: bool = True) -> np.ndarray:
     """Run a model over every batch of ``dataset`` with one compiled function; stack the outputs."""
     forward = tf().function(lambda batch: features_model(batch, training=False), reduce_retracing=True)
     outputs = [forward(batch).numpy() for batch in tqdm(dataset, total=batches, desc=description, unit="batch",

@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -25,9 +26,12 @@ from train.data import DataError, Sample, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
-from train.model import Classifier, build_network, save_model_file
+from train.model import Classifier, Network, build_network, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from keras.callbacks import Callback
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def run_folder(model_path: Path) -> Path:
     return model_path.with_suffix("")
 
 
-def epoch_bar(total: int, description: str, enabled: bool = True):
+def epoch_bar(total: int, description: str, enabled: bool = True) -> Callback:
     """A Keras callback that advances a tqdm bar per epoch, showing the latest losses."""
     class Bar(keras().callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -76,7 +80,7 @@ def _labelled(samples: list[Sample], images: list, labels: list[str], split: str
             np.array([labels.index(sample.label) for sample, _ in chosen], np.int64), [s for s, _ in chosen])
 
 
-def train_head(network, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+def train_head(network: Network, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
                val_labels: np.ndarray, recipe: Recipe, images_per_epoch: int, progress: bool = True) -> dict[str, list[float]]:
     """Fit the head on cached features; an epoch is one view's worth of samples per image."""
     data = tf().data.Dataset.from_tensor_slices((train_features, train_labels))
@@ -86,7 +90,7 @@ def train_head(network, train_features: np.ndarray, train_labels: np.ndarray, va
                 math.ceil(images_per_epoch / recipe.batch_size), "head (cached)", progress)
 
 
-def fine_tune(network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
+def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
               val_labels: np.ndarray, recipe: Recipe, progress: bool = True) -> dict[str, list[float]]:
     """Unfreeze the base from ``recipe.fine_tune_from`` on (BatchNorm excepted) and train end to end."""
     unfrozen = False

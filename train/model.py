@@ -14,11 +14,15 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from train.backend import keras, tf
 from train.views import RESIZE, resize_face
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
+    from keras import KerasTensor, Model
 
 METADATA = "maskgen.json"
 FORMAT = "maskgen-classifier"
@@ -29,7 +33,7 @@ class ModelError(ValueError):
     """A weights or model file that cannot be used; the message names the file and the reason."""
 
 
-def base_network(alpha: float, weights: str, size: int | None, images=None):
+def base_network(alpha: float, weights: str, size: int | None, images: KerasTensor | None = None) -> Model:
     """MobileNetV2 without its top, globally average-pooled to one 1280-wide vector per image.
 
     ``weights``: ``"imagenet"`` (Keras downloads and caches them), ``"none"`` (random), or the
@@ -98,7 +102,7 @@ def build_network(alpha: float, weights: str, size: int, classes: int, seed: int
                    base=base)
 
 
-def save_model_file(model, path: Path, metadata: dict) -> None:
+def save_model_file(model: Model, path: Path, metadata: dict) -> None:
     """Write the model and its metadata as one ``.keras`` file, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
