@@ -3,8 +3,9 @@
 Frames are decoded on a thread of their own; faces are detected on a downscaled copy every
 ``every`` frames and the boxes mapped back; all faces of a frame are classified in one batch by a
 compiled function. Between detections the last labelled boxes are held (the scene rarely moves
-far in a few frames). A window with a live FPS overlay is shown only when asked for and when the
-OpenCV build has a GUI and there is a display.
+far in a few frames). From a camera, a frame that arrives while the last is still being worked on
+is dropped, so the picture stays live. A window with a live FPS overlay is shown only when asked
+for and when the OpenCV build has a GUI and there is a display.
 """
 
 from __future__ import annotations
@@ -39,28 +40,62 @@ def open_source(source: str) -> cv2.VideoCapture:
     return capture
 
 
-def frames(capture: cv2.VideoCapture, buffered: int = 8) -> Iterator[np.ndarray]:
-    """Decoded BGR frames, read ahead on a background thread (decoding overlaps detection)."""
-    slots: queue.Queue = queue.Queue(maxsize=buffered)
+def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """Decoded BGR frames and their numbers in the source, read ahead on a background thread.
+
+    From a file every frame comes, in order (decoding overlaps detection). From a ``live``
+    source (a camera) only the newest frame is kept: one that has not been taken when the next
+    arrives is dropped, so what is shown never lags the camera, however slow detection is.
+    """
+    queued: queue.Queue = queue.Queue(maxsize=buffered)
+    newest: list[tuple[int, np.ndarray]] = []
+    arrived = threading.Condition()
+    ended = threading.Event()
     stop = threading.Event()
+    failed: list[str] = []
 
     def read() -> None:
-        while not stop.is_set():
-            ok, frame = capture.read()
-            slots.put(frame if ok else None)
-            if not ok:
-                return
+        number = 0
+        try:
+            while not stop.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if live:
+                    with arrived:
+                        newest[:] = [(number, frame)]
+                        arrived.notify()
+                else:
+                    queued.put((number, frame))
+                number += 1
+        except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
+            failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
+        finally:  # whatever happened, the stream ends: nothing waits for a frame that will not come
+            with arrived:
+                ended.set()
+                arrived.notify()
+            if not live:
+                queued.put(None)
+
+    def take() -> tuple[int, np.ndarray] | None:
+        if not live:
+            return queued.get()
+        with arrived:
+            arrived.wait_for(lambda: newest or ended.is_set())
+            return newest.pop() if newest else None
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        while (frame := slots.get()) is not None:
-            yield frame
+        while (item := take()) is not None:
+            yield item
+        if failed:
+            raise VideoError(failed[0])
     finally:
         stop.set()
         while reader.is_alive():  # unblock a reader waiting on a full queue
             try:
-                slots.get_nowait()
+                queued.get_nowait()
             except queue.Empty:
                 reader.join(0.05)
         capture.release()
@@ -101,6 +136,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     first frame is processed.
     """
     capture = open_source(source)
+    live = source.isdigit()
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     writer = None
     if out is not None:
@@ -113,15 +149,16 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     result, faces = VideoResult(), []
     started = time.perf_counter()
     try:
-        for index, bgr in enumerate(frames(capture)):
-            if max_frames is not None and index >= max_frames:
+        for shown, (number, bgr) in enumerate(frames(capture, live=live)):
+            if max_frames is not None and shown >= max_frames:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a strided numpy copy costs 40 times as much at 1080p
-            if index % every == 0:
+            detected = shown % every == 0
+            if detected:
                 faces = find(rgb)
-            result.records.append({"frame": index, "time": round(index / fps, 3), "detected": index % every == 0,
+            result.records.append({"frame": number, "time": round(number / fps, 3), "detected": detected,
                                    "faces": [face.as_json() for face in faces]})
-            result.frames = index + 1
+            result.frames = shown + 1
             if writer is not None or display:
                 elapsed = time.perf_counter() - started
                 note = f"{result.frames / elapsed:.1f} FPS" if display and elapsed > 0 else None
@@ -133,7 +170,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break
             if on_frame is not None:
-                on_frame(index)
+                on_frame(shown)
     finally:
         result.seconds = time.perf_counter() - started
         if writer is not None:

@@ -1,5 +1,7 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
 import json
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -160,6 +162,75 @@ def test_video_command_writes_a_record_per_frame(model_path, clip, tmp_path):
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     capture.release()
+
+
+class CountingCapture:
+    """A stand-in for ``cv2.VideoCapture``: frames numbered 0..count-1 as fast as they are asked for;
+    with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises."""
+
+    def __init__(self, count: int, gated: bool = False, broken_at: int | None = None):
+        self.count, self.given, self.released, self.broken_at = count, 0, False, broken_at
+        self.gate, self.exhausted = threading.Event(), threading.Event()
+        if not gated:
+            self.gate.set()
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.given > 0:
+            self.gate.wait()
+        if self.given == self.count:
+            self.exhausted.set()
+            return False, None
+        if self.given == self.broken_at:
+            raise cv2.error("corrupt packet")
+        self.given += 1
+        return True, np.full((2, 2, 3), (self.given - 1) % 256, np.uint8)
+
+    def release(self) -> None:
+        self.released = True
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_file_gives_every_frame_and_a_camera_only_the_newest(live):
+    from detect.video import frames
+
+    capture = CountingCapture(30, gated=True)
+    stream = frames(capture, buffered=64, live=live)
+    first, _ = next(stream)
+    capture.gate.set()
+    assert capture.exhausted.wait(10)  # the source ran ahead while the first frame was being worked on
+    rest = list(stream)
+    numbers = [first] + [number for number, _ in rest]
+    assert all(int(pixels[0, 0, 0]) == number for number, pixels in rest)
+    if live:
+        assert numbers == [0, 29]  # everything in between was dropped, the newest kept
+    else:
+        assert numbers == list(range(30))
+    assert capture.released
+
+
+def test_leaving_a_live_stream_early_stops_its_reader():
+    from detect.video import frames
+
+    capture = CountingCapture(10**9)
+    stream = frames(capture, live=True)
+    taken = [next(stream)[0] for _ in range(3)]
+    stream.close()
+    assert taken == sorted(set(taken)) and capture.released
+    given = capture.given
+    time.sleep(0.2)
+    assert capture.given == given  # nothing reads any more
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
+    from detect.video import VideoError, frames
+
+    capture = CountingCapture(30, broken_at=3)
+    taken = []
+    with pytest.raises(VideoError, match="frame 3: cannot be read"):
+        for number, _ in frames(capture, live=live):
+            taken.append(number)
+    assert taken == ([0, 1, 2] if not live else sorted(set(taken))) and capture.released
 
 
 def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):
