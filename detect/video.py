@@ -29,14 +29,19 @@ class VideoError(ValueError):
     """A video source or output that cannot be used; the message names it and says why."""
 
 
+def is_camera(source: str) -> bool:
+    """Whether a video source names a camera (its index, a number) rather than a file."""
+    return source.isdigit()
+
+
 def open_source(source: str) -> cv2.VideoCapture:
     """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it gives no frame."""
-    is_camera = source.isdigit()
-    if not is_camera and not Path(source).is_file():
+    camera = is_camera(source)
+    if not camera and not Path(source).is_file():
         raise VideoError(f"{source}: video file not found")
-    capture = cv2.VideoCapture(int(source) if is_camera else source)
+    capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        raise VideoError(f"{source}: " + ("no camera with this index" if is_camera else "cannot be opened as a video"))
+        raise VideoError(f"{source}: " + ("no camera with this index" if camera else "cannot be opened as a video"))
     return capture
 
 
@@ -136,7 +141,6 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     first frame is processed.
     """
     capture = open_source(source)
-    live = source.isdigit()
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     writer = None
     if out is not None:
@@ -149,7 +153,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     result, faces = VideoResult(), []
     started = time.perf_counter()
     try:
-        for shown, (number, bgr) in enumerate(frames(capture, live=live)):
+        for shown, (number, bgr) in enumerate(frames(capture, live=is_camera(source))):
             if max_frames is not None and shown >= max_frames:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a strided numpy copy costs 40 times as much at 1080p
