@@ -76,10 +76,11 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False) -> 
         except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
             failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
         finally:  # whatever happened, the stream ends: nothing waits for a frame that will not come
-            with arrived:
-                ended.set()
-                arrived.notify()
-            if not live:
+            if live:
+                with arrived:
+                    ended.set()
+                    arrived.notify()
+            else:
                 queued.put(None)
 
     def take() -> tuple[int, np.ndarray] | None:
