@@ -216,7 +216,10 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
               help="Continue from this detector's weights (e.g. on more or newer scenes).")
 def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, epochs: int, batch_size: int,
                    learning_rate: float, seed: int, side: int, inference_side: int, start_from: Path | None) -> None:
-    """Train the mask-aware face detector on generated scenes."""
+    """Train the mask-aware face detector on generated scenes.
+
+    Interrupted, the same command goes on from the last finished epoch (saved in the report folder).
+    """
     from detect.train_detector import DetectorRecipe, train_detector as train
 
     _check_writable(model_path)

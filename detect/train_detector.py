@@ -5,11 +5,14 @@
 Each step shows the network a random square cut of a scene at a random zoom, flipped at random;
 the targets are rendered from the scene's boxes (``detect.targets``). Scenes are split 90/10 by
 a hash of their name; the report (loss curves, validation AP and recall by size) goes to a
-folder beside the model, as for the classifier.
+folder beside the model, as for the classifier. After every epoch the run is saved to
+``checkpoint.keras`` in that folder: run again with the same scenes and settings, an interrupted
+training goes on from its last finished epoch, with the same cuts it would have seen.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from augment.images import load_rgb, write_atomic
 from detect.evaluate import evaluate_scenes, score_thresholds
@@ -27,13 +31,14 @@ from detect.network import Detector, build_detector, focal_loss, regression_loss
 from detect.targets import STRIDE, render_targets
 from train.backend import keras, tf
 from augment.dataset import LABELS, split_of
+from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError
 from train.fit import epoch_bar, run_folder
 from train.model import load_model_file, save_model_file
+from train.report import plot_history
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
     from tensorflow.data import Dataset
-from train.report import plot_history
 
 
 # Scenes hold few faces large enough to fill a picture, and real portraits and selfies are
@@ -102,8 +107,11 @@ def training_cut(image: np.ndarray, boxes: np.ndarray, side: int, rng: np.random
     return canvas, moved
 
 
-def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool) -> Dataset:
-    """``tf.data`` of (image batch, {heat, regression}) with targets rendered on worker threads."""
+def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool, skip: int = 0) -> Dataset:
+    """``tf.data`` of (image batch, {heat, regression}) with targets rendered on worker threads.
+
+    ``skip``: training cuts already seen (by an interrupted run); the stream starts after them.
+    """
     grid = (recipe.side // STRIDE, recipe.side // STRIDE)
     cache: dict[int, np.ndarray] = {}
 
@@ -125,6 +133,8 @@ def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool) -
                                       if training else indices for e in range(epochs)]),
                       np.repeat(np.arange(epochs), count)], axis=1)
     data = tf().data.Dataset.from_tensor_slices(pairs)
+    if training:  # whole batches per epoch: the last one may wrap round to the first cuts
+        data = data.repeat().skip(skip)
 
     def mapped(pair):
         image, heat, regression = tf().numpy_function(example, [pair[0], pair[1]],
@@ -135,8 +145,6 @@ def scene_dataset(records: list[dict], recipe: DetectorRecipe, training: bool) -
         return image, {"heat": heat, "regression": regression}
 
     data = data.map(mapped, num_parallel_calls=tf().data.AUTOTUNE, deterministic=True).batch(recipe.batch_size)
-    if training:  # whole batches per epoch: the last one may wrap round to the first cuts
-        data = data.repeat()
     return data.prefetch(tf().data.AUTOTUNE)
 
 
@@ -145,10 +153,10 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
     """Train on a scenes folder and save the detector and its report; return the run summary."""
     started = time.perf_counter()
     records = load_scenes(scenes)
+    keras().utils.set_random_seed(recipe.seed)  # before building: the new layers' first weights follow it
     model = build_detector(len(LABELS), recipe.weights, recipe.alpha, recipe.side)
     if recipe.start_from:
         model.set_weights(load_model_file(Path(recipe.start_from), "detector")[0].get_weights())
-    keras().utils.set_random_seed(recipe.seed)
     train = [r for r in records if split_of(r["image"]) != "val"]
     val = [r for r in records if split_of(r["image"]) == "val"]
     steps = math.ceil(len(train) / recipe.batch_size)
@@ -156,16 +164,28 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
     model.compile(optimizer=keras().optimizers.Adam(schedule),
                   loss={"heat": focal_loss, "regression": regression_loss},
                   loss_weights={"heat": 1.0, "regression": 1.0})
-    history = model.fit(scene_dataset(train, recipe, True), epochs=recipe.epochs, steps_per_epoch=steps,
-                        validation_data=scene_dataset(val, recipe, False) if val else None, verbose=0,
-                        shuffle=False, callbacks=[epoch_bar(recipe.epochs, "detector", progress)]).history
+    folder = run_folder(model_path)
+    checkpoint = folder / "checkpoint.keras"
+    names = "\n".join(record["image"] for record in records)
+    run = {"recipe": asdict(recipe), "scenes": hashlib.sha256(names.encode()).hexdigest()}
+    state = resume(model, checkpoint, run) or {"epochs_done": 0, "history": {}}
+    first, earlier = state["epochs_done"], state["history"]
+    if progress and checkpoint.exists():
+        tqdm.write(f"{checkpoint}: " + (f"resuming after epoch {first} of {recipe.epochs}" if first else
+                                        "saved by a run with other scenes or settings; starting afresh"))
+    callbacks = [checkpoint_every_epoch(checkpoint, run, earlier),
+                 epoch_bar(recipe.epochs, "detector", progress, first)]
+    later = model.fit(scene_dataset(train, recipe, True, skip=first * steps * recipe.batch_size),
+                      epochs=recipe.epochs, initial_epoch=first, steps_per_epoch=steps,
+                      validation_data=scene_dataset(val, recipe, False) if val else None, verbose=0,
+                      shuffle=False, callbacks=callbacks).history
+    history = {key: earlier.get(key, []) + list(later.get(key, [])) for key in set(earlier) | set(later)}
     metadata = {"kind": "detector", "labels": list(LABELS), "input_side": recipe.inference_side, "alpha": recipe.alpha,
                 "recipe": asdict(recipe), "scenes": str(scenes), "resize": "area-down-linear-up"}
     save_model_file(model, model_path, metadata)
-    folder = run_folder(model_path)
     plot_history({k: v for k, v in history.items() if k in ("loss", "val_loss")}, folder / "curves.png")
     summary = {"model": str(model_path), "scenes": {"train": len(train), "val": len(val)},
-               "seconds": round(time.perf_counter() - started, 1),
+               "seconds": round(time.perf_counter() - started, 1), "resumed_after_epoch": first,
                "history": {k: [float(x) for x in v] for k, v in history.items()}}
     if val:  # the held-out generated scenes, scored as real ones are
         detector = Detector(model, metadata)
@@ -173,4 +193,5 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
         summary["val"] = evaluate_scenes(scenes, lambda rgb: scene_faces(rgb, detector, floor), list(LABELS),
                                          SCENE_DETECTOR, progress, {Path(r["image"]).stem for r in val}, operating)
     write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
+    checkpoint.unlink(missing_ok=True)  # the run is complete: a rerun trains afresh
     return summary

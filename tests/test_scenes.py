@@ -104,8 +104,27 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
     assert result.exit_code == 0 and (scenes_dir / "images" / "scene_000003.jpg").read_bytes() == before
 
 
+# What the tests below train: small and quick, and the same whether from the command line or not.
+TINY_DETECTOR = {"weights": "none", "side": 64, "inference_side": 128, "epochs": 2, "batch_size": 4,
+                 "learning_rate": 0.002}
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(scenes_dir, tmp_path_factory):
+    """A detector trained from the command line on the scenes, for two epochs of one-batch steps."""
+    from detect.cli import main as detect_main
+
+    model = tmp_path_factory.mktemp("detector") / "det.keras"
+    options = [item for key, value in TINY_DETECTOR.items() for item in (f"--{key.replace('_', '-')}", str(value))]
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
+                                              *options])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {model}" in result.output
+    return model
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_image):
+def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_image):
     from detect.cli import main as detect_main
     from augment.images import save_rgb
     from detect.faces import CLASSIFIER_RAMP, make_labeller
@@ -113,15 +132,11 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     from train.model import ModelError, build_network, load_classifier, load_model_file, save_model_file
     from train.views import RESIZE
 
-    model = tmp_path / "det.keras"
-    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
-                                              "--weights", "none", "--side", "64", "--inference-side", "128",
-                                              "--epochs", "2", "--batch-size", "4", "--learning-rate", "0.002"])
-    assert result.exit_code == 0, result.output
-    assert f"wrote {model}" in result.output
+    model = tiny_detector
     assert load_model_file(model, "detector")[1]["recipe"]["learning_rate"] == 0.002
-    metrics = json.loads((tmp_path / "det" / "metrics.json").read_text())
-    assert len(metrics["history"]["loss"]) == 2 and (tmp_path / "det" / "curves.png").is_file()
+    metrics = json.loads((model.parent / "det" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2 and (model.parent / "det" / "curves.png").is_file()
+    assert not (model.parent / "det" / "checkpoint.keras").exists()  # a finished run leaves none behind
     detector = load_detector(model)
     assert detector.labels == ["with_mask", "without_mask"] and detector.side == 128
     found = detector.detect(face_image, threshold=0.0)
@@ -169,8 +184,48 @@ def test_detector_trains_saves_loads_and_detects(scenes_dir, tmp_path, face_imag
     with pytest.raises(ModelError, match="is a mask detector, not a mask classifier"):
         load_classifier(model)
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(tmp_path / "nothing"), "--model",
-                                              str(model), "--weights", "none"])
+                                              str(tmp_path / "unmade.keras"), "--weights", "none"])
     assert result.exit_code == 1 and "no manifest.jsonl" in result.output
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_interrupted_detector_training_resumes_where_it_stopped(scenes_dir, tiny_detector, tmp_path, monkeypatch):
+    import detect.train_detector as trainer
+    from train.backend import keras
+    from train.checkpoint import read_checkpoint
+    from train.model import load_model_file
+
+    recipe = trainer.DetectorRecipe(**TINY_DETECTOR)
+    whole = json.loads((tiny_detector.parent / "det" / "metrics.json").read_text())
+
+    # The stream of a resumed run is the uninterrupted one's, from where it stopped.
+    records = [r for r in trainer.load_scenes(scenes_dir) if trainer.split_of(r["image"]) != "val"]
+    stream = [images.numpy() for images, _ in trainer.scene_dataset(records, recipe, True).take(3)]
+    later = [images.numpy() for images, _ in trainer.scene_dataset(records, recipe, True, skip=4).take(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(stream[1:], later))
+
+    class Interrupt(keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "epoch_bar", lambda *args: Interrupt())
+    model = tmp_path / "det.keras"
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_detector(scenes_dir, model, recipe, progress=False)
+    checkpoint = tmp_path / "det" / "checkpoint.keras"
+    state = read_checkpoint(checkpoint)
+    assert not model.exists() and state["epochs_done"] == 1 and len(state["history"]["loss"]) == 1
+    monkeypatch.undo()
+
+    # Other settings do not resume it; the same ones go on from epoch 2 and end as the uninterrupted run.
+    assert trainer.resume(keras().Sequential(), checkpoint, {"recipe": "other"}) is None
+    resumed = trainer.train_detector(scenes_dir, model, recipe, progress=False)
+    assert resumed["history"]["loss"][0] == state["history"]["loss"][0]
+    assert resumed["history"]["loss"] == pytest.approx(whole["history"]["loss"], rel=1e-3)
+    weights = load_model_file(model, "detector")[0].get_weights()
+    reference = load_model_file(tiny_detector, "detector")[0].get_weights()
+    assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(weights, reference))
+    assert not checkpoint.exists()
 
 
 def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):

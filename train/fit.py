@@ -56,11 +56,12 @@ def run_folder(model_path: Path) -> Path:
     return model_path.with_suffix("")
 
 
-def epoch_bar(total: int, description: str, enabled: bool = True) -> Callback:
-    """A Keras callback that advances a tqdm bar per epoch, showing the latest losses."""
+def epoch_bar(total: int, description: str, enabled: bool = True, done: int = 0) -> Callback:
+    """A Keras callback that advances a tqdm bar per epoch, showing the latest losses; ``done`` epochs are already past."""
     class Bar(keras().callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total, desc=description, unit="epoch", leave=False, disable=not enabled)
+            self.bar = tqdm(total=total, initial=done, desc=description, unit="epoch", leave=False,
+                            disable=not enabled)
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.set_postfix({key: f"{value:.3f}" for key, value in (logs or {}).items()

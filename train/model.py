@@ -102,15 +102,20 @@ def build_network(alpha: float, weights: str, size: int, classes: int, seed: int
                    base=base)
 
 
-def save_model_file(model: Model, path: Path, metadata: dict) -> None:
-    """Write the model and its metadata as one ``.keras`` file, atomically."""
+def save_keras_with(model: Model, path: Path, member: str, content: dict) -> None:
+    """Write the model as a ``.keras`` file with one more JSON member in its zip, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         staged = Path(scratch) / "model.keras"
         model.save(staged)
         with zipfile.ZipFile(staged, "a") as archive:
-            archive.writestr(METADATA, json.dumps({"format": FORMAT, **metadata}, indent=1))
+            archive.writestr(member, json.dumps(content, indent=1))
         shutil.move(staged, path)
+
+
+def save_model_file(model: Model, path: Path, metadata: dict) -> None:
+    """Write the model and its metadata as one ``.keras`` file, atomically."""
+    save_keras_with(model, path, METADATA, {"format": FORMAT, **metadata})
 
 
 def read_metadata(path: Path) -> dict:
