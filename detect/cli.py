@@ -15,6 +15,7 @@ from detect.faces import FACE_DETECTORS
 DEFAULT_MODEL = "models/mask_classifier.keras"
 DEFAULT_DETECTOR_MODEL = "models/mask_detector.keras"
 EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
+DRAWN_SUFFIX = ".detected.jpg"  # what `image` writes for NAME.jpg: NAME.detected.jpg
 
 
 def _model_option(function):
@@ -92,7 +93,9 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         _check_writable(out / "probe")
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         mirror=mirror is not False)
-    files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q))
+    # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
+    files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q)
+                                                  and not q.name.endswith(DRAWN_SUFFIX))
                                            if path.is_dir() else [path])]
     results, failures = [], 0
     for path in files:
@@ -103,7 +106,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
             failures += 1
             continue
         faces = find(rgb)
-        target = (out / f"{path.stem}.detected.jpg") if out else path.with_name(f"{path.stem}.detected.jpg")
+        target = (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
         try:
             save_rgb(target, draw_faces(rgb, faces))
         except OSError as error:

@@ -123,6 +123,13 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
     assert [r["image"].endswith("face.jpg") for r in records] == [True]
     assert len(records[0]["faces"]) == 1 and set(records[0]["faces"][0]) >= {"box", "label", "confidence"}
 
+    # Drawn beside the inputs, then run again: the drawings are outputs, not more inputs.
+    (tmp_path / "in" / "broken.png").unlink()
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["face.detected.jpg", "face.jpg"]
+
 
 def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path):
     runner = CliRunner()
