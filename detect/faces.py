@@ -15,7 +15,7 @@ import numpy as np
 
 from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_boxes
 from augment.scenes import face_box_from_annotation
-from train.model import Classifier, ModelError, load_classifier
+from train.model import Classifier, ModelError, load_classifier, read_metadata
 from train.views import plain_view
 
 if TYPE_CHECKING:  # annotations only: the detector loads TensorFlow, which is imported on first use
@@ -143,6 +143,9 @@ def make_labeller(detector: str, classifier_path: Path | None, detector_path: Pa
     if detector == SCENE_DETECTOR:
         from detect.network import load_detector
 
+        for path in (detector_path, classifier_path):  # both files checked before TensorFlow loads (seconds)
+            if path is not None:
+                read_metadata(path)
         scene_detector = load_detector(detector_path)
         classifier = None if classifier_path is None else load_classifier(classifier_path)
         if classifier is not None and sorted(classifier.labels) != sorted(scene_detector.labels):
