@@ -172,7 +172,7 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
     first, earlier = state["epochs_done"], state["history"]
     if progress and checkpoint.exists():
         tqdm.write(f"{checkpoint}: " + (f"resuming after epoch {first} of {recipe.epochs}" if first else
-                                        "saved by a run with other scenes or settings; starting afresh"))
+                                        "not of this run (other scenes or settings) or unreadable; starting afresh"))
     callbacks = [checkpoint_every_epoch(checkpoint, run, earlier),
                  epoch_bar(recipe.epochs, "detector", progress, first)]
     later = model.fit(scene_dataset(train, recipe, True, skip=first * steps * recipe.batch_size),
