@@ -54,6 +54,7 @@ class Settings:
     detector_model: str | None = None  # the mask-aware detector's file, for "maskdet"
     quality: int = 95
     styles: tuple[str, ...] = field(default=())
+    style_weights: tuple[tuple[str, int], ...] = field(default=())  # the styles whose weight is not 1
 
 
 @dataclass
@@ -109,8 +110,11 @@ def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
 
 
 def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams:
-    """Random placement and colour choices for one face: style, small shifts, width, tint, shadow."""
-    style = styles[int(rng.integers(len(styles)))]
+    """Random placement and colour choices for one face: style (as often as its weight), small shifts, width, tint, shadow."""
+    # One draw among all weight units, so styles of weight 1 are drawn as a uniform pick would.
+    weights = np.array([style.weight for style in styles])
+    unit = int(rng.integers(weights.sum()))
+    style = styles[int(np.searchsorted(np.cumsum(weights), unit, side="right"))]
     brightness = float(np.exp(rng.normal(0.0, 0.12)))
     tint = tuple(round(brightness * float(np.exp(rng.normal(0.0, 0.03))), 4) for _ in range(3))
     return MaskParams(
@@ -252,12 +256,11 @@ def load_finished(out: Path, stems: dict[str, str]) -> dict[str, ImageResult]:
 def check_settings(out: Path, settings: Settings) -> None:
     """Refuse to resume into a folder made with other settings; remember these ones otherwise."""
     path = out / PARTS / "settings.json"
-    current = asdict(settings)
-    current["styles"] = list(current["styles"])
+    current = _as_json(asdict(settings))
     if path.exists():
         try:
             # Settings added since that folder was made had their default values then.
-            previous = {**asdict(Settings()), "styles": [], **json.loads(path.read_text())}
+            previous = {**_as_json(asdict(Settings())), **json.loads(path.read_text())}
         except (ValueError, TypeError):
             previous = None
         if previous != current:
@@ -267,6 +270,11 @@ def check_settings(out: Path, settings: Settings) -> None:
             )
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
+
+
+def _as_json(value: object) -> object:
+    """``value`` as it reads back from JSON (tuples become lists), for comparing with a saved copy."""
+    return json.loads(json.dumps(value))
 
 
 def prepare_output(out: Path) -> None:

@@ -95,7 +95,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     styles, style_problems = resolve_styles(style_dirs)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")
-    settings = replace(settings, styles=tuple(sorted(styles)))
+    settings = replace(settings, styles=tuple(sorted(styles)),
+                       style_weights=tuple(sorted((name, s.weight) for name, s in styles.items() if s.weight != 1)))
     sources, listing_problems = dataset.list_inputs(raw)
     if limit is not None:
         sources = sources[:limit]

@@ -1,13 +1,14 @@
 """Mask styles: RGBA PNGs with four anchor points, from a sidecar or derived from the alpha.
 
-A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar::
+A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar, both keys optional::
 
-    {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}}
+    {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}, "weight": 3}
 
-in PNG pixels: ``top`` is the middle of the top edge (it sits on the nose bridge),
+Anchors are in PNG pixels: ``top`` is the middle of the top edge (it sits on the nose bridge),
 ``bottom`` the middle of the bottom edge (under the chin), ``left`` and ``right`` the side
-edges at cheek height (left as seen in the picture). Without a sidecar the anchors are
-derived from the alpha shape, so any mask PNG with transparency works.
+edges at cheek height (left as seen in the picture). Without them the anchors are derived
+from the alpha shape, so any mask PNG with transparency works. ``weight`` (a whole number,
+1 by default) is how often the style is drawn relative to the others.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
     CANONICAL_ANCHORS["bottom"][1] - CANONICAL_ANCHORS["top"][1]
 )
 MIN_SIDE = 16  # pixels: a smaller mask PNG has too little to warp
+MAX_WEIGHT = 1000
 
 
 class StyleError(ValueError):
@@ -33,13 +35,14 @@ class StyleError(ValueError):
 
 @dataclass(frozen=True)
 class MaskStyle:
-    """A loaded style: straight (not premultiplied) RGBA uint8 pixels (h, w, 4) and its anchors."""
+    """A loaded style: straight (not premultiplied) RGBA uint8 pixels (h, w, 4), its anchors, how often it is drawn."""
 
     name: str
     path: Path
     rgba: np.ndarray
     anchors: dict[str, tuple[float, float]]
     anchors_from: str  # "sidecar" or "alpha"
+    weight: int = 1
 
 
 def _largest_component(binary: np.ndarray) -> np.ndarray:
@@ -84,7 +87,7 @@ def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
 def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tuple[float, float]]:
     """Check anchors from a sidecar: all four present, numeric, inside the image and in a sane layout."""
     if not isinstance(anchors, dict):
-        raise ValueError('sidecar needs an "anchors" object with top, bottom, left and right')
+        raise ValueError('"anchors" must be an object with top, bottom, left and right')
     missing = [name for name in ANCHOR_NAMES if name not in anchors]
     if missing:
         raise ValueError(f"sidecar anchors miss {', '.join(missing)}")
@@ -102,6 +105,13 @@ def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tupl
     if checked["left"][0] >= checked["right"][0]:
         raise ValueError("anchor 'left' must be left of 'right'")
     return checked
+
+
+def validate_weight(weight: object) -> int:
+    """Check a sidecar's weight: a whole number from 1 to MAX_WEIGHT."""
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+        raise ValueError(f'"weight" must be a whole number from 1 to {MAX_WEIGHT}, got {weight!r}')
+    return weight
 
 
 def read_rgba(path: Path) -> np.ndarray:
@@ -127,19 +137,28 @@ def load_style(path: str | Path) -> MaskStyle:
         alpha = rgba[:, :, 3]
         if not (alpha >= 128).any():
             raise ValueError("alpha channel is empty (the whole image is transparent)")
-        sidecar = path.with_suffix(".json")
-        if sidecar.exists():
-            try:
-                data = json.loads(sidecar.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ValueError(f"unreadable sidecar {sidecar.name}: {error}") from None
-            anchors = validate_anchors(data.get("anchors") if isinstance(data, dict) else None, width, height)
-            source = "sidecar"
+        sidecar = read_sidecar(path.with_suffix(".json"))
+        if "anchors" in sidecar:
+            anchors, source = validate_anchors(sidecar["anchors"], width, height), "sidecar"
         else:
             anchors, source = derive_anchors(alpha), "alpha"
+        weight = validate_weight(sidecar.get("weight", 1))
     except ValueError as error:
         raise StyleError(f"{path}: {error}") from None
-    return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source)
+    return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight)
+
+
+def read_sidecar(path: Path) -> dict:
+    """A style's sidecar as a dict, empty when there is none; ValueError when it cannot be read."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable sidecar {path.name}: {error}") from None
+    if not isinstance(data, dict) or not {"anchors", "weight"} & data.keys():
+        raise ValueError(f'sidecar {path.name} needs "anchors" (top, bottom, left, right) and/or "weight"')
+    return data
 
 
 def find_style_files(directories: list[Path]) -> list[Path]:

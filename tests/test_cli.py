@@ -156,6 +156,16 @@ def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
     assert result.exit_code != 0 and "other settings" in result.output
 
 
+def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    sidecar = styles_dir / "cloth_black.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 4}))
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and "other settings" in result.output
+    assert generate(raw_dir, tmp_path / "other", styles_dir).exit_code == 0
+
+
 def test_a_folder_made_before_a_setting_existed_resumes_with_its_default(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)
@@ -220,8 +230,11 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     assert result.exit_code == 0
     assert "surgical_blue" in result.output and "anchors from sidecar" in result.output
     assert "problem:" in result.output and "flat.png: no alpha channel" in result.output
+    assert "drawn 50.0%" in result.output
+    sidecar = styles_dir / "cloth_black.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
-    assert {s["name"] for s in listing["styles"]} == {"surgical_blue", "cloth_black"}
+    assert {s["name"]: s["weight"] for s in listing["styles"]} == {"surgical_blue": 1, "cloth_black": 3}
 
 
 def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):

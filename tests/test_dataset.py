@@ -1,5 +1,6 @@
 """Dataset bookkeeping: naming, splits, seeding, random parameters, input listing."""
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +37,20 @@ def test_random_parameters_stay_in_their_ranges_and_use_every_style():
     assert {p.style for p in params} == {s.name for s in styles}
     assert all(-0.07 <= p.shift <= 0.07 and 0.96 <= p.width <= 1.06 for p in params)
     assert all(0.2 <= p.shadow <= 0.45 and all(0.5 < t < 2.0 for t in p.tint) for p in params)
+
+
+def test_styles_are_drawn_as_often_as_their_weights_say():
+    styles, _ = load_styles([BUILTIN_STYLES])
+    heavy, light = replace(styles[0], weight=3), styles[1]
+    drawn = Counter(dataset.draw_params(np.random.default_rng(i), [heavy, light]).style for i in range(4000))
+    assert abs(drawn[heavy.name] / 4000 - 0.75) < 0.03 and drawn[light.name] + drawn[heavy.name] == 4000
+
+
+def test_styles_of_equal_weight_are_drawn_as_before_weights_existed():
+    """A seed keeps giving the dataset it gave: with every weight 1 the pick is a uniform integer draw."""
+    styles, _ = load_styles([BUILTIN_STYLES])
+    picks = [dataset.draw_params(np.random.default_rng(i), styles).style for i in range(200)]
+    assert picks == [styles[int(np.random.default_rng(i).integers(len(styles)))].name for i in range(200)]
 
 
 def test_list_inputs_finds_images_recursively_and_skips_others(tmp_path):

@@ -112,6 +112,32 @@ def test_bad_sidecars_are_reported(tmp_path, sidecar, message):
         load_style(tmp_path / "m.png")
 
 
+def test_a_sidecar_may_give_only_a_weight(tmp_path):
+    draw_third_party_mask(tmp_path / "web.png")
+    derived = load_style(tmp_path / "web.png")
+    (tmp_path / "web.json").write_text('{"weight": 3}')
+    weighted = load_style(tmp_path / "web.png")
+    assert (derived.weight, weighted.weight) == (1, 3)
+    assert weighted.anchors_from == "alpha" and weighted.anchors == derived.anchors
+
+
+@pytest.mark.parametrize("weight", ["0", "-1", "1.5", '"3"', "true", "1001", "null"])
+def test_a_weight_that_is_not_a_whole_number_from_1_to_1000_is_reported(tmp_path, weight):
+    draw_third_party_mask(tmp_path / "web.png")
+    (tmp_path / "web.json").write_text(f'{{"weight": {weight}}}')
+    with pytest.raises(StyleError, match='"weight" must be a whole number') as error:
+        load_style(tmp_path / "web.png")
+    assert str(tmp_path / "web.png") in str(error.value)
+
+
+@pytest.mark.parametrize("sidecar", ["{}", "[1, 2]", '{"anchor": {}}'])
+def test_a_sidecar_with_neither_anchors_nor_weight_is_reported(tmp_path, sidecar):
+    draw_third_party_mask(tmp_path / "web.png")
+    (tmp_path / "web.json").write_text(sidecar)
+    with pytest.raises(StyleError, match='needs "anchors"'):
+        load_style(tmp_path / "web.png")
+
+
 def test_load_styles_keeps_good_files_and_reports_bad_ones(tmp_path, styles_dir):
     write_png(styles_dir / "broken.png", np.full((50, 50, 3), 200, np.uint8))
     other = tmp_path / "more"
