@@ -85,7 +85,10 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
               help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
-    """List mask styles, their anchors, and what is wrong with any file that cannot be used."""
+    """List mask styles, their anchors, and what is wrong with any file that cannot be used.
+
+    Exits with status 1 when a file cannot be used or no style can, so it can check a folder in a script.
+    """
     from augment.styles import StyleError, load_styles
 
     try:
@@ -96,7 +99,13 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
                     "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight} for s in found]
         click.echo(json.dumps({"styles": listing, "problems": problems}, indent=2))
-        return
+    else:
+        _print_styles(found, problems)
+    if problems or not found:
+        raise SystemExit(1)
+
+
+def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
     total = sum(style.weight for style in found)
     for style in found:
         anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())

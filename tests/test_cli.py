@@ -227,14 +227,19 @@ def test_a_third_party_png_without_sidecar_just_works(raw_dir, tmp_path):
 def test_styles_command_lists_anchors_and_problems(styles_dir):
     cv2.imwrite(str(styles_dir / "flat.png"), np.full((40, 40, 3), 200, np.uint8))
     result = run("styles", "--styles", styles_dir)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # a folder with a bad file fails the check
     assert "surgical_blue" in result.output and "anchors from sidecar" in result.output
     assert "problem:" in result.output and "flat.png: no alpha channel" in result.output
     assert "drawn 50.0%" in result.output
+    (styles_dir / "flat.png").unlink()
+    assert run("styles", "--styles", styles_dir).exit_code == 0
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
     assert {s["name"]: s["weight"] for s in listing["styles"]} == {"surgical_blue": 1, "cloth_black": 3}
+    empty = styles_dir.parent / "empty"
+    empty.mkdir()
+    assert run("styles", "--styles", empty).exit_code == 1
 
 
 def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
