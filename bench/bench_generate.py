@@ -8,7 +8,7 @@ In one invocation it
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
 3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
-   and checks the landmarks on the rotated photos against the upright ones rotated alike;
+   per mask style too, and checks the landmarks on the rotated photos against the upright ones rotated alike;
 4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
    ``shared/tools/contact_sheet.py``.
 Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
@@ -16,6 +16,7 @@ Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import resource
@@ -89,12 +90,33 @@ def make_variants(raw: Path, out: Path) -> dict[str, Path]:
     return folders
 
 
-def fitcheck(shared: Path, originals: Path, masked: Path) -> dict:
-    """shared/tools/fitcheck.py's JSON summary."""
+def fitcheck(shared: Path, originals: Path, masked: Path, rows: Path | None = None) -> dict:
+    """shared/tools/fitcheck.py's JSON summary; with ``rows``, its per-pair CSV is written there too."""
+    extra = ["--csv", str(rows)] if rows else []
     result = subprocess.run([sys.executable, str(shared / "tools" / "fitcheck.py"), str(originals), str(masked),
-                             "--json"], capture_output=True, text=True, check=True)
+                             "--json", *extra], capture_output=True, text=True, check=True)
     line = next(line for line in result.stdout.splitlines() if line.startswith("JSON "))
     return json.loads(line[len("JSON "):])
+
+
+def fit_by_style(generated: Path, rows: Path) -> dict[str, dict]:
+    """Pairs fitcheck could evaluate and those that fit (strict), per mask style, worst share first.
+
+    Shows whether failures follow the mask's placement or its colour: fitcheck finds the mask by
+    its difference from the face, which a mask coloured like the skin under it partly escapes.
+    """
+    style_of = {Path(r["path"]).name: r["style"]
+                for r in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines())
+                if r["label"] == "with_mask"}
+    counts: dict[str, dict] = {}
+    with rows.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["status"] != "ok":
+                continue
+            tally = counts.setdefault(style_of[row["masked"]], {"pairs": 0, "fit_ok": 0})
+            tally["pairs"] += 1
+            tally["fit_ok"] += int(row["fit_ok"] == "1")
+    return dict(sorted(counts.items(), key=lambda item: item[1]["fit_ok"] / item[1]["pairs"]))
 
 
 def run_baseline(shared: Path, raw: Path, out: Path) -> dict:
@@ -175,7 +197,8 @@ def main() -> None:
     results["raw"] = {
         "images": ours["inputs"], "images_masked": ours["images_masked"], "faces": ours["faces"],
         "masked_share": round(ours["images_masked"] / ours["inputs"], 4), "detectors": ours["detectors"],
-        "fitcheck": fitcheck(args.shared, args.out / "ours" / "without_mask", args.out / "ours" / "with_mask"),
+        "fitcheck": fitcheck(args.shared, args.out / "ours" / "without_mask", args.out / "ours" / "with_mask",
+                             args.out / "fit_raw.csv"),
         "baseline_masked_share": round(baseline["written"] / baseline["inputs"], 4),
         "baseline_fitcheck": fitcheck(args.shared, raw, args.out / "naive"),
     }
@@ -186,8 +209,11 @@ def main() -> None:
             "masked_share": round(variant["images_masked"] / variant["inputs"], 4),
             "detectors": variant["detectors"],
             "fitcheck": fitcheck(args.shared, args.out / f"ours_{name}" / "without_mask",
-                                 args.out / f"ours_{name}" / "with_mask"),
+                                 args.out / f"ours_{name}" / "with_mask", args.out / f"fit_{name}.csv"),
         }
+    for name, generated in (("raw", args.out / "ours"), ("rotated25", args.out / "ours_rotated25"),
+                            ("small100", args.out / "ours_small100")):
+        results[name]["fit_by_style"] = fit_by_style(generated, args.out / f"fit_{name}.csv")
     results["rotated25"]["roll_consistency"] = roll_consistency(raw)
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
@@ -210,6 +236,10 @@ def main() -> None:
           f"{base_fit['fit_ok']:>7.1%} {base_fit['fit_ok_lenient']:>8.1%} {base_fit['nose_mouth_covered']:>11.1%} "
           f"{base_fit['eyes_uncovered']:>11.1%}")
     print("(fit columns: share of evaluated pairs, as fitcheck.py reports; masked: share of input images with output)")
+    for name in ("raw", "rotated25", "small100"):
+        failing = {style: t["pairs"] - t["fit_ok"] for style, t in results[name]["fit_by_style"].items()
+                   if t["fit_ok"] < t["pairs"]}
+        print(f"{name}: strict failures by style: " + ", ".join(f"{style} {n}" for style, n in failing.items()))
     roll = results["rotated25"]["roll_consistency"]
     print(f"landmarks on rotated photos vs their upright landmarks rotated ({roll['faces']} faces): mean point error "
           f"median {roll['median']:.1%}, 95th percentile {roll['p95']:.1%} of the eye distance; "
