@@ -8,7 +8,8 @@ In one invocation it
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
 3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
-   per mask style too, and checks the landmarks on the rotated photos against the upright ones rotated alike;
+   also per mask style; on the rotated set it checks our landmarks, and the reference landmarks
+   fitcheck measured against, with a known answer (the upright photo's landmarks rotated alike);
 4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
    ``shared/tools/contact_sheet.py``.
 Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
@@ -47,31 +48,86 @@ def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
     return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
 
 
-def roll_consistency(raw: Path) -> dict:
-    """Landmarks on each rotated photo against its upright landmarks rotated the same way.
+def rotation_of(index: int) -> float:
+    """The roll given to the index-th photo (sorted by name) of the rotated set."""
+    return 25.0 if index % 2 == 0 else -25.0
 
-    A check with a known answer, free of fitcheck's own landmark errors on rolled faces: the
-    mean point error as a share of the eye distance, over photos with one face.
+
+def upright_truth(raw: Path) -> dict[str, np.ndarray]:
+    """A known answer for the rotated set: each one-face photo's upright landmarks, rotated as the photo was.
+
+    Keyed by the rotated copy's file name; the landmarks (68, 2) are in that copy's pixels.
     """
-    errors = []
+    truth = {}
     for index, path in enumerate(sorted(raw.iterdir())):
         rgb = load_rgb(path)
         upright = find_faces(rgb)
-        if len(upright) != 1:
-            continue
-        degrees = 25 if index % 2 == 0 else -25
-        matrix, _ = rotation_onto_canvas(rgb.shape, degrees)
-        expected = upright[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
-        found = find_faces(rotated_copy(rgb, degrees))
-        if not found:
-            continue
-        landmarks = min(found, key=lambda face: np.abs(face.landmarks - expected).mean()).landmarks
-        eyes = np.linalg.norm(expected[36:42].mean(axis=0) - expected[42:48].mean(axis=0))
-        errors.append(float(np.linalg.norm(landmarks - expected, axis=1).mean() / eyes))
+        if len(upright) == 1:
+            matrix, _ = rotation_onto_canvas(rgb.shape, rotation_of(index))
+            truth[path.stem + ".png"] = upright[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
+    return truth
+
+
+def point_error(landmarks: np.ndarray, truth: np.ndarray) -> float:
+    """Mean landmark distance as a share of the true eye distance."""
+    eyes = np.linalg.norm(truth[36:42].mean(axis=0) - truth[42:48].mean(axis=0))
+    return float(np.linalg.norm(np.asarray(landmarks) - truth, axis=1).mean() / eyes)
+
+
+def roll_consistency(rotated: Path, truth: dict[str, np.ndarray]) -> dict:
+    """Our landmarks on each rotated photo against the known answer.
+
+    Free of fitcheck's own landmark errors on rolled faces: the mean point error as a share of
+    the eye distance, over photos with one face.
+    """
+    errors = []
+    for name, expected in truth.items():
+        found = find_faces(load_rgb(rotated / name))
+        if found:
+            errors.append(min(point_error(face.landmarks, expected) for face in found))
     errors = np.array(errors)
     return {"faces": len(errors), "median": round(float(np.median(errors)), 4),
             "p95": round(float(np.percentile(errors, 95)), 4),
             "over_15_percent": int((errors > 0.15).sum()), "over_30_percent": int((errors > 0.3).sum())}
+
+
+def fitcheck_references(cache: Path) -> dict[str, np.ndarray]:
+    """The landmarks fitcheck placed on each original it measured (its largest face), from its cache."""
+    references = {}
+    for path in cache.glob("ref_*.json"):
+        for original, entry in json.loads(path.read_text()).items():
+            if entry.get("faces"):
+                references[original] = np.array(entry["faces"][0]["pts"])
+    return references
+
+
+def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, np.ndarray],
+                                 cache: Path = Path.home() / ".cache" / "fitcheck") -> dict:
+    """fitcheck's strict fit on the rotated set, split by whether its reference landmarks are right.
+
+    fitcheck judges a mask against landmarks it places itself, upright-first, which drift on
+    strongly rolled faces. The known answer tells which pairs it measured against the wrong
+    eyes and mouth (reference off by more than 15 % of the eye distance).
+    """
+    references = fitcheck_references(cache)
+    records = {Path(r["path"]).name: r
+               for r in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines())
+               if r["label"] == "with_mask"}
+    right = {"pairs": 0, "fit_ok": 0}
+    wrong = {"pairs": 0, "fit_ok": 0}
+    with rows.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            record = records[row["masked"]]
+            original = str((generated / "without_mask" / row["orig"]).resolve())
+            if row["status"] != "ok" or record["source"] not in truth or original not in references:
+                continue
+            # The known answer in the crop's pixels: the crop's corner moved to 0, then its scale.
+            scale = (record["box"][2] - record["box"][0]) / (record["source_box"][2] - record["source_box"][0])
+            expected = (truth[record["source"]] - record["crop"][:2]) * scale
+            tally = right if point_error(references[original], expected) <= 0.15 else wrong
+            tally["pairs"] += 1
+            tally["fit_ok"] += int(row["fit_ok"] == "1")
+    return {"reference_right": right, "reference_off": wrong}
 
 
 def make_variants(raw: Path, out: Path) -> dict[str, Path]:
@@ -85,7 +141,7 @@ def make_variants(raw: Path, out: Path) -> dict[str, Path]:
     for index, path in enumerate(sorted(raw.iterdir())):
         rgb = load_rgb(path)
         name = path.stem + ".png"
-        save_rgb(folders["rotated25"] / name, rotated_copy(rgb, 25 if index % 2 == 0 else -25))
+        save_rgb(folders["rotated25"] / name, rotated_copy(rgb, rotation_of(index)))
         save_rgb(folders["small100"] / name, resize_longest(rgb, 100)[0])
     return folders
 
@@ -214,7 +270,10 @@ def main() -> None:
     for name, generated in (("raw", args.out / "ours"), ("rotated25", args.out / "ours_rotated25"),
                             ("small100", args.out / "ours_small100")):
         results[name]["fit_by_style"] = fit_by_style(generated, args.out / f"fit_{name}.csv")
-    results["rotated25"]["roll_consistency"] = roll_consistency(raw)
+    truth = upright_truth(raw)
+    results["rotated25"]["roll_consistency"] = roll_consistency(args.out / "raw_rotated25", truth)
+    results["rotated25"]["fit_by_reference"] = fit_where_reference_is_right(
+        args.out / "ours_rotated25", args.out / "fit_rotated25.csv", truth)
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -244,6 +303,11 @@ def main() -> None:
     print(f"landmarks on rotated photos vs their upright landmarks rotated ({roll['faces']} faces): mean point error "
           f"median {roll['median']:.1%}, 95th percentile {roll['p95']:.1%} of the eye distance; "
           f"{roll['over_15_percent']} faces over 15 %, {roll['over_30_percent']} over 30 %")
+    split = results["rotated25"]["fit_by_reference"]
+    right, off = split["reference_right"], split["reference_off"]
+    print(f"rotated25, fitcheck's reference landmarks against the known answer: within 15 % on {right['pairs']} pairs, "
+          f"{right['fit_ok'] / max(right['pairs'], 1):.1%} fit ok there; off on {off['pairs']}, "
+          f"{off['pairs'] - off['fit_ok']} of them failed")
     print("sheets:", ", ".join(results["sheets"]))
 
 
