@@ -40,6 +40,7 @@ from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
 
 STYLES = PROJECT / "mask_images"
 BASELINE_STYLE = STYLES / "surgical_blue.png"
+SMALL_SIDE = 100  # the downscaled set's longest side
 
 
 def rotated_copy(rgb: np.ndarray, degrees: float) -> np.ndarray:
@@ -53,19 +54,24 @@ def rotation_of(index: int) -> float:
     return 25.0 if index % 2 == 0 else -25.0
 
 
-def upright_truth(raw: Path) -> dict[str, np.ndarray]:
-    """A known answer for the rotated set: each one-face photo's upright landmarks, rotated as the photo was.
+def known_answers(raw: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Landmarks each harder copy of a one-face photo should get: its full-size upright ones, moved as the photo was.
 
-    Keyed by the rotated copy's file name; the landmarks (68, 2) are in that copy's pixels.
+    ``{"rotated25": {name: (68, 2)}, "small100": {...}}``, keyed by the copy's file name, in its pixels.
     """
-    truth = {}
+    answers: dict[str, dict[str, np.ndarray]] = {"rotated25": {}, "small100": {}}
     for index, path in enumerate(sorted(raw.iterdir())):
         rgb = load_rgb(path)
         upright = find_faces(rgb)
-        if len(upright) == 1:
-            matrix, _ = rotation_onto_canvas(rgb.shape, rotation_of(index))
-            truth[path.stem + ".png"] = upright[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
-    return truth
+        if len(upright) != 1:
+            continue
+        landmarks, name = upright[0].landmarks, path.stem + ".png"
+        matrix, _ = rotation_onto_canvas(rgb.shape, rotation_of(index))
+        answers["rotated25"][name] = landmarks @ matrix[:, :2].T + matrix[:, 2]
+        small, _ = resize_longest(rgb, SMALL_SIDE)
+        per_axis = np.array([small.shape[1] / rgb.shape[1], small.shape[0] / rgb.shape[0]])
+        answers["small100"][name] = (landmarks + 0.5) * per_axis - 0.5  # pixel centres, as cv2.resize maps them
+    return answers
 
 
 def point_error(landmarks: np.ndarray, truth: np.ndarray) -> float:
@@ -74,15 +80,15 @@ def point_error(landmarks: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(landmarks) - truth, axis=1).mean() / eyes)
 
 
-def roll_consistency(rotated: Path, truth: dict[str, np.ndarray]) -> dict:
-    """Our landmarks on each rotated photo against the known answer.
+def landmark_accuracy(folder: Path, truth: dict[str, np.ndarray]) -> dict:
+    """Our landmarks on each photo of a harder copy of the set against the known answer.
 
-    Free of fitcheck's own landmark errors on rolled faces: the mean point error as a share of
-    the eye distance, over photos with one face.
+    Free of fitcheck's own landmark errors on rolled and tiny faces: the mean point error as a
+    share of the eye distance, over photos with one face.
     """
     errors = []
     for name, expected in truth.items():
-        found = find_faces(load_rgb(rotated / name))
+        found = find_faces(load_rgb(folder / name))
         if found:
             errors.append(min(point_error(face.landmarks, expected) for face in found))
     errors = np.array(errors)
@@ -103,11 +109,11 @@ def fitcheck_references(cache: Path) -> dict[str, np.ndarray]:
 
 def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, np.ndarray],
                                  cache: Path = Path.home() / ".cache" / "fitcheck") -> dict:
-    """fitcheck's strict fit on the rotated set, split by whether its reference landmarks are right.
+    """fitcheck's strict fit on a harder copy of the set, split by whether its reference landmarks are right.
 
     fitcheck judges a mask against landmarks it places itself, upright-first, which drift on
-    strongly rolled faces. The known answer tells which pairs it measured against the wrong
-    eyes and mouth (reference off by more than 15 % of the eye distance).
+    strongly rolled and on tiny faces. The known answer tells which pairs it measured against
+    the wrong eyes and mouth (reference off by more than 15 % of the eye distance).
     """
     references = fitcheck_references(cache)
     records = {Path(r["path"]).name: r
@@ -142,7 +148,7 @@ def make_variants(raw: Path, out: Path) -> dict[str, Path]:
         rgb = load_rgb(path)
         name = path.stem + ".png"
         save_rgb(folders["rotated25"] / name, rotated_copy(rgb, rotation_of(index)))
-        save_rgb(folders["small100"] / name, resize_longest(rgb, 100)[0])
+        save_rgb(folders["small100"] / name, resize_longest(rgb, SMALL_SIDE)[0])
     return folders
 
 
@@ -270,10 +276,11 @@ def main() -> None:
     for name, generated in (("raw", args.out / "ours"), ("rotated25", args.out / "ours_rotated25"),
                             ("small100", args.out / "ours_small100")):
         results[name]["fit_by_style"] = fit_by_style(generated, args.out / f"fit_{name}.csv")
-    truth = upright_truth(raw)
-    results["rotated25"]["roll_consistency"] = roll_consistency(args.out / "raw_rotated25", truth)
-    results["rotated25"]["fit_by_reference"] = fit_where_reference_is_right(
-        args.out / "ours_rotated25", args.out / "fit_rotated25.csv", truth)
+    answers = known_answers(raw)
+    for name in ("rotated25", "small100"):
+        results[name]["landmark_accuracy"] = landmark_accuracy(args.out / f"raw_{name}", answers[name])
+        results[name]["fit_by_reference"] = fit_where_reference_is_right(
+            args.out / f"ours_{name}", args.out / f"fit_{name}.csv", answers[name])
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -299,15 +306,15 @@ def main() -> None:
         failing = {style: t["pairs"] - t["fit_ok"] for style, t in results[name]["fit_by_style"].items()
                    if t["fit_ok"] < t["pairs"]}
         print(f"{name}: strict failures by style: " + ", ".join(f"{style} {n}" for style, n in failing.items()))
-    roll = results["rotated25"]["roll_consistency"]
-    print(f"landmarks on rotated photos vs their upright landmarks rotated ({roll['faces']} faces): mean point error "
-          f"median {roll['median']:.1%}, 95th percentile {roll['p95']:.1%} of the eye distance; "
-          f"{roll['over_15_percent']} faces over 15 %, {roll['over_30_percent']} over 30 %")
-    split = results["rotated25"]["fit_by_reference"]
-    right, off = split["reference_right"], split["reference_off"]
-    print(f"rotated25, fitcheck's reference landmarks against the known answer: within 15 % on {right['pairs']} pairs, "
-          f"{right['fit_ok'] / max(right['pairs'], 1):.1%} fit ok there; off on {off['pairs']}, "
-          f"{off['pairs'] - off['fit_ok']} of them failed")
+    for name in ("rotated25", "small100"):
+        accuracy = results[name]["landmark_accuracy"]
+        print(f"{name}: our landmarks against the known answer ({accuracy['faces']} faces): mean point error median "
+              f"{accuracy['median']:.1%}, 95th percentile {accuracy['p95']:.1%} of the eye distance; "
+              f"{accuracy['over_15_percent']} faces over 15 %, {accuracy['over_30_percent']} over 30 %")
+        right, off = (results[name]["fit_by_reference"][key] for key in ("reference_right", "reference_off"))
+        print(f"{name}, fitcheck's reference landmarks against the known answer: within 15 % on {right['pairs']} "
+              f"pairs, {right['fit_ok'] / max(right['pairs'], 1):.1%} fit ok there; off on {off['pairs']}, "
+              f"{off['pairs'] - off['fit_ok']} of them failed")
     print("sheets:", ", ".join(results["sheets"]))
 
 
