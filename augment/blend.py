@@ -242,17 +242,26 @@ def placement(style: MaskStyle, params: MaskParams) -> np.ndarray:
     return np.hstack([linear @ jitter_linear, (linear @ jitter_offset + offset)[:, None]])
 
 
-def wear_mask(
-    image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator
-) -> np.ndarray:
-    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given."""
+def placed_mask(
+    image_shape: tuple[int, ...], landmarks: np.ndarray, style: MaskStyle, params: MaskParams
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``style`` warped onto the face whose 68 landmarks are given, before any lighting.
+
+    Returns premultiplied linear RGBA float32 (H, W, 4) and the box (x0, y0, x1, y1) of an
+    image of ``image_shape`` it covers (``fit.warp_template``).
+    """
     to_template = placement(style, params)
     # Shrink the template first when it is much larger than the face, so the warp does not alias.
     template_pixels_per_face_pixel = np.sqrt(abs(np.linalg.det(to_template[:, :2]))) / fit.face_scale(landmarks)
     level = int(np.clip(np.floor(np.log2(max(template_pixels_per_face_pixel, 1e-6) / 1.5)), 0, 6))
-    template = template_at(style, level)
-    to_template = to_template / (2.0**level)
-    warped, (x0, y0, x1, y1) = fit.warp_template(template, to_template, landmarks, image.shape)
+    return fit.warp_template(template_at(style, level), to_template / (2.0**level), landmarks, image_shape)
+
+
+def wear_mask(
+    image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator
+) -> np.ndarray:
+    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given."""
+    warped, (x0, y0, x1, y1) = placed_mask(image.shape, landmarks, style, params)
     out = image.copy()
     if warped.size:
         out[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], warped, params, rng)

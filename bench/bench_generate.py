@@ -8,8 +8,9 @@ In one invocation it
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
 3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
-   also per mask style; on the rotated set it checks our landmarks, and the reference landmarks
-   fitcheck measured against, with a known answer (the upright photo's landmarks rotated alike);
+   also per mask style. The harder copies have a known answer (the full-size upright photo's
+   landmarks, rotated or scaled as the copy was): against it the benchmark checks our landmarks,
+   the reference landmarks fitcheck measured with, and fitcheck's own test on each mask's alpha;
 4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
    ``shared/tools/contact_sheet.py``.
 Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
@@ -33,10 +34,12 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from augment.blend import MaskParams, placed_mask  # noqa: E402
 from augment.dataset import Settings  # noqa: E402
 from augment.faces import find_faces, rotation_onto_canvas  # noqa: E402
 from augment.generate import generate  # noqa: E402
 from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
+from augment.styles import load_styles  # noqa: E402
 
 STYLES = PROJECT / "mask_images"
 BASELINE_STYLE = STYLES / "surgical_blue.png"
@@ -134,6 +137,43 @@ def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, n
             tally["pairs"] += 1
             tally["fit_ok"] += int(row["fit_ok"] == "1")
     return {"reference_right": right, "reference_off": wrong}
+
+
+def mask_fit(generated: Path, truth: dict[str, np.ndarray] | None) -> dict:
+    """fitcheck's strict test on each mask as placed, against a known answer.
+
+    Nose tip and nostrils (landmarks 30-35) and mouth (48-67) must lie where the mask's alpha is
+    at least 0.5, no eye point (36-47) may: the alpha comes from re-placing the recorded style and
+    parameters, the points from ``truth`` (keyed by source name, in the source's pixels), so
+    neither the mask's colour nor fitcheck's own landmarks enter. ``truth=None`` takes the
+    landmarks the generator itself found, which checks the placement alone.
+    """
+    styles = {style.name: style for style in load_styles([STYLES])[0]}
+    tally = {"pairs": 0, "fit_ok": 0, "nose_mouth_covered": 0, "eyes_clear": 0}
+    for record in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines()):
+        if record["label"] != "with_mask" or (truth is not None and record["source"] not in truth):
+            continue
+        landmarks = np.array(record["landmarks"])
+        expected = landmarks
+        if truth is not None:
+            scale = (record["box"][2] - record["box"][0]) / (record["source_box"][2] - record["source_box"][0])
+            expected = (truth[record["source"]] - record["crop"][:2]) * scale
+        shape = load_rgb(generated / record["path"]).shape
+        warped, (x0, y0, x1, y1) = placed_mask(shape, landmarks, styles[record["style"]],
+                                               MaskParams(**record["params"]))
+        alpha = np.zeros(shape[:2], np.float32)
+        if warped.size:
+            alpha[y0:y1, x0:x1] = warped[:, :, 3]
+        columns = np.clip(np.round(expected[:, 0]).astype(int), 0, shape[1] - 1)
+        rows = np.clip(np.round(expected[:, 1]).astype(int), 0, shape[0] - 1)
+        covered = alpha[rows, columns] >= 0.5
+        nose_mouth = bool(covered[30:36].all() and covered[48:68].all())
+        eyes_clear = not covered[36:48].any()
+        tally["pairs"] += 1
+        tally["nose_mouth_covered"] += nose_mouth
+        tally["eyes_clear"] += eyes_clear
+        tally["fit_ok"] += nose_mouth and eyes_clear
+    return tally
 
 
 def make_variants(raw: Path, out: Path) -> dict[str, Path]:
@@ -277,7 +317,9 @@ def main() -> None:
                             ("small100", args.out / "ours_small100")):
         results[name]["fit_by_style"] = fit_by_style(generated, args.out / f"fit_{name}.csv")
     answers = known_answers(raw)
+    results["raw"]["mask_fit_own_landmarks"] = mask_fit(args.out / "ours", None)
     for name in ("rotated25", "small100"):
+        results[name]["mask_fit_known_answer"] = mask_fit(args.out / f"ours_{name}", answers[name])
         results[name]["landmark_accuracy"] = landmark_accuracy(args.out / f"raw_{name}", answers[name])
         results[name]["fit_by_reference"] = fit_where_reference_is_right(
             args.out / f"ours_{name}", args.out / f"fit_{name}.csv", answers[name])
@@ -306,7 +348,14 @@ def main() -> None:
         failing = {style: t["pairs"] - t["fit_ok"] for style, t in results[name]["fit_by_style"].items()
                    if t["fit_ok"] < t["pairs"]}
         print(f"{name}: strict failures by style: " + ", ".join(f"{style} {n}" for style, n in failing.items()))
+    own = results["raw"]["mask_fit_own_landmarks"]
+    print(f"raw: masks as placed (their alpha) against the generator's own landmarks: {own['fit_ok']} of "
+          f"{own['pairs']} fit ok")
     for name in ("rotated25", "small100"):
+        known = results[name]["mask_fit_known_answer"]
+        print(f"{name}: masks as placed against the known answer's landmarks: {known['fit_ok']} of {known['pairs']} "
+              f"fit ok ({known['fit_ok'] / max(known['pairs'], 1):.1%}; nose+mouth {known['nose_mouth_covered']}, "
+              f"eyes clear {known['eyes_clear']})")
         accuracy = results[name]["landmark_accuracy"]
         print(f"{name}: our landmarks against the known answer ({accuracy['faces']} faces): mean point error median "
               f"{accuracy['median']:.1%}, 95th percentile {accuracy['p95']:.1%} of the eye distance; "

@@ -93,6 +93,17 @@ def test_every_builtin_style_covers_nose_and_mouth_and_leaves_the_eyes(face_imag
         assert masked.shape == face_image.shape and masked.dtype == np.uint8
 
 
+def test_the_placed_mask_is_opaque_over_nose_and_mouth_and_clear_of_the_eyes(face_image, face_landmarks, styles):
+    style = styles["surgical_blue"]
+    warped, (x0, y0, x1, y1) = blend.placed_mask(face_image.shape, face_landmarks, style, MaskParams(style.name))
+    assert warped.dtype == np.float32 and warped.shape == (y1 - y0, x1 - x0, 4)
+    alpha = np.zeros(face_image.shape[:2], np.float32)
+    alpha[y0:y1, x0:x1] = warped[:, :, 3]
+    points = np.round(face_landmarks).astype(int)
+    assert (alpha[points[NOSE_AND_MOUTH, 1], points[NOSE_AND_MOUTH, 0]] > 0.9).all()
+    assert (alpha[points[EYES, 1], points[EYES, 0]] == 0).all()
+
+
 @pytest.mark.parametrize("degrees", [-30, 30])
 def test_masks_follow_a_tilted_head(face_image, styles, degrees):
     tilted = rotate(cv2.resize(face_image, (400, 400)), degrees)
