@@ -77,6 +77,19 @@ def known_answers(raw: Path) -> dict[str, dict[str, np.ndarray]]:
     return answers
 
 
+def masked_records(generated: Path) -> dict[str, dict]:
+    """The manifest records of a generated folder's masked crops, by file name."""
+    return {Path(record["path"]).name: record
+            for record in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines())
+            if record["label"] == "with_mask"}
+
+
+def in_crop(points: np.ndarray, record: dict) -> np.ndarray:
+    """Points in a source photo's pixels moved into the pixels of the crop a manifest record describes."""
+    scale = (record["box"][2] - record["box"][0]) / (record["source_box"][2] - record["source_box"][0])
+    return (points - record["crop"][:2]) * scale
+
+
 def point_error(landmarks: np.ndarray, truth: np.ndarray) -> float:
     """Mean landmark distance as a share of the true eye distance."""
     eyes = np.linalg.norm(truth[36:42].mean(axis=0) - truth[42:48].mean(axis=0))
@@ -119,9 +132,7 @@ def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, n
     the wrong eyes and mouth (reference off by more than 15 % of the eye distance).
     """
     references = fitcheck_references(cache)
-    records = {Path(r["path"]).name: r
-               for r in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines())
-               if r["label"] == "with_mask"}
+    records = masked_records(generated)
     right = {"pairs": 0, "fit_ok": 0}
     wrong = {"pairs": 0, "fit_ok": 0}
     with rows.open(newline="") as handle:
@@ -130,9 +141,7 @@ def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, n
             original = str((generated / "without_mask" / row["orig"]).resolve())
             if row["status"] != "ok" or record["source"] not in truth or original not in references:
                 continue
-            # The known answer in the crop's pixels: the crop's corner moved to 0, then its scale.
-            scale = (record["box"][2] - record["box"][0]) / (record["source_box"][2] - record["source_box"][0])
-            expected = (truth[record["source"]] - record["crop"][:2]) * scale
+            expected = in_crop(truth[record["source"]], record)
             tally = right if point_error(references[original], expected) <= 0.15 else wrong
             tally["pairs"] += 1
             tally["fit_ok"] += int(row["fit_ok"] == "1")
@@ -150,14 +159,11 @@ def mask_fit(generated: Path, truth: dict[str, np.ndarray] | None) -> dict:
     """
     styles = {style.name: style for style in load_styles([STYLES])[0]}
     tally = {"pairs": 0, "fit_ok": 0, "nose_mouth_covered": 0, "eyes_clear": 0}
-    for record in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines()):
-        if record["label"] != "with_mask" or (truth is not None and record["source"] not in truth):
+    for record in masked_records(generated).values():
+        if truth is not None and record["source"] not in truth:
             continue
         landmarks = np.array(record["landmarks"])
-        expected = landmarks
-        if truth is not None:
-            scale = (record["box"][2] - record["box"][0]) / (record["source_box"][2] - record["source_box"][0])
-            expected = (truth[record["source"]] - record["crop"][:2]) * scale
+        expected = landmarks if truth is None else in_crop(truth[record["source"]], record)
         shape = load_rgb(generated / record["path"]).shape
         warped, (x0, y0, x1, y1) = placed_mask(shape, landmarks, styles[record["style"]],
                                                MaskParams(**record["params"]))
@@ -207,15 +213,13 @@ def fit_by_style(generated: Path, rows: Path) -> dict[str, dict]:
     Shows whether failures follow the mask's placement or its colour: fitcheck finds the mask by
     its difference from the face, which a mask coloured like the skin under it partly escapes.
     """
-    style_of = {Path(r["path"]).name: r["style"]
-                for r in map(json.loads, (generated / "manifest.jsonl").read_text().splitlines())
-                if r["label"] == "with_mask"}
+    records = masked_records(generated)
     counts: dict[str, dict] = {}
     with rows.open(newline="") as handle:
         for row in csv.DictReader(handle):
             if row["status"] != "ok":
                 continue
-            tally = counts.setdefault(style_of[row["masked"]], {"pairs": 0, "fit_ok": 0})
+            tally = counts.setdefault(records[row["masked"]]["style"], {"pairs": 0, "fit_ok": 0})
             tally["pairs"] += 1
             tally["fit_ok"] += int(row["fit_ok"] == "1")
     return dict(sorted(counts.items(), key=lambda item: item[1]["fit_ok"] / item[1]["pairs"]))
