@@ -19,7 +19,7 @@ COUNT ?= 3000
 DETECTOR_MODEL ?= models/mask_detector.keras
 DETECTOR_ALPHA ?= 0.35
 
-.PHONY: install generate styles demo test bench-generate bench-train bench-video train evaluate detect-image \
+.PHONY: install generate styles demo test bench-generate bench-train bench-mix bench-video train evaluate detect-image \
 	detect-video detect-evaluate scenes train-detector bench-detect draw-styles clean
 
 install: $(VENV)/.installed
@@ -75,6 +75,9 @@ bench-generate: install
 
 bench-train: install
 	$(PY) bench/bench_train.py --shared $(SHARED)
+
+bench-mix: install
+	$(PY) bench/bench_mix.py --shared $(SHARED)
 
 bench-video: install
 	$(PY) bench/bench_video.py --shared $(SHARED) --model $(MODEL)

@@ -230,13 +230,17 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     assert result.exit_code == 1  # a folder with a bad file fails the check
     assert "surgical_blue" in result.output and "anchors from sidecar" in result.output
     assert "problem:" in result.output and "flat.png: no alpha channel" in result.output
-    assert "drawn 50.0%" in result.output
+    weights = {name: json.loads((styles_dir / f"{name}.json").read_text()).get("weight", 1)
+               for name in ("surgical_blue", "cloth_black")}
+    for name, weight in weights.items():  # each style's share of the draws, from its sidecar weight
+        line = next(line for line in result.output.splitlines() if line.startswith(name))
+        assert line.endswith(f"drawn {100 * weight / sum(weights.values()):.1f}%")
     (styles_dir / "flat.png").unlink()
     assert run("styles", "--styles", styles_dir).exit_code == 0
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
-    assert {s["name"]: s["weight"] for s in listing["styles"]} == {"surgical_blue": 1, "cloth_black": 3}
+    assert {s["name"]: s["weight"] for s in listing["styles"]} == {"surgical_blue": weights["surgical_blue"], "cloth_black": 3}
     empty = styles_dir.parent / "empty"
     empty.mkdir()
     assert run("styles", "--styles", empty).exit_code == 1

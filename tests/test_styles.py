@@ -34,7 +34,18 @@ def test_builtin_pngs_are_what_the_drawing_script_renders():
         committed = cv2.cvtColor(cv2.imread(str(BUILTIN_STYLES / f"{recipe.name}.png"), cv2.IMREAD_UNCHANGED),
                                  cv2.COLOR_BGRA2RGBA)
         assert np.abs(committed.astype(int) - rgba.astype(int)).max() <= 1
-        assert json.loads((BUILTIN_STYLES / f"{recipe.name}.json").read_text())["anchors"] == sidecar["anchors"]
+        assert json.loads((BUILTIN_STYLES / f"{recipe.name}.json").read_text()) == sidecar
+
+
+def test_builtin_sidecars_carry_the_drawing_scripts_weights():
+    """The mix of styles a default run draws is the one the script states; weight 1 stays implicit."""
+    styles = {style.name: style for style in load_styles([BUILTIN_STYLES])[0]}
+    for recipe in STYLES:
+        sidecar = json.loads((BUILTIN_STYLES / f"{recipe.name}.json").read_text())
+        assert styles[recipe.name].weight == recipe.weight
+        assert ("weight" in sidecar) == (recipe.weight != 1)
+    weights = {recipe.weight for recipe in STYLES}
+    assert 1 in weights and len(weights) > 1
 
 
 def test_drawn_styles_have_texture_not_flat_colour():
