@@ -240,7 +240,8 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
-    assert {s["name"]: s["weight"] for s in listing["styles"]} == {"surgical_blue": weights["surgical_blue"], "cloth_black": 3}
+    listed = {s["name"]: s["weight"] for s in listing["styles"]}
+    assert listed == {"surgical_blue": weights["surgical_blue"], "cloth_black": 3}
     empty = styles_dir.parent / "empty"
     empty.mkdir()
     assert run("styles", "--styles", empty).exit_code == 1
