@@ -22,10 +22,9 @@ sys.path.insert(0, str(PROJECT))
 
 from augment.dataset import Settings  # noqa: E402
 from augment.generate import generate  # noqa: E402
+from bench_train import WEIGHTS  # noqa: E402  (the same pretrained weights as the trainer benchmark)
 from train.evaluate import evaluate  # noqa: E402
 from train.fit import Recipe, fit  # noqa: E402
-
-WEIGHTS = "weights/mobilenet_v2_0.35_224_no_top.weights.h5"
 
 
 def unweighted_copy(styles: Path, folder: Path) -> Path:
