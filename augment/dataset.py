@@ -110,7 +110,10 @@ def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
 
 
 def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams:
-    """Random placement and colour choices for one face: style (as often as its weight), small shifts, width, tint, shadow."""
+    """Random placement and colour choices for one face.
+
+    The style (each as often as its weight), small shifts, width, tint and shadow strength.
+    """
     # One draw among all weight units, so styles of weight 1 are drawn as a uniform pick would.
     weights = np.array([style.weight for style in styles])
     unit = int(rng.integers(weights.sum()))
