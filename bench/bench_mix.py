@@ -1,12 +1,15 @@
-"""Style mix benchmark: does drawing the styles in their sidecars' proportions help on real photos?
+"""Style mix benchmark: do the built-in styles, as they are, beat another set of styles on real photos?
 
     python bench/bench_mix.py [--shared ../shared] [--out build/bench_mix] [--seeds 0,1,2,3,4,5]
+                              [--against STYLE_DIR]
 
 For each seed it generates a dataset from ``data/raw`` twice, with the built-in styles as they
-are (sidecar weights) and with the same PNGs drawn equally often (weights removed), trains our
-recipe on each (MobileNetV2 0.35 from ``weights/``, the seed also seeding training) and
-evaluates both on ``data/real_dev``. It prints accuracy and per-class recall per seed, the mean
-of each mix and the per-seed difference; OUT/results.json keeps them. About two minutes a seed.
+are and with the other styles: by default the same PNGs drawn equally often (sidecar weights
+removed), or the folder ``--against`` names (e.g. the styles of an earlier commit, rendered with
+``python -m augment draw-styles --out DIR`` there). It trains our recipe on each (MobileNetV2
+0.35 from ``weights/``, the seed also seeding training) and evaluates both on ``data/real_dev``.
+It prints accuracy and per-class recall per seed, the mean of each set and the per-seed
+difference; OUT/results.json keeps them. About two minutes a seed.
 """
 from __future__ import annotations
 
@@ -56,28 +59,31 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=PROJECT.parent / "shared")
     parser.add_argument("--out", type=Path, default=PROJECT / "build/bench_mix")
     parser.add_argument("--seeds", default="0,1,2,3,4,5")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="style folder to compare with (default: the built-in styles unweighted)")
     args = parser.parse_args()
     shared, out = args.shared.resolve(), args.out
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    mixes = {"weighted": PROJECT / "mask_images",
-             "uniform": unweighted_copy(PROJECT / "mask_images", out / "uniform_styles")}
+    other = ("against", args.against.resolve()) if args.against else (
+        "uniform", unweighted_copy(PROJECT / "mask_images", out / "uniform_styles"))
+    style_sets = {"built-in": PROJECT / "mask_images", other[0]: other[1]}
 
-    results: dict = {name: {} for name in mixes}
-    print(f"{'seed':>4}  {'mix':<9} {'acc':>6} {'masked':>7} {'unmasked':>8}", flush=True)
+    results: dict = {name: {} for name in style_sets}
+    print(f"{'seed':>4}  {'styles':<9} {'acc':>6} {'masked':>7} {'unmasked':>8}", flush=True)
     for seed in seeds:
-        for name, styles in mixes.items():
+        for name, styles in style_sets.items():
             scores = real_dev_scores(shared, styles, seed, out / f"{name}_{seed}")
             results[name][seed] = scores
             print(f"{seed:>4}  {name:<9} {scores['accuracy']:6.1%} {scores['with_mask']:7.1%} "
                   f"{scores['without_mask']:8.1%}", flush=True)
 
     print(f"\nreal_dev, mean over {len(seeds)} seeds")
-    for name in mixes:
+    for name in style_sets:
         means = {key: statistics.mean(s[key] for s in results[name].values()) for key in results[name][seeds[0]]}
         print(f"{name:<9} accuracy {means['accuracy']:.2%}  masked {means['with_mask']:.2%}  "
               f"unmasked {means['without_mask']:.2%}")
-    gains = [results["weighted"][s]["accuracy"] - results["uniform"][s]["accuracy"] for s in seeds]
-    print("weighted - uniform accuracy per seed: " + ", ".join(f"{100 * g:+.2f}" for g in gains)
+    gains = [results["built-in"][s]["accuracy"] - results[other[0]][s]["accuracy"] for s in seeds]
+    print(f"built-in - {other[0]} accuracy per seed: " + ", ".join(f"{100 * g:+.2f}" for g in gains)
           + f" points (better on {sum(g > 0 for g in gains)} of {len(seeds)})")
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
