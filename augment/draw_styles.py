@@ -44,11 +44,11 @@ STYLES = (
     Style("surgical_blue", "surgical", (128, 178, 214), weight=4),
     Style("surgical_white", "surgical", (232, 234, 236), weight=8),
     Style("surgical_pink", "surgical", (230, 170, 190)),
-    Style("surgical_black", "surgical", (44, 45, 50), cord=(40, 40, 44), weight=4),
+    Style("surgical_black", "surgical", (28, 29, 33), cord=(40, 40, 44), weight=4),
     Style("kn95_white", "kn95", (236, 236, 232), weight=4),
-    Style("kn95_black", "kn95", (38, 38, 42), cord=(30, 30, 34), weight=3),
-    Style("cloth_navy", "cloth", (40, 52, 88), cord=(30, 32, 40), weight=2),
-    Style("cloth_black", "cloth", (30, 30, 33), cord=(25, 25, 28), weight=5),
+    Style("kn95_black", "kn95", (24, 24, 27), cord=(30, 30, 34), weight=3),
+    Style("cloth_navy", "cloth", (28, 36, 66), cord=(30, 32, 40), weight=2),
+    Style("cloth_black", "cloth", (18, 18, 20), cord=(25, 25, 28), weight=5),
     Style("cloth_grey", "cloth", (128, 128, 132), cord=(60, 60, 64), weight=4),
     Style("cloth_stripes", "cloth", (200, 200, 196), cord=(40, 40, 44), pattern="stripes", accent=(40, 60, 110)),
     Style("cloth_dots", "cloth", (150, 30, 45), cord=(30, 30, 30), pattern="dots", accent=(235, 232, 225)),
@@ -213,15 +213,18 @@ def shading(style: Style, size: tuple[int, int], shape: dict) -> np.ndarray:
 
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask
 # look like cloth over a nose and cheeks rather than a hole in the picture (linear light).
-SHEEN = {"surgical": 0.025, "kn95": 0.035, "cloth": 0.02}
+SHEEN = {"surgical": 0.04, "kn95": 0.05, "cloth": 0.03}
 
 
 def sheen(size: tuple[int, int]) -> np.ndarray:
-    """Where the mask's surface faces the camera most: the bridge of the nose and the cheeks (h, w) in 0..1."""
+    """Where the mask's surface faces the camera most: the bridge of the nose and the cheeks (h, w) in 0..1.
+
+    Narrow lobes, as a glossy highlight is: spread wide, the same light greys the whole mask.
+    """
     x, y = coordinates(size)
-    ridge = np.exp(-((x / 0.3) ** 2) - ((y - 0.6) / 0.45) ** 2)
-    cheeks = np.exp(-(((np.abs(x) - 0.55) / 0.25) ** 2) - ((y - 0.95) / 0.35) ** 2)
-    return (ridge + 0.6 * cheeks).astype(np.float32)
+    ridge = np.exp(-((x / 0.14) ** 2) - ((y - 0.58) / 0.34) ** 2)
+    cheeks = np.exp(-(((np.abs(x) - 0.5) / 0.2) ** 2) - ((y - 0.9) / 0.45) ** 2)
+    return (ridge + 0.35 * cheeks).astype(np.float32)
 
 
 def pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
