@@ -240,8 +240,9 @@ def warp_template(
     mask falls wholly outside the image.
     """
     template_points, face_points = mask_placement(landmarks, canonical_to_template)
-    opaque = np.argwhere(template[:, :, 3] > 0)
-    (top, left), (bottom, right) = opaque.min(axis=0), opaque.max(axis=0) + 1
+    opaque = template[:, :, 3] > 0
+    rows, columns = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
     corners = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
     # Control points over the opaque part may pull it beyond where the overall affine puts it.
     over = ((template_points[:, 0] >= left) & (template_points[:, 0] <= right)
