@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from augment.demo import rotate
-from augment.faces import box_iou, crop_box, detect_boxes, face_box, find_faces, hog_framing
+from augment.faces import box_iou, confirmed_by_cnn, crop_box, detect_boxes, face_box, find_faces, hog_framing
 
 
 def eye_line_degrees(landmarks: np.ndarray) -> float:
@@ -39,6 +39,16 @@ def test_a_strongly_rolled_face_is_found_with_rolled_landmarks(face_image, degre
     assert len(faces) == 1 and "roll" in faces[0].detector
     # Rotating the image counter-clockwise by d degrees turns the eye line to about -d.
     assert eye_line_degrees(faces[0].landmarks) == pytest.approx(-degrees, abs=8)
+
+
+def test_the_cnn_confirms_a_face_box_and_not_the_same_box_off_the_face(face_image):
+    # The check the fallback passes put their finds through: a face, not a patch of suit or wall.
+    box = find_faces(face_image)[0].box
+    side = box[2] - box[0]
+    below = (box[0], box[1] + 1.3 * side, box[2], box[3] + 1.3 * side)
+    assert below[3] <= face_image.shape[0]
+    assert confirmed_by_cnn(face_image, box)
+    assert not confirmed_by_cnn(face_image, below)
 
 
 def test_landmarks_sit_in_the_image_they_were_found_in(face_image):
