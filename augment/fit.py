@@ -60,6 +60,18 @@ FAR_RING = 0.7
 BROW_RING = 0.6
 # Around each eye this much (eye-distance units) stays free of mask whatever the warp does.
 EYE_CLEARANCE = 0.1
+# Beside the face, at the height of the ears, a side of the face turned away from the camera
+# hides its ear behind the head: there a mask shows only STANDOFF past the face's outline (the
+# cloth standing off the cheek; eye-distance units). A side whose half of the face looks
+# FAR_SIDE_RATIO as wide as the other's or less is turned away; between that and
+# NEAR_SIDE_RATIO the reach grows towards EAR_REACH (the loops end at the ears, ~0.3 past the
+# jaw); from NEAR_SIDE_RATIO the side faces the camera and nothing is hidden.
+EAR_REACH = 0.45
+STANDOFF = 0.06
+FAR_SIDE_RATIO, NEAR_SIDE_RATIO = 0.7, 0.9
+# The ears' zone ends above the chin, as a share of the bridge-to-chin height: below it the
+# mask's bottom hangs past the jaw on both sides whatever the turn.
+EAR_ZONE_END = (0.7, 0.8)
 # A frame far around the face, placed by the face's overall affine pose, so that the
 # triangulation covers every pixel a style PNG can reach and nothing needs extrapolating.
 FRAME = np.array([(x, y) for x in (-4.0, 0.0, 4.0) for y in (-3.0, 1.0, 5.0) if (x, y) != (0.0, 1.0)])
@@ -217,6 +229,53 @@ def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather
     return np.clip((distance - radius) / feather, 0.0, 1.0).astype(np.float32)
 
 
+def side_widths(landmarks: np.ndarray) -> tuple[float, float]:
+    """How wide each half of the face looks (pixels): the cheek's distance from the nose line,
+    on the side of jaw points 0-7 and on the side of points 9-16."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    down = points[CHIN] - points[NOSE_BRIDGE]
+    down /= max(np.linalg.norm(down), 1e-9)
+
+    def distance(cheek: np.ndarray) -> float:
+        offset = cheek.mean(axis=0) - points[NOSE_BRIDGE]
+        return abs(float(down[0] * offset[1] - down[1] * offset[0]))
+
+    return distance(points[1:4]), distance(points[13:16])
+
+
+def beside_the_face(landmarks: np.ndarray, box: tuple[int, int, int, int], feather: float = 1.0) -> np.ndarray:
+    """Where a mask may show within ``box`` (float32 (H, W) in 0..1), given what hides it beside the face.
+
+    Everywhere on a face turned to the camera. On a side turned away, at the ears' height, only
+    up to STANDOFF past the face's outline (jaw and forehead): the ear loop goes round the cheek
+    and behind the head there, where the warp alone would draw it in the air beside the face.
+    """
+    x0, y0, x1, y1 = box
+    widths = np.array(side_widths(landmarks))
+    facing = np.clip((widths / max(widths.max(), 1e-9) - FAR_SIDE_RATIO) / (NEAR_SIDE_RATIO - FAR_SIDE_RATIO), 0, 1)
+    if facing.min() >= 1.0:
+        return np.ones((y1 - y0, x1 - x0), np.float32)
+    points = np.asarray(landmarks, dtype=np.float64) - (x0, y0)
+    scale = face_scale(landmarks)
+    bridge, chin = points[NOSE_BRIDGE], points[CHIN]
+    up = (bridge - chin) / max(np.linalg.norm(bridge - chin), 1e-9)
+    outline = np.concatenate([points[JAW], points[BROWS][::-1] + up * BROW_RING * scale])
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
+
+    reach = np.where(facing < 1.0, (STANDOFF + (EAR_REACH - STANDOFF) * facing) * scale, np.inf)
+    xs = np.arange(x1 - x0, dtype=np.float32)[None, :] - np.float32(bridge[0])
+    ys = np.arange(y1 - y0, dtype=np.float32)[:, None] - np.float32(bridge[1])
+    across = np.float32(-up[1]) * xs + np.float32(up[0]) * ys  # signed distance from the nose line
+    first_side = np.sign(-up[1] * (points[2, 0] - bridge[0]) + up[0] * (points[2, 1] - bridge[1]))
+    side_reach = np.where(across * first_side > 0, np.float32(reach[0]), np.float32(reach[1]))
+    height = (np.float32(-up[0]) * xs + np.float32(-up[1]) * ys) / np.float32(max(np.linalg.norm(chin - bridge), 1e-9))
+    below_ears = np.clip((height - EAR_ZONE_END[0]) / (EAR_ZONE_END[1] - EAR_ZONE_END[0]), 0, 1)
+    allowed = np.clip((side_reach - distance) / feather, 0.0, 1.0)
+    return np.maximum(allowed, below_ears).astype(np.float32)
+
+
 def mask_placement(
     landmarks: np.ndarray, canonical_to_template: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +292,8 @@ def warp_template(
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
-    Returns the warped RGBA (H, W, 4), cleared around the eyes (``eye_clearance``), and the box
+    Returns the warped RGBA (H, W, 4), cleared around the eyes (``eye_clearance``) and where the
+    head hides it (``beside_the_face``), and the box
     (x0, y0, x1, y1) of the image it covers:
     the template's opaque part as placed on the face, grown by ``margin`` of its size on each
     side (room for soft edges and shadows), clipped to the image. The box is empty when the
@@ -258,4 +318,4 @@ def warp_template(
         return np.zeros((0, 0, 4), np.float32), box
     map_x, map_y = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
     warped = cv2.remap(template, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return warped * eye_clearance(landmarks, box)[:, :, None], box
+    return warped * (eye_clearance(landmarks, box) * beside_the_face(landmarks, box))[:, :, None], box

@@ -156,6 +156,37 @@ def test_eye_clearance_keeps_the_eyes_and_a_margin_free():
     assert keep[int(face[30, 1]), int(face[30, 0])] == 1.0  # the nose tip may be covered
 
 
+def turned_face(squeeze: float) -> np.ndarray:
+    """The canonical face 50 px to the eye distance, its half with jaw points 0-7 squeezed to ``squeeze`` of its width."""
+    face = fit.CANONICAL_FACE.copy()
+    face[face[:, 0] < 0, 0] *= squeeze
+    return face * 50 + (200, 150)
+
+
+def value_at(field: np.ndarray, point: np.ndarray) -> float:
+    return float(field[int(round(point[1])), int(round(point[0]))])
+
+
+def test_side_widths_say_which_half_of_a_turned_face_looks_narrower():
+    left, right = fit.side_widths(turned_face(0.5))
+    assert left == pytest.approx(right * 0.5, rel=0.05)
+    rolled = fit.apply_affine(rotation(40, 1.0, (30, -20)), turned_face(0.5))
+    np.testing.assert_allclose(fit.side_widths(rolled), (left, right), rtol=1e-6)
+
+
+@pytest.mark.parametrize("squeeze", [1.0, 0.5])
+def test_ear_loops_show_beside_a_side_facing_the_camera_and_not_beside_one_turned_away(squeeze):
+    face = turned_face(squeeze)
+    shown = fit.beside_the_face(face, (0, 0, 400, 320))
+    past_left, past_right = (face[1] + (-0.3 * 50, 0)), (face[15] + (0.3 * 50, 0))  # where the loops meet the ears
+    assert value_at(shown, past_right) == 1.0
+    assert value_at(shown, past_left) == (1.0 if squeeze == 1.0 else 0.0)
+    assert value_at(shown, face[1] + (-0.03 * 50, 0)) == 1.0  # the cloth standing off the cheek stays
+    assert value_at(shown, face[30]) == 1.0
+    # Under the chin the mask hangs past the jaw on both sides, whatever the turn.
+    assert value_at(shown, face[8] + (-0.3 * 50, 0.2 * 50)) == 1.0
+
+
 def test_a_mask_pushed_up_over_the_eyes_is_cut_back_below_them():
     face = fit.CANONICAL_FACE * 60 + (200, 120)
     template = np.ones((220, 300, 4), np.float32)
