@@ -67,11 +67,11 @@ EYE_CLEARANCE = 0.1
 # NEAR_SIDE_RATIO the reach grows towards EAR_REACH (the loops end at the ears, ~0.3 past the
 # jaw); from NEAR_SIDE_RATIO the side faces the camera and nothing is hidden.
 EAR_REACH = 0.45
-STANDOFF = 0.06
+STANDOFF = 0.1
 FAR_SIDE_RATIO, NEAR_SIDE_RATIO = 0.7, 0.9
-# The ears' zone ends above the chin, as a share of the bridge-to-chin height: below it the
-# mask's bottom hangs past the jaw on both sides whatever the turn.
-EAR_ZONE_END = (0.7, 0.8)
+# The ears' zone ends at the mouth, as a share of the bridge-to-chin height: below it the mask
+# covers the far mouth corner, close to the outline on a turned face, and hangs past the jaw.
+EAR_ZONE_END = (0.5, 0.6)
 # A frame far around the face, placed by the face's overall affine pose, so that the
 # triangulation covers every pixel a style PNG can reach and nothing needs extrapolating.
 FRAME = np.array([(x, y) for x in (-4.0, 0.0, 4.0) for y in (-3.0, 1.0, 5.0) if (x, y) != (0.0, 1.0)])
@@ -272,7 +272,7 @@ def beside_the_face(landmarks: np.ndarray, box: tuple[int, int, int, int], feath
     side_reach = np.where(across * first_side > 0, np.float32(reach[0]), np.float32(reach[1]))
     height = (np.float32(-up[0]) * xs + np.float32(-up[1]) * ys) / np.float32(max(np.linalg.norm(chin - bridge), 1e-9))
     below_ears = np.clip((height - EAR_ZONE_END[0]) / (EAR_ZONE_END[1] - EAR_ZONE_END[0]), 0, 1)
-    allowed = np.clip((side_reach - distance) / feather, 0.0, 1.0)
+    allowed = np.clip((side_reach + feather - distance) / feather, 0.0, 1.0)
     return np.maximum(allowed, below_ears).astype(np.float32)
 
 

@@ -156,11 +156,11 @@ def test_eye_clearance_keeps_the_eyes_and_a_margin_free():
     assert keep[int(face[30, 1]), int(face[30, 0])] == 1.0  # the nose tip may be covered
 
 
-def turned_face(squeeze: float) -> np.ndarray:
-    """The canonical face 50 px to the eye distance, its half with jaw points 0-7 squeezed to ``squeeze`` of its width."""
+def turned_face(squeeze: float, eye_distance: float = 50.0) -> np.ndarray:
+    """The canonical face, its half with jaw points 0-7 squeezed to ``squeeze`` of its width."""
     face = fit.CANONICAL_FACE.copy()
     face[face[:, 0] < 0, 0] *= squeeze
-    return face * 50 + (200, 150)
+    return face * eye_distance + (200, 150)
 
 
 def value_at(field: np.ndarray, point: np.ndarray) -> float:
@@ -185,6 +185,13 @@ def test_ear_loops_show_beside_a_side_facing_the_camera_and_not_beside_one_turne
     assert value_at(shown, face[30]) == 1.0
     # Under the chin the mask hangs past the jaw on both sides, whatever the turn.
     assert value_at(shown, face[8] + (-0.3 * 50, 0.2 * 50)) == 1.0
+
+
+def test_a_small_turned_face_keeps_its_whole_mask_inside_the_outline():
+    face = turned_face(0.5, eye_distance=8.0)  # the stand-off is under a pixel here
+    shown = fit.beside_the_face(face, (0, 0, 400, 320))
+    for point in face[list(range(30, 36)) + list(range(48, 68))]:
+        assert value_at(shown, point) == 1.0
 
 
 def test_a_mask_pushed_up_over_the_eyes_is_cut_back_below_them():
