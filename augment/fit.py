@@ -84,6 +84,13 @@ def face_scale(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(points[CHIN] - points[NOSE_BRIDGE]) / canonical)
 
 
+def face_up(landmarks: np.ndarray) -> np.ndarray:
+    """The unit vector (2,) from the chin to the bridge of the nose: the face's own up, whatever its roll."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    up = points[NOSE_BRIDGE] - points[CHIN]
+    return up / max(np.linalg.norm(up), 1e-9)
+
+
 def jaw_normals(landmarks: np.ndarray) -> np.ndarray:
     """Unit vectors (17, 2) perpendicular to the jaw line at each jaw point, pointing away from the nose."""
     jaw = np.asarray(landmarks, dtype=np.float64)[JAW]
@@ -102,8 +109,7 @@ def control_points(landmarks: np.ndarray) -> np.ndarray:
     scale = face_scale(points)
     normals = jaw_normals(points)
     jaw = points[JAW]
-    up = points[NOSE_BRIDGE] - points[CHIN]
-    up /= max(np.linalg.norm(up), 1e-9)
+    up = face_up(points)
     pose = fit_affine(CANONICAL_FACE, points)
     return np.concatenate([
         points[JAW + BROWS + NOSE + EYES + MOUTH_OUTER],
@@ -233,12 +239,11 @@ def side_widths(landmarks: np.ndarray) -> tuple[float, float]:
     """How wide each half of the face looks (pixels): the cheek's distance from the nose line,
     on the side of jaw points 0-7 and on the side of points 9-16."""
     points = np.asarray(landmarks, dtype=np.float64)
-    down = points[CHIN] - points[NOSE_BRIDGE]
-    down /= max(np.linalg.norm(down), 1e-9)
+    up = face_up(points)
 
     def distance(cheek: np.ndarray) -> float:
         offset = cheek.mean(axis=0) - points[NOSE_BRIDGE]
-        return abs(float(down[0] * offset[1] - down[1] * offset[0]))
+        return abs(float(up[0] * offset[1] - up[1] * offset[0]))
 
     return distance(points[1:4]), distance(points[13:16])
 
@@ -258,7 +263,7 @@ def beside_the_face(landmarks: np.ndarray, box: tuple[int, int, int, int], feath
     points = np.asarray(landmarks, dtype=np.float64) - (x0, y0)
     scale = face_scale(landmarks)
     bridge, chin = points[NOSE_BRIDGE], points[CHIN]
-    up = (bridge - chin) / max(np.linalg.norm(bridge - chin), 1e-9)
+    up = face_up(points)
     outline = np.concatenate([points[JAW], points[BROWS][::-1] + up * BROW_RING * scale])
     inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
@@ -293,8 +298,7 @@ def warp_template(
     """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
     Returns the warped RGBA (H, W, 4), cleared around the eyes (``eye_clearance``) and where the
-    head hides it (``beside_the_face``), and the box
-    (x0, y0, x1, y1) of the image it covers:
+    head hides it (``beside_the_face``), and the box (x0, y0, x1, y1) of the image it covers:
     the template's opaque part as placed on the face, grown by ``margin`` of its size on each
     side (room for soft edges and shadows), clipped to the image. The box is empty when the
     mask falls wholly outside the image.
