@@ -235,6 +235,15 @@ def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather
     return np.clip((distance - radius) / feather, 0.0, 1.0).astype(np.float32)
 
 
+def across_nose_line(up: np.ndarray, dx, dy):
+    """Signed distance of offsets (dx, dy) from the bridge of the nose, across the face's up ``up``.
+
+    Points on one side of the nose line come out positive, on the other negative; scalars or
+    arrays (kept in their dtype when ``up`` is cast to it).
+    """
+    return up[0] * dy - up[1] * dx
+
+
 def side_widths(landmarks: np.ndarray) -> tuple[float, float]:
     """How wide each half of the face looks (pixels): the cheek's distance from the nose line,
     on the side of jaw points 0-7 and on the side of points 9-16."""
@@ -243,7 +252,7 @@ def side_widths(landmarks: np.ndarray) -> tuple[float, float]:
 
     def distance(cheek: np.ndarray) -> float:
         offset = cheek.mean(axis=0) - points[NOSE_BRIDGE]
-        return abs(float(up[0] * offset[1] - up[1] * offset[0]))
+        return abs(float(across_nose_line(up, offset[0], offset[1])))
 
     return distance(points[1:4]), distance(points[13:16])
 
@@ -272,8 +281,8 @@ def beside_the_face(landmarks: np.ndarray, box: tuple[int, int, int, int], feath
     reach = np.where(facing < 1.0, (STANDOFF + (EAR_REACH - STANDOFF) * facing) * scale, np.inf)
     xs = np.arange(x1 - x0, dtype=np.float32)[None, :] - np.float32(bridge[0])
     ys = np.arange(y1 - y0, dtype=np.float32)[:, None] - np.float32(bridge[1])
-    across = np.float32(-up[1]) * xs + np.float32(up[0]) * ys  # signed distance from the nose line
-    first_side = np.sign(-up[1] * (points[2, 0] - bridge[0]) + up[0] * (points[2, 1] - bridge[1]))
+    across = across_nose_line(up.astype(np.float32), xs, ys)
+    first_side = np.sign(across_nose_line(up, *(points[2] - bridge)))
     side_reach = np.where(across * first_side > 0, np.float32(reach[0]), np.float32(reach[1]))
     height = (np.float32(-up[0]) * xs + np.float32(-up[1]) * ys) / np.float32(max(np.linalg.norm(chin - bridge), 1e-9))
     below_ears = np.clip((height - EAR_ZONE_END[0]) / (EAR_ZONE_END[1] - EAR_ZONE_END[0]), 0, 1)
