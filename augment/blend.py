@@ -169,25 +169,26 @@ def composite(
     face_sigma = min(blur_sigma(face_grey, near_mask), MAX_SIGMA)
     sigma = np.sqrt(max(face_sigma**2 - TEMPLATE_SIGMA**2, 0.0))
     mask_rgba = blur(mask_rgba, max(sigma, 0.6))  # at least a slight feather on every edge
-    alpha = mask_rgba[:, :, 3:4]
-    mask_linear = mask_rgba[:, :, :3] / np.maximum(alpha, 1e-4)
+    alpha = mask_rgba[:, :, 3]
 
-    shading, gain, saturation = lighting(face_linear, alpha[:, :, 0], size)
-    mask_linear *= np.asarray(params.tint, dtype=np.float32) * gain
-    mask_linear *= shading
+    # Light, tint and loss of colour scale the mask's colour linearly, so they apply to its
+    # premultiplied colour just as well: it is never divided by alpha.
+    shading, gain, saturation = lighting(face_linear, alpha, size)
+    mask_seen = mask_rgba[:, :, :3] * (np.asarray(params.tint, dtype=np.float32) * gain)
+    mask_seen *= shading
     if saturation < 0.999:
-        grey = mask_linear @ LUMA
-        mask_linear = grey[:, :, None] * (1.0 - saturation) + mask_linear * saturation
+        grey = mask_seen @ LUMA
+        mask_seen = grey[:, :, None] * (1.0 - saturation) + mask_seen * saturation
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
-    occlusion = np.clip(blur(alpha[:, :, 0], 0.03 * size) - alpha[:, :, 0], 0.0, 1.0)
-    skin_linear = face_linear * (1.0 - params.shadow * occlusion)[:, :, None]
+    occlusion = np.clip(blur(alpha, 0.03 * size) - alpha, 0.0, 1.0)
+    skin_seen = (1.0 - params.shadow * occlusion) * (1.0 - alpha)
 
-    out = linear_to_srgb(mask_linear * alpha + skin_linear * (1.0 - alpha))
+    out = linear_to_srgb(mask_seen + face_linear * skin_seen[:, :, None])
     # The camera's noise lies over the mask too (luma grain plus weaker colour grain).
     noise = noise_level(face_grey, near_mask * ~inside)
     if noise > 0.002:
-        out += grain(region.shape[:2], rng) * (noise * alpha)
+        out += grain(region.shape[:2], rng) * (noise * alpha)[:, :, None]
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -205,15 +205,16 @@ def piecewise_affine_maps(
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     matrices = triangle_affines(source, target, triangles).reshape(-1, 6).astype(np.float32)
-    # Pixels outside every triangle read from far outside the source, which remap leaves empty.
+    # Pixels outside every triangle (index -1: the last row) read from far outside the source,
+    # which remap leaves empty.
     outside = np.array([[0, 0, -1e6, 0, 0, -1e6]], dtype=np.float32)
-    per_pixel = np.concatenate([matrices, outside])[triangle_index_map(target, triangles, box)]
+    coefficients = np.concatenate([matrices, outside]).T.copy()  # (6, T + 1): one row per coefficient
+    index = triangle_index_map(target, triangles, box)
+    a, b, c, d, e, f = (np.take(row, index) for row in coefficients)  # (H, W) each
     x0, y0, x1, y1 = box
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
     ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-    map_x = per_pixel[..., 0] * xs + per_pixel[..., 1] * ys + per_pixel[..., 2]
-    map_y = per_pixel[..., 3] * xs + per_pixel[..., 4] * ys + per_pixel[..., 5]
-    return map_x, map_y
+    return a * xs + b * ys + c, d * xs + e * ys + f
 
 
 def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather: float = 1.0) -> np.ndarray:
