@@ -63,8 +63,10 @@ def srgb_to_linear(values: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     """Linear light [0, 1] to sRGB [0, 1] (gamma 2.2), through a 4096-step table."""
-    index = np.clip(np.sqrt(np.maximum(values, 0.0)) * _FROM_LINEAR_STEPS + 0.5, 0, _FROM_LINEAR_STEPS).astype(np.int32)
-    return _FROM_LINEAR[index]
+    steps = np.sqrt(np.maximum(values, 0.0))
+    steps *= _FROM_LINEAR_STEPS
+    steps += 0.5
+    return _FROM_LINEAR[np.minimum(steps, _FROM_LINEAR_STEPS).astype(np.int32)]
 
 
 def blur(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -178,7 +180,8 @@ def composite(
     mask_seen *= shading
     if saturation < 0.999:
         grey = mask_seen @ LUMA
-        mask_seen = grey[:, :, None] * (1.0 - saturation) + mask_seen * saturation
+        mask_seen *= saturation
+        mask_seen += grey[:, :, None] * (1.0 - saturation)
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
     occlusion = np.clip(blur(alpha, 0.03 * size) - alpha, 0.0, 1.0)
@@ -189,7 +192,9 @@ def composite(
     noise = noise_level(face_grey, near_mask * ~inside)
     if noise > 0.002:
         out += grain(region.shape[:2], rng) * (noise * alpha)[:, :, None]
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out *= 255.0
+    out += 0.5
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
 @functools.cache
