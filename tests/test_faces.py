@@ -3,10 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from augment import faces as faces_module
 from augment.demo import rotate
-from augment.faces import (Pass, box_iou, confirmed_by_cnn, crop_box, detect_boxes, face_box, find_faces,
-                           hog_framing)
+from augment.faces import box_iou, confirmed_by_cnn, crop_box, detect_boxes, face_box, find_faces, hog_framing
 
 
 def eye_line_degrees(landmarks: np.ndarray) -> float:
@@ -51,22 +49,6 @@ def test_the_cnn_confirms_a_face_box_and_not_the_same_box_off_the_face(face_imag
     assert below[3] <= face_image.shape[0]
     assert confirmed_by_cnn(face_image, box)
     assert not confirmed_by_cnn(face_image, below)
-
-
-def test_a_pass_asks_the_cnn_only_about_detections_scoring_under_its_limit(face_image, monkeypatch):
-    asked = []
-
-    def turn_down(rgb, box):
-        asked.append(box)
-        return False
-
-    monkeypatch.setattr(faces_module, "confirmed_by_cnn", turn_down)
-    big = cv2.resize(face_image, (400, 400))
-    [(box, score, _)] = detect_boxes(big, "hog", 0)
-    kept = faces_module._run_pass(big, Pass("hog", 0, 0.0, 800, confirm_below=score))
-    assert len(kept) == 1 and asked == []
-    dropped = faces_module._run_pass(big, Pass("hog", 0, 0.0, 800, confirm_below=score + 0.01))
-    assert dropped == [] and asked == [box]
 
 
 def test_landmarks_sit_in_the_image_they_were_found_in(face_image):
