@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field

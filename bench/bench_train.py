@@ -39,7 +39,6 @@ from train.features import decode_images  # noqa: E402
 from train.fit import Recipe, fit  # noqa: E402
 from train.metrics import classification_report  # noqa: E402
 from train.model import base_network  # noqa: E402
-from train.views import plain_view  # noqa: E402
 
 WEIGHTS = "weights/mobilenet_v2_0.35_224_no_top.weights.h5"
 
