@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import cv2
@@ -26,6 +27,12 @@ def _summary(report: dict) -> str:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"
     return line
+
+
+def _interrupted(out: Path) -> NoReturn:
+    """End a run stopped by Ctrl-C as a shell would (status 130), saying how to go on."""
+    click.echo(f"\ninterrupted: finished work in {out} is kept; run the same command again to go on", err=True)
+    sys.exit(130)
 
 
 def _warn(message: str) -> None:
@@ -75,6 +82,8 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
         report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        _interrupted(out)
     click.echo(_summary(report))
     if strict and (report["skipped"] or report["style_problems"]):
         raise SystemExit(1)
@@ -210,13 +219,14 @@ def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed:
     try:
         faces = run(raw, out / "faces", list(style_dirs) or [BUILTIN_STYLES], Settings(seed=seed), workers,
                     warn=_warn)
+        click.echo(_summary(faces))
+        report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(_summary(faces))
-    try:
-        report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
     except ValueError as error:  # no face to build scenes from
         raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        _interrupted(out)
     click.echo(f"{report['scenes']} scenes with {report['faces']} faces ({report['labels']}) in {out}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,9 @@ _WORKER: dict = {}
 def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
     _WORKER.update(raw=raw, out=out, settings=settings, styles=styles)
     if multiprocessing.parent_process() is not None:
+        # Ctrl-C reaches every process of the terminal's group; the main process alone answers it
+        # (it stops the pool and says how to resume), so workers do not each print a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         cv2.setNumThreads(1)
         faces.load_models()
         if settings.detector == faces.SCENE_DETECTOR:
@@ -128,14 +132,16 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         bar.set_postfix(counts, refresh=False)
         bar.update()
 
-    if workers == 1:
-        _start_worker(raw, out, settings, styles)
-        for task in tasks:
-            collect(_work(task))
-    else:
-        for result in _parallel(tasks, workers, (raw, out, settings, styles)):
-            collect(result)
-    bar.close()
+    try:
+        if workers == 1:
+            _start_worker(raw, out, settings, styles)
+            for task in tasks:
+                collect(_work(task))
+        else:
+            for result in _parallel(tasks, workers, (raw, out, settings, styles)):
+                collect(result)
+    finally:  # an interrupted run leaves its bar closed where it stopped
+        bar.close()
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 

@@ -1,8 +1,11 @@
 """The command line end to end on tiny folders: outputs, manifest, report, bad input, resume."""
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -10,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from augment.cli import main
+from augment.cli import PROJECT, main
 from augment.faces import box_iou, find_faces
-from augment.images import load_rgb
+from augment.images import load_rgb, save_rgb
 
 from conftest import draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
@@ -147,6 +150,35 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
     resumed = folder_digest(out)
     assert {k: v for k, v in resumed.items() if k.endswith(".jpg")} == {
         k: v for k, v in complete.items() if k.endswith(".jpg")}
+
+
+def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, styles_dir, tmp_path):
+    raw, out = tmp_path / "many", tmp_path / "out"
+    raw.mkdir()
+    for number in range(60):
+        save_rgb(raw / f"face{number:02d}.jpg", face_image)
+    # Ctrl-C in a terminal signals the whole process group: the CLI, its worker server and its workers.
+    command = [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
+               "--styles", str(styles_dir), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=PROJECT, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    waited = 0.0
+    while not list((out / "with_mask").glob("*.jpg")) and process.poll() is None and waited < 120:
+        time.sleep(0.01)
+        waited += 0.01
+    os.killpg(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert "interrupted: finished work in" in errors and "run the same command again" in errors
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors and "PoolWorker" not in errors
+    done = len(list((out / "with_mask").glob("*.jpg")))
+    assert 0 < done < 60
+
+    result = generate(raw, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["resumed"] >= done - 2  # images whose two outputs were both written when it stopped
+    assert report["with_mask"] == report["without_mask"] == 60
 
 
 def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
