@@ -121,15 +121,17 @@ def display_available() -> bool:
 
 @dataclass
 class VideoResult:
-    """What a run saw: one record per frame, and how long it took."""
+    """What a run saw: one record per frame, how long it took, and whether Ctrl-C ended it."""
 
     records: list[dict] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
 
     def as_json(self, source: str) -> dict:
         return {"source": source, "frames": self.frames, "seconds": round(self.seconds, 3),
-                "fps": round(self.frames / self.seconds, 2) if self.seconds else None, "records": self.records}
+                "fps": round(self.frames / self.seconds, 2) if self.seconds else None,
+                "interrupted": self.interrupted, "records": self.records}
 
 
 def process_video(source: str, find: Labeller, every: int = 3, out: Path | None = None, display: bool = False,
@@ -139,7 +141,8 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     ``find`` labels the faces of a frame (``detect.faces.make_labeller``, made to detect on a
     reduced copy); it runs every ``every`` frames. With ``out`` the annotated video is written
     (MP4), with ``display`` shown. Errors about the source or the output are raised before the
-    first frame is processed.
+    first frame is processed. Ctrl-C ends the run like the end of the stream (without a window it
+    is how a camera run stops): the result holds every frame seen, marked ``interrupted``.
     """
     capture = open_source(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -176,6 +179,8 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
                         break
             if on_frame is not None:
                 on_frame(shown)
+    except KeyboardInterrupt:
+        result.interrupted = True
     finally:
         result.seconds = time.perf_counter() - started
         if writer is not None:

@@ -164,10 +164,33 @@ def test_video_command_writes_a_record_per_frame(model_path, clip, tmp_path):
     assert result.exit_code == 0, result.output
     written = json.loads(report.read_text())
     assert written["frames"] == 12 and len(written["records"]) == 12 and written["fps"] > 0
+    assert written["interrupted"] is False
     assert [r["detected"] for r in written["records"]][:5] == [True, False, False, False, True]
     assert all(len(r["faces"]) == 1 for r in written["records"])
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    capture.release()
+
+
+def test_ctrl_c_ends_a_video_run_and_keeps_the_frames_seen(model_path, clip, tmp_path, monkeypatch):
+    calls = []
+
+    def find(rgb):
+        calls.append(rgb.shape)
+        if len(calls) == 3:  # Ctrl-C while the fifth frame is being detected on
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (find, None))
+    out, report = tmp_path / "annotated.mp4", tmp_path / "video.json"
+    result = CliRunner().invoke(main, ["video", str(clip), "--model", str(model_path), "--no-display",
+                                       "--every", "2", "--out", str(out), "--json", str(report)])
+    assert result.exit_code == 130 and "4 frames" in result.output and "stopped by Ctrl-C" in result.output
+    written = json.loads(report.read_text())
+    assert written["interrupted"] is True
+    assert written["frames"] == 4 and [r["frame"] for r in written["records"]] == [0, 1, 2, 3]
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 4  # a playable file of the frames seen
     capture.release()
 
 
