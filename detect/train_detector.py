@@ -33,7 +33,7 @@ from train.backend import keras, tf
 from augment.dataset import LABELS, split_of
 from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError
-from train.fit import epoch_bar, run_folder
+from train.fit import epoch_bar, joined_history, run_folder
 from train.model import load_model_file, save_model_file
 from train.report import plot_history
 
@@ -179,7 +179,7 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                       epochs=recipe.epochs, initial_epoch=first, steps_per_epoch=steps,
                       validation_data=scene_dataset(val, recipe, False) if val else None, verbose=0,
                       shuffle=False, callbacks=callbacks).history
-    history = {key: earlier.get(key, []) + list(later.get(key, [])) for key in set(earlier) | set(later)}
+    history = joined_history(earlier, later)
     metadata = {"kind": "detector", "labels": list(LABELS), "input_side": recipe.inference_side, "alpha": recipe.alpha,
                 "recipe": asdict(recipe), "scenes": str(scenes), "resize": "area-down-linear-up"}
     save_model_file(model, model_path, metadata)

@@ -109,3 +109,55 @@ def test_clear_errors_before_any_work(trained, tmp_path):
         save_rgb(tmp_path / "three" / label / "a.png", np.zeros((8, 8, 3), np.uint8))
     result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(tmp_path / "three")])
     assert result.exit_code == 1 and "mask_weared_incorrect are labels the model does not know" in result.output
+
+
+def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path, monkeypatch, capsys):
+    from train import fit as training
+
+    recipe = training.Recipe(weights="none", alpha=0.35, size=32, epochs=3, views=2, fine_tune_epochs=2,
+                             batch_size=16)
+    whole = training.fit(labelled, tmp_path / "whole.keras", recipe, progress=False)
+    whole_history = json.loads((tmp_path / "whole" / "history.json").read_text())
+    assert not (tmp_path / "whole" / "unfinished").exists()
+
+    real_bar = training.epoch_bar
+
+    def bar_then_ctrl_c(total, description, enabled=True, done=0):
+        bar = real_bar(total, description, enabled, done)
+        if description == "fine-tune":  # Ctrl-C once the first fine-tuning epoch is saved
+            def on_epoch_end(epoch, logs=None):
+                raise KeyboardInterrupt
+            bar.on_epoch_end = on_epoch_end
+        return bar
+
+    monkeypatch.setattr(training, "epoch_bar", bar_then_ctrl_c)
+    model = tmp_path / "cut.keras"
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(labelled, model, recipe, progress=False)
+    unfinished = tmp_path / "cut" / "unfinished"
+    assert list((unfinished / "train_features").glob("*.npy")) and (unfinished / "fine_tune.keras").is_file()
+    assert not model.exists()
+
+    bars = []
+    monkeypatch.setattr(training, "epoch_bar", lambda *args: bars.append(args[1:]) or real_bar(*args))
+    computed = []
+    monkeypatch.setattr(training, "view_dataset", lambda *args: computed.append(args[3]) or real_views(*args))
+    resumed = training.fit(labelled, model, recipe, progress=True)
+    assert "going on with the work an interrupted run saved there" in capsys.readouterr().out
+    # No view was rendered for features (all came from the saved chunks): only fine-tuning's own.
+    train_count, val_count = resumed["images"]["train"], resumed["images"]["val"]
+    assert computed == [[(index, 2 + epoch) for epoch in range(2) for index in range(train_count)],
+                        [(index, 0) for index in range(val_count)]]
+    assert bars == [("head (cached)", True, 0), ("fine-tune", True, 1)]  # fine-tuning went on after its epoch 1
+    history = json.loads((tmp_path / "cut" / "history.json").read_text())
+    assert len(history["loss"]) == 5
+    # The cached head phase and the saved fine-tuning epoch are the uninterrupted run's, number for number.
+    assert history["loss"][:4] == whole_history["loss"][:4]
+    assert resumed["images"] == whole["images"]
+    assert not unfinished.exists()
+
+
+def real_views(*args):
+    from train.features import view_dataset
+
+    return view_dataset(*args)

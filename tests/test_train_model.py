@@ -79,3 +79,33 @@ def test_the_head_learns_from_cached_features(network):
                          Recipe(epochs=8, batch_size=32), images_per_epoch=300, progress=False)
     assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0] / 2
     assert history["val_accuracy"][-1] > 0.95
+
+
+def test_features_saved_in_chunks_spare_an_interrupted_run_the_work_it_did(network, tmp_path, monkeypatch):
+    from train import features
+    from train.backend import tf
+
+    monkeypatch.setattr(features, "CHUNK_BATCHES", 2)  # chunks of 4 views at 2 a batch: 10 views in 3 chunks
+    rendered = []
+
+    def render(views):
+        rendered.append(len(views))
+        shades = np.array([10.0 * index + number for index, number in views], np.float32)
+        images = np.broadcast_to(shades[:, None, None, None], (len(views), SIZE, SIZE, 3)).copy()
+        return tf().data.Dataset.from_tensor_slices(images).batch(2)
+
+    views = [(index, number) for number in range(2) for index in range(5)]
+    store = tmp_path / "store"
+    whole = features.compute_features(network.features, render, views, 2, "test", store, progress=False)
+    assert whole.shape == (10, 1280) and rendered == [4, 4, 2]
+    assert sorted(p.name for p in store.iterdir()) == ["00000.npy", "00001.npy", "00002.npy"]
+
+    # An interrupted run: its last chunk never written, its second one cut short.
+    (store / "00002.npy").unlink()
+    (store / "00001.npy").write_bytes((store / "00001.npy").read_bytes()[:100])
+    rendered.clear()
+    again = features.compute_features(network.features, render, views, 2, "test", store, progress=False)
+    assert rendered == [4, 2]  # only the missing and the damaged chunk were computed
+    assert np.array_equal(again, whole)
+    plain = features.compute_features(network.features, render, views, 2, "test", None, progress=False)
+    assert np.allclose(plain, whole, atol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -50,7 +51,10 @@ def main() -> None:
 @click.option("--tflite", is_flag=True, help="Also export float and int8 TFLite models, checked against the Keras one.")
 def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int,
         fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
-    """Train on DATA; write the model, metrics, history, plots and worst errors."""
+    """Train on DATA; write the model, metrics, history, plots and worst errors.
+
+    Ctrl-C keeps the work done so far; the same command then goes on from it.
+    """
     from train.fit import fit as train
 
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views,
@@ -59,6 +63,10 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
         summary = train(data, model_path, recipe, tflite=tflite)
     except EXPECTED as error:
         _fail(error)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the work done so far is kept in {run_folder(model_path) / 'unfinished'}; "
+                   "run the same command again to go on", err=True)
+        sys.exit(130)
     if summary["split_from"] != "manifest":
         click.echo(f"note: {data} has no generator manifest; split by file name (paired names kept together)")
     for problem in summary["unreadable"]:

@@ -7,17 +7,23 @@ vectors; views are rendered on ``tf.data`` worker threads while the network runs
 
 from __future__ import annotations
 
+import io
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm import tqdm
 
-from augment.images import ImageError, load_rgb
+from augment.images import ImageError, load_rgb, write_atomic
 from train.backend import tf
 from train.data import Sample
 from train.views import Jitter, plain_view, random_view
+
+# Batches of features a resumable run saves together: at the default 32 a batch, 1,024 views,
+# 5 MB of MobileNetV2's 1,280 features each, and 5-15 s of work on two cores.
+CHUNK_BATCHES = 32
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
     from keras import Model
@@ -66,13 +72,51 @@ def view_dataset(images: list[np.ndarray], boxes: list, size: int, views: list[t
     return dataset.batch(batch_size).prefetch(tf().data.AUTOTUNE)
 
 
-def compute_features(features_model: Model, dataset: Dataset, batches: int, description: str, progress: bool = True) -> np.ndarray:
-    """Run a model over every batch of ``dataset`` with one compiled function; stack the outputs."""
+def compute_features(features_model: Model, render: Callable[[list[tuple[int, int]]], Dataset],
+                     views: list[tuple[int, int]], batch_size: int, description: str, store: Path | None = None,
+                     progress: bool = True) -> np.ndarray:
+    """The model's output (n, width) float32 for every view in ``views``, in order, by one compiled function.
+
+    ``render(views)`` gives those views as a ``Dataset`` of batches of ``batch_size``. With
+    ``store`` (a folder that only this run's features go into), the features are saved there
+    CHUNK_BATCHES batches at a time as they are made, and a chunk found there is loaded instead
+    of computed: a run interrupted in its longest phase goes on where it stopped, with the
+    same numbers (chunks start on batch boundaries, so every batch is the one it would have been).
+    """
     forward = tf().function(lambda batch: features_model(batch, training=False), reduce_retracing=True)
-    outputs = [forward(batch).numpy() for batch in tqdm(dataset, total=batches, desc=description, unit="batch",
-                                                       disable=not progress, leave=False)]
-    width = features_model.output_shape[-1]
-    return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
+    step = CHUNK_BATCHES * batch_size
+    parts = []
+    with tqdm(total=math.ceil(len(views) / batch_size), desc=description, unit="batch", disable=not progress,
+              leave=False) as bar:
+        for start in range(0, len(views), step):
+            chunk = views[start:start + step]
+            path = store / f"{start // step:05d}.npy" if store is not None else None
+            part = _stored_chunk(path, len(chunk))
+            if part is None:
+                outputs = []
+                for batch in render(chunk):
+                    outputs.append(forward(batch).numpy())
+                    bar.update()
+                part = np.concatenate(outputs)
+                if path is not None:
+                    buffer = io.BytesIO()
+                    np.save(buffer, part)
+                    write_atomic(path, buffer.getvalue())
+            else:
+                bar.update(math.ceil(len(chunk) / batch_size))
+            parts.append(part)
+    return np.concatenate(parts) if parts else np.zeros((0, features_model.output_shape[-1]), np.float32)
+
+
+def _stored_chunk(path: Path | None, rows: int) -> np.ndarray | None:
+    """A saved chunk of ``rows`` features, or None when there is none (or a damaged one) to load."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        part = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return part if part.ndim == 2 and len(part) == rows else None
 
 
 def samples_views(samples: list[Sample], count: int) -> list[tuple[int, int]]:

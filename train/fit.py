@@ -6,12 +6,18 @@ Phase 1 (frozen base): every training image is rendered as ``views`` random degr
 each pushed through MobileNetV2 once; the head trains on those cached vectors for ``epochs``
 epochs of one view per image each. Phase 2 (``fine_tune_epochs`` > 0): the top blocks are
 unfrozen and trained end to end on fresh views at a low learning rate.
+
+The slow work (the features, and every fine-tuning epoch) is saved as it is done in
+``unfinished/`` in the run folder: run the same command again on the same data and an
+interrupted run goes on from there. The folder goes once the model and its report are written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +28,7 @@ from tqdm import tqdm
 
 from augment.images import write_atomic
 from train.backend import keras, tf
+from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError, Sample, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
@@ -54,6 +61,41 @@ class Recipe:
 def run_folder(model_path: Path) -> Path:
     """Where a run's report goes: a folder beside the model, named after it."""
     return model_path.with_suffix("")
+
+
+def unfinished_work(folder: Path, run: dict) -> Path:
+    """The folder in ``folder`` that keeps the saved work of ``run`` (JSON-able facts that decide it).
+
+    Work saved there by another run (other data or settings) is thrown away first.
+    """
+    work = folder / "unfinished"
+    stamp = work / "run.json"
+    try:
+        same = json.loads(stamp.read_text()) == json.loads(json.dumps(run))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        shutil.rmtree(work, ignore_errors=True)
+        write_atomic(stamp, json.dumps(run).encode())
+    return work
+
+
+def data_digest(samples: list[Sample]) -> str:
+    """A fingerprint of the training data: every file's path, label, split, box, size and time of change."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        try:
+            stat = sample.path.stat()
+            version = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            version = None
+        digest.update(repr((str(sample.path), sample.label, sample.split, sample.box, version)).encode())
+    return digest.hexdigest()
+
+
+def joined_history(earlier: dict[str, list[float]], later: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Two Keras histories one after the other, per metric, keys in the order first seen (stable output files)."""
+    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in dict.fromkeys([*earlier, *later])}
 
 
 def epoch_bar(total: int, description: str, enabled: bool = True, done: int = 0) -> Callback:
@@ -92,8 +134,12 @@ def train_head(network: Network, train_features: np.ndarray, train_labels: np.nd
 
 
 def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
-              val_labels: np.ndarray, recipe: Recipe, progress: bool = True) -> dict[str, list[float]]:
-    """Unfreeze the base from ``recipe.fine_tune_from`` on (BatchNorm excepted) and train end to end."""
+              val_labels: np.ndarray, recipe: Recipe, progress: bool = True,
+              checkpoint: tuple[Path, dict] | None = None) -> dict[str, list[float]]:
+    """Unfreeze the base from ``recipe.fine_tune_from`` on (BatchNorm excepted) and train end to end.
+
+    ``checkpoint``: as for ``_fit``; an interrupted fine-tuning goes on after its last saved epoch.
+    """
     unfrozen = False
     for layer in network.base.layers:
         unfrozen = unfrozen or layer.name == recipe.fine_tune_from
@@ -114,17 +160,27 @@ def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, v
         val_targets = tf().data.Dataset.from_tensor_slices(val_labels).batch(recipe.batch_size)
         validation = tf().data.Dataset.zip((val_views, val_targets)).cache()
     return _fit(network.model, data, validation, recipe.fine_tune_rate, recipe.fine_tune_epochs,
-                math.ceil(count / recipe.batch_size), "fine-tune", progress)
+                math.ceil(count / recipe.batch_size), "fine-tune", progress, checkpoint)
 
 
 def _fit(model, data, validation, rate: float, epochs: int, steps: int, description: str,
-         progress: bool) -> dict[str, list[float]]:
-    """Compile for label indices with Adam at ``rate`` and fit ``epochs`` of ``steps``; the history."""
+         progress: bool, checkpoint: tuple[Path, dict] | None = None) -> dict[str, list[float]]:
+    """Compile for label indices with Adam at ``rate`` and fit ``epochs`` of ``steps``; the history.
+
+    ``checkpoint`` (path, run facts): save the model, its optimizer and the history there after
+    every epoch, and first go on from such a save of the same run, past the batches it had seen.
+    """
     model.compile(optimizer=keras().optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation, verbose=0,
-                        shuffle=False, callbacks=[epoch_bar(epochs, description, progress)])
-    return history.history
+    first, earlier, callbacks = 0, {}, []
+    if checkpoint is not None:
+        state = resume(model, *checkpoint) or {"epochs_done": 0, "history": {}}
+        first, earlier = state["epochs_done"], state["history"]
+        callbacks.append(checkpoint_every_epoch(*checkpoint, earlier))
+    callbacks.append(epoch_bar(epochs, description, progress, first))
+    later = model.fit(data.skip(first * steps), epochs=epochs, initial_epoch=first, steps_per_epoch=steps,
+                      validation_data=validation, verbose=0, shuffle=False, callbacks=callbacks).history
+    return joined_history(earlier, later)
 
 
 def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool = True, tflite: bool = False) -> dict:
@@ -135,25 +191,32 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     """
     started = time.perf_counter()
     samples, labels, split_source = load_samples(data)
-    network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed)
+    # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
+    network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed)
     images, problems = decode_images([sample.path for sample in samples], progress=progress)
     splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
     train_images, train_boxes, train_labels, _ = splits["train"]
     if len(set(train_labels.tolist())) < 2:
         raise DataError(f"{data}: the training split needs images of at least two labels")
     timings = {"decode_s": time.perf_counter() - started}
+    folder = run_folder(model_path)
+    run = {"recipe": asdict(recipe), "data": data_digest(samples)}
+    work = unfinished_work(folder, run)
+    if progress and any(path.suffix in (".npy", ".keras") for path in work.rglob("*")):
+        tqdm.write(f"{work}: going on with the work an interrupted run saved there")
 
     clock = time.perf_counter()
     pairs = samples_views(splits["train"][3], recipe.views)
-    train_views = view_dataset(train_images, train_boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size)
-    train_features = compute_features(network.features, train_views, math.ceil(len(pairs) / recipe.batch_size),
-                                      "features (train views)", progress)
+    train_features = compute_features(
+        network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed, True,
+                                                     recipe.batch_size),
+        pairs, recipe.batch_size, "features (train views)", work / "train_features", progress)
     val_images, val_boxes, val_labels, _ = splits["val"]
-    val_plain = view_dataset(val_images, val_boxes, recipe.size, [(i, 0) for i in range(len(val_labels))],
-                             recipe.seed, False, recipe.batch_size)
-    val_features = compute_features(network.features, val_plain, math.ceil(len(val_labels) / recipe.batch_size),
-                                    "features (val)", progress)
+    val_features = compute_features(
+        network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
+                                                     recipe.batch_size),
+        [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features", progress)
     timings["features_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -164,15 +227,15 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     if recipe.fine_tune_epochs:
         clock = time.perf_counter()
         phase_starts.append(recipe.epochs)
-        tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels, recipe, progress)
-        history = {key: history.get(key, []) + tuned.get(key, []) for key in set(history) | set(tuned)}
+        tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels, recipe,
+                          progress, (work / "fine_tune.keras", run))
+        history = joined_history(history, tuned)
         timings["fine_tune_s"] = time.perf_counter() - clock
 
     metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
                 "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
                 "split_from": split_source}
     save_model_file(network.model, model_path, metadata)
-    folder = run_folder(model_path)
     crops = {name: _plain_crops(images, boxes, recipe.size) for name, (images, boxes, _, _) in splits.items()}
     metrics = evaluate_splits(Classifier(network.model, metadata), crops, splits, folder)
     timings["total_s"] = time.perf_counter() - started
@@ -186,6 +249,7 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     write_atomic(folder / "history.json", json.dumps({k: [float(v) for v in vs] for k, vs in history.items()},
                                                      indent=1).encode())
     plot_history(history, folder / "curves.png", phase_starts)
+    shutil.rmtree(work)  # the run is complete: a rerun starts afresh
     return summary
 
 
