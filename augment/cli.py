@@ -29,9 +29,9 @@ def _summary(report: dict) -> str:
     return line
 
 
-def _interrupted(out: Path) -> NoReturn:
-    """End a run stopped by Ctrl-C as a shell would (status 130), saying how to go on."""
-    click.echo(f"\ninterrupted: finished work in {out} is kept; run the same command again to go on", err=True)
+def exit_interrupted(kept: str) -> NoReturn:
+    """End a run stopped by Ctrl-C as a shell would (status 130), saying what is kept and how to go on."""
+    click.echo(f"\ninterrupted: {kept} is kept; run the same command again to go on", err=True)
     sys.exit(130)
 
 
@@ -83,7 +83,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        _interrupted(out)
+        exit_interrupted(f"finished work in {out}")
     click.echo(_summary(report))
     if strict and (report["skipped"] or report["style_problems"]):
         raise SystemExit(1)
@@ -226,7 +226,7 @@ def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed:
     except ValueError as error:  # no face to build scenes from
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        _interrupted(out)
+        exit_interrupted(f"finished work in {out}")
     click.echo(f"{report['scenes']} scenes with {report['faces']} faces ({report['labels']}) in {out}")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from augment.cli import exit_interrupted
 from detect.faces import FACE_DETECTORS
 
 
@@ -230,6 +231,7 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
     Interrupted, the same command goes on from the last finished epoch (saved in the report folder).
     """
     from detect.train_detector import DetectorRecipe, train_detector as train
+    from train.fit import run_folder
 
     _check_writable(model_path)
     if side % 32:
@@ -241,6 +243,8 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
         summary = train(scenes, model_path, recipe)
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        exit_interrupted(f"every finished epoch, in {run_folder(model_path) / 'checkpoint.keras'},")
     losses = summary["history"]
     click.echo(f"wrote {model_path} in {summary['seconds']:.0f} s; loss {losses['loss'][-1]:.3f}"
                + (f", validation loss {losses['val_loss'][-1]:.3f}" if "val_loss" in losses else ""))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from augment.cli import exit_interrupted
 from augment.faces import DETECTORS
 from train.fit import Recipe, run_folder
 
@@ -64,9 +64,7 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
     except EXPECTED as error:
         _fail(error)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: the work done so far is kept in {run_folder(model_path) / 'unfinished'}; "
-                   "run the same command again to go on", err=True)
-        sys.exit(130)
+        exit_interrupted(f"the work done so far, in {run_folder(model_path) / 'unfinished'},")
     if summary["split_from"] != "manifest":
         click.echo(f"note: {data} has no generator manifest; split by file name (paired names kept together)")
     for problem in summary["unreadable"]:
