@@ -145,7 +145,7 @@ def preview_image(rgb: np.ndarray, style: MaskStyle, seed: int = 0) -> np.ndarra
     from augment.blend import MaskParams, placement, wear_mask
     from augment.faces import find_faces
 
-    faces = find_faces(rgb)
+    faces = find_faces(rgb, unmasked=True)
     if not faces:
         raise click.ClickException("no face found in the image")
     rng = np.random.default_rng(seed)

@@ -228,7 +228,7 @@ def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:
     small faces that dlib's miss) and dlib's predictor places the landmarks in each box.
     """
     if settings.detector != SCENE_DETECTOR:
-        return find_faces(image, settings.detector)
+        return find_faces(image, settings.detector, unmasked=True)
     from detect.faces import scene_face_boxes
 
     return faces_in_boxes(image, scene_face_boxes(image, Path(settings.detector_model)), SCENE_DETECTOR)
