@@ -99,23 +99,30 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
                                                   and not q.name.endswith(DRAWN_SUFFIX))
                                            if path.is_dir() else [path])]
     results, failures = [], 0
-    for path in files:
-        try:
-            rgb = load_rgb(path)
-        except ImageError as error:
-            click.echo(f"warning: skipped {path}: {error}", err=True)
-            failures += 1
-            continue
-        faces = find(rgb)
-        target = (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
-        try:
-            save_rgb(target, draw_faces(rgb, faces))
-        except OSError as error:
-            click.echo(f"warning: {target}: cannot be written ({error.strerror})", err=True)
-            failures += 1
-        summary = ", ".join(f"{face.label} {face.confidence:.0%}" for face in faces) or "no face found"
-        click.echo(f"{path}: {summary} -> {target}")
-        results.append({"image": str(path), "faces": [face.as_json() for face in faces]})
+    try:
+        for path in files:
+            try:
+                rgb = load_rgb(path)
+            except ImageError as error:
+                click.echo(f"warning: skipped {path}: {error}", err=True)
+                failures += 1
+                continue
+            faces = find(rgb)
+            target = (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
+            try:
+                save_rgb(target, draw_faces(rgb, faces))
+            except OSError as error:
+                click.echo(f"warning: {target}: cannot be written ({error.strerror})", err=True)
+                failures += 1
+            summary = ", ".join(f"{face.label} {face.confidence:.0%}" for face in faces) or "no face found"
+            click.echo(f"{path}: {summary} -> {target}")
+            results.append({"image": str(path), "faces": [face.as_json() for face in faces]})
+    except KeyboardInterrupt:  # a long folder stopped by Ctrl-C still gets the JSON of what it labelled
+        if json_path is not None:
+            write_atomic(json_path, json.dumps(results, indent=1).encode())
+        click.echo(f"\ninterrupted after {len(results)} of {len(files)} images"
+                   + (f"; {json_path} holds those" if json_path is not None else ""), err=True)
+        sys.exit(130)
     if json_path is not None:
         write_atomic(json_path, json.dumps(results, indent=1).encode())
     if failures:

@@ -1,6 +1,7 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
 import json
 import threading
+from pathlib import Path
 import time
 
 import cv2
@@ -129,6 +130,25 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
         result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["face.detected.jpg", "face.jpg"]
+
+
+def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
+    for number in range(4):
+        save_rgb(tmp_path / "in" / f"{number}.jpg", face_image)
+    seen = []
+
+    def find(rgb):
+        seen.append(rgb.shape)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (find, None))
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path),
+                                       "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 130 and "interrupted after 2 of 4 images" in result.stderr
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [Path(r["image"]).name for r in records] == ["0.jpg", "1.jpg"]
 
 
 def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path):
