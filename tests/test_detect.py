@@ -1,8 +1,8 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
 import json
 import threading
-from pathlib import Path
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
