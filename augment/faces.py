@@ -325,7 +325,7 @@ def _run_pass(work: np.ndarray, step: Pass, unmasked: bool) -> list[tuple[Box, n
         image = cv2.warpAffine(work, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inverse = cv2.invertAffineTransform(matrix)
     detections = detect_boxes(image, step.detector, step.upsample)
-    best = max((found.score for found in detections), default=0.0)
+    best = max((detection.score for detection in detections), default=0.0)
     found = []
     for box, score, roll in detections:
         doubtful = step.confirm or (unmasked and score < min(best, EXTRA_FACE_SCORE))
