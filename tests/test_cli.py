@@ -160,8 +160,11 @@ def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, s
     # Ctrl-C in a terminal signals the whole process group: the CLI, its worker server and its workers.
     command = [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
                "--styles", str(styles_dir), "--workers", "2"]
+    # SIGINT back to its default in the child: a test run started in the background (CI) ignores
+    # it, and a Python started with SIGINT ignored never turns Ctrl-C into KeyboardInterrupt.
     process = subprocess.Popen(command, cwd=PROJECT, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     waited = 0.0
     while not list((out / "with_mask").glob("*.jpg")) and process.poll() is None and waited < 120:
         time.sleep(0.01)
