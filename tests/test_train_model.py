@@ -1,4 +1,6 @@
 """The classifier's model files: built, saved with metadata, loaded back, refused when not ours."""
+import socket
+import urllib.error
 import zipfile
 
 import numpy as np
@@ -67,6 +69,27 @@ def test_weights_that_do_not_fit_the_width_are_named(tmp_path):
         build_network(0.35, str(tmp_path / "nowhere.h5"), SIZE, 2)
     with pytest.raises(ModelError, match="widths"):
         build_network(0.4, "none", SIZE, 2)
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_are_one_clear_error(monkeypatch):
+    def offline(**kwargs):
+        # What Keras does when the download fails: a bare Exception raised while handling the URLError.
+        try:
+            raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+        except urllib.error.URLError as error:
+            raise Exception(f"URL fetch failure on https://storage.googleapis.com/...: None -- {error.reason}")
+
+    monkeypatch.setattr(keras().applications, "MobileNetV2", offline)
+    with pytest.raises(ModelError, match=r"ImageNet weights of MobileNetV2 alpha 1.0 could not be downloaded "
+                                         r"\(\[Errno -2\] Name or service not known\); .* --weights"):
+        build_network(1.0, "imagenet", SIZE, 2)
+
+    def broken(**kwargs):
+        raise Exception("something else")
+
+    monkeypatch.setattr(keras().applications, "MobileNetV2", broken)
+    with pytest.raises(Exception, match="something else"):  # only a failed download is reworded
+        build_network(1.0, "imagenet", SIZE, 2)
 
 
 def test_the_head_learns_from_cached_features(network):

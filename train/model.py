@@ -54,6 +54,13 @@ def base_network(alpha: float, weights: str, size: int | None, images: KerasTens
             raise ModelError(f"MobileNetV2 alpha {alpha} at {size} px: {error}") from None
         first_line = str(error).strip().splitlines()[0][:200]
         raise ModelError(f"{weights}: does not fit MobileNetV2 alpha {alpha} ({first_line})") from None
+    except Exception as error:  # Keras reports a failed download as a bare Exception over the URLError
+        if source != "imagenet" or not isinstance(error.__context__, OSError):
+            raise
+        reason = getattr(error.__context__, "reason", error.__context__)
+        raise ModelError(f"the ImageNet weights of MobileNetV2 alpha {alpha} could not be downloaded ({reason}); "
+                         "connect once (Keras keeps them in ~/.keras), or give --weights a local .weights.h5 "
+                         "file, or none") from None
 
 
 @dataclass
