@@ -98,7 +98,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q)
                                                   and not q.name.endswith(DRAWN_SUFFIX))
                                            if path.is_dir() else [path])]
-    results, failures = [], 0
+    results, failures, interrupted = [], 0, False
     try:
         for path in files:
             try:
@@ -118,13 +118,13 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
             click.echo(f"{path}: {summary} -> {target}")
             results.append({"image": str(path), "faces": [face.as_json() for face in faces]})
     except KeyboardInterrupt:  # a long folder stopped by Ctrl-C still gets the JSON of what it labelled
-        if json_path is not None:
-            write_atomic(json_path, json.dumps(results, indent=1).encode())
+        interrupted = True
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(results, indent=1).encode())
+    if interrupted:
         click.echo(f"\ninterrupted after {len(results)} of {len(files)} images"
                    + (f"; {json_path} holds those" if json_path is not None else ""), err=True)
         sys.exit(130)
-    if json_path is not None:
-        write_atomic(json_path, json.dumps(results, indent=1).encode())
     if failures:
         click.echo(f"{failures} of {len(files)} images could not be used", err=True)
         sys.exit(1 if failures == len(files) else 0)
