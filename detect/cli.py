@@ -235,7 +235,7 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
                    learning_rate: float, seed: int, side: int, inference_side: int, start_from: Path | None) -> None:
     """Train the mask-aware face detector on generated scenes.
 
-    Interrupted, the same command goes on from the last finished epoch (saved in the report folder).
+    Interrupted, the same command goes on from the last finished epoch (saved in unfinished/ in the report folder).
     """
     from detect.train_detector import DetectorRecipe, train_detector as train
     from train.fit import run_folder
@@ -251,7 +251,7 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        exit_interrupted(f"every finished epoch, in {run_folder(model_path) / 'checkpoint.keras'},")
+        exit_interrupted(f"every finished epoch, in {run_folder(model_path) / 'unfinished'},")
     losses = summary["history"]
     click.echo(f"wrote {model_path} in {summary['seconds']:.0f} s; loss {losses['loss'][-1]:.3f}"
                + (f", validation loss {losses['val_loss'][-1]:.3f}" if "val_loss" in losses else ""))

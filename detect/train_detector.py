@@ -6,8 +6,8 @@ Each step shows the network a random square cut of a scene at a random zoom, fli
 the targets are rendered from the scene's boxes (``detect.targets``). Scenes are split 90/10 by
 a hash of their name; the report (loss curves, validation AP and recall by size) goes to a
 folder beside the model, as for the classifier. After every epoch the run is saved to
-``checkpoint.keras`` in that folder: run again with the same scenes and settings, an interrupted
-training goes on from its last finished epoch, with the same cuts it would have seen.
+``unfinished/checkpoint.keras`` in that folder: run again with the same scenes and settings, an
+interrupted training goes on from its last finished epoch, with the same cuts it would have seen.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from train.backend import keras, tf
 from augment.dataset import LABELS, split_of
 from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError
-from train.fit import epoch_bar, joined_history, run_folder
+from train.fit import epoch_bar, joined_history, run_folder, unfinished_work
 from train.model import load_model_file, save_model_file
 from train.report import plot_history
 
@@ -165,14 +166,14 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                   loss={"heat": focal_loss, "regression": regression_loss},
                   loss_weights={"heat": 1.0, "regression": 1.0})
     folder = run_folder(model_path)
-    checkpoint = folder / "checkpoint.keras"
     names = "\n".join(record["image"] for record in records)
     run = {"recipe": asdict(recipe), "scenes": hashlib.sha256(names.encode()).hexdigest()}
+    work = unfinished_work(folder, run)
+    checkpoint = work / "checkpoint.keras"
     state = resume(model, checkpoint, run) or {"epochs_done": 0, "history": {}}
     first, earlier = state["epochs_done"], state["history"]
-    if progress and checkpoint.exists():
-        tqdm.write(f"{checkpoint}: " + (f"resuming after epoch {first} of {recipe.epochs}" if first else
-                                        "not of this run (other scenes or settings) or unreadable; starting afresh"))
+    if progress and first:
+        tqdm.write(f"{checkpoint}: resuming after epoch {first} of {recipe.epochs}")
     callbacks = [checkpoint_every_epoch(checkpoint, run, earlier),
                  epoch_bar(recipe.epochs, "detector", progress, first)]
     later = model.fit(scene_dataset(train, recipe, True, skip=first * steps * recipe.batch_size),
@@ -193,5 +194,5 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
         summary["val"] = evaluate_scenes(scenes, lambda rgb: scene_faces(rgb, detector, floor), list(LABELS),
                                          SCENE_DETECTOR, progress, {Path(r["image"]).stem for r in val}, operating)
     write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
-    checkpoint.unlink(missing_ok=True)  # the run is complete: a rerun trains afresh
+    shutil.rmtree(work)  # the run is complete: a rerun trains afresh
     return summary

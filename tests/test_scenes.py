@@ -212,7 +212,7 @@ def test_interrupted_detector_training_resumes_where_it_stopped(scenes_dir, tiny
     model = tmp_path / "det.keras"
     with pytest.raises(KeyboardInterrupt):
         trainer.train_detector(scenes_dir, model, recipe, progress=False)
-    checkpoint = tmp_path / "det" / "checkpoint.keras"
+    checkpoint = tmp_path / "det" / "unfinished" / "checkpoint.keras"
     state = read_checkpoint(checkpoint)
     assert not model.exists() and state["epochs_done"] == 1 and len(state["history"]["loss"]) == 1
     monkeypatch.undo()
@@ -225,7 +225,7 @@ def test_interrupted_detector_training_resumes_where_it_stopped(scenes_dir, tiny
     weights = load_model_file(model, "detector")[0].get_weights()
     reference = load_model_file(tiny_detector, "detector")[0].get_weights()
     assert all(np.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(weights, reference))
-    assert not checkpoint.exists()
+    assert not checkpoint.parent.exists()
 
 
 def test_pose_tile_moves_landmarks_with_the_pixels(face_image, face_landmarks):
