@@ -217,6 +217,19 @@ def test_interrupted_detector_training_resumes_where_it_stopped(scenes_dir, tiny
     assert not model.exists() and state["epochs_done"] == 1 and len(state["history"]["loss"]) == 1
     monkeypatch.undo()
 
+    # From the command line, Ctrl-C says where the finished epochs are.
+    from detect.cli import main as detect_main
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train_detector", ctrl_c)
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(scenes_dir), "--model", str(model),
+                                              "--weights", "none"])
+    assert result.exit_code == 130
+    assert f"every finished epoch, in {checkpoint.parent}, is kept; run the same command again" in result.stderr
+    monkeypatch.undo()
+
     # Other settings do not resume it; the same ones go on from epoch 2 and end as the uninterrupted run.
     assert trainer.resume(keras().Sequential(), checkpoint, {"recipe": "other"}) is None
     resumed = trainer.train_detector(scenes_dir, model, recipe, progress=False)

@@ -157,6 +157,18 @@ def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path,
     assert not unfinished.exists()
 
 
+def test_ctrl_c_says_where_the_work_is_kept(labelled, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("train.fit.fit", interrupted)
+    model = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--model", str(model), "--weights", "none"])
+    assert result.exit_code == 130
+    assert f"interrupted: the work done so far, in {tmp_path / 'm' / 'unfinished'}, is kept" in result.stderr
+    assert "run the same command again to go on" in result.stderr
+
+
 def real_views(*args):
     from train.features import view_dataset
 
