@@ -120,7 +120,7 @@ def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path,
     whole_history = json.loads((tmp_path / "whole" / "history.json").read_text())
     assert not (tmp_path / "whole" / "unfinished").exists()
 
-    real_bar = training.epoch_bar
+    real_bar, real_views = training.epoch_bar, training.view_dataset
 
     def bar_then_ctrl_c(total, description, enabled=True, done=0):
         bar = real_bar(total, description, enabled, done)
@@ -167,9 +167,3 @@ def test_ctrl_c_says_where_the_work_is_kept(labelled, tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert f"interrupted: the work done so far, in {tmp_path / 'm' / 'unfinished'}, is kept" in result.stderr
     assert "run the same command again to go on" in result.stderr
-
-
-def real_views(*args):
-    from train.features import view_dataset
-
-    return view_dataset(*args)
