@@ -23,6 +23,8 @@ def _summary(report: dict) -> str:
             f"{report['without_mask']} without_mask in {report['seconds']:.1f} s")
     if report["resumed"]:
         line += f" ({report['resumed']} images kept from an earlier run)"
+    if report["removed"]:
+        line += f"; removed the outputs of {len(report['removed'])} images no longer in the input folder"
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"

@@ -20,7 +20,7 @@ import os
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -31,7 +31,8 @@ from augment.styles import MaskStyle
 
 LABELS = ("with_mask", "without_mask")
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
-PARTS = ".parts"
+PARTS = ".parts"  # the run's settings stamp, and in IMAGE_PARTS one record per finished input
+IMAGE_PARTS = Path(PARTS, "images")  # apart from the stamp, so no input's name can clash with it
 MIN_FACE = 16  # pixels: a smaller face box leaves too little to draw a mask on
 
 
@@ -217,7 +218,7 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     except Exception as error:  # one bad image must not end a batch of thousands
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
     part = {"source": source, "records": result.records, "skipped": result.skipped}
-    write_atomic(out / PARTS / f"{stem}.json", json.dumps(part).encode())
+    write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
     return result
 
 
@@ -243,7 +244,7 @@ def load_finished(out: Path, stems: dict[str, str]) -> dict[str, ImageResult]:
     """Results of inputs a previous run finished, whose output files are all still there."""
     finished = {}
     for source, stem in stems.items():
-        part = out / PARTS / f"{stem}.json"
+        part = out / IMAGE_PARTS / f"{stem}.json"
         try:
             data = json.loads(part.read_text())
         except (OSError, ValueError):
@@ -266,10 +267,13 @@ def check_settings(out: Path, settings: Settings) -> None:
         except (ValueError, TypeError):
             previous = None
         if previous != current:
-            raise DatasetError(
-                f"{out}: was generated with other settings ({previous}); "
-                "use another --out, or delete the folder to start again"
-            )
+            if previous is None:
+                what = f"{path} is unreadable"
+            else:
+                what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
+                                 for key, value in current.items() if previous.get(key) != value)
+            raise DatasetError(f"{out}: was generated with other settings ({what}); "
+                               "use another --out, or delete the folder to start again")
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
 
@@ -281,16 +285,45 @@ def _as_json(value: object) -> object:
 
 def prepare_output(out: Path) -> None:
     """Create the output folders, prove they are writable, and clear temporary files of an interrupted run."""
+    folders = (*LABELS, PARTS, IMAGE_PARTS)
     try:
-        for sub in (*LABELS, PARTS):
+        for sub in folders:
             (out / sub).mkdir(parents=True, exist_ok=True)
         write_atomic(out / PARTS / ".write-test", b"ok")
         (out / PARTS / ".write-test").unlink()
     except OSError as error:
         raise DatasetError(f"{out}: output folder is not writable ({error.strerror})") from None
-    for sub in (*LABELS, PARTS):
+    for sub in folders:
         for leftover in (out / sub).glob(".*.part"):
             leftover.unlink(missing_ok=True)
+
+
+def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: list[dict]) -> list[str]:
+    """Delete what earlier runs wrote for inputs that are no longer in ``raw``; return those inputs.
+
+    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``). Only files
+    that an earlier run recorded as its own are deleted, also those of an input that is still
+    there but now gets another stem (a same-named file was added beside it). An input under a
+    directory that could not be read (``listing_problems``) may still be there: its files stay.
+    """
+    unreadable = [Path(problem["path"]) for problem in listing_problems]
+    removed = []
+    for part in sorted((out / IMAGE_PARTS).glob("*.json")):
+        try:
+            data = json.loads(part.read_text())
+            source, paths = data["source"], [record["path"] for record in data["records"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a record this tool wrote; leave it alone
+        if stems.get(source) == part.stem:
+            continue
+        if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
+            continue
+        for path in paths:
+            if PurePosixPath(path).parts[0] in LABELS and ".." not in PurePosixPath(path).parts:
+                (out / path).unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+        removed.append(source)
+    return sorted(removed)
 
 
 def faces_in(records: list[dict]) -> int:
@@ -299,8 +332,8 @@ def faces_in(records: list[dict]) -> int:
 
 
 def summarise(results: list[ImageResult], listing_problems: list[dict], style_problems: list[str],
-              seconds: float, resumed: int) -> dict:
-    """The run's report: counts, skipped inputs with reasons, detectors and styles used."""
+              seconds: float, resumed: int, removed: list[str]) -> dict:
+    """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs removed."""
     records = [record for result in results for record in result.records]
     labels = Counter(record["label"] for record in records)
     with_mask = [record for record in records if record["label"] == "with_mask"]
@@ -318,6 +351,7 @@ def summarise(results: list[ImageResult], listing_problems: list[dict], style_pr
         "detectors": dict(Counter(record.get("detector", "") for record in with_mask if "detector" in record)),
         "style_problems": style_problems,
         "resumed": resumed,
+        "removed": removed,
         "seconds": round(seconds, 2),
     }
 

@@ -86,6 +86,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
+    A run into a folder made before resumes it: finished inputs are kept, and what was made from
+    inputs that have since left ``raw`` is deleted (listed in the report as ``removed``).
+
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
 
     Raises DatasetError for problems that stop the run before any work: no input images,
@@ -102,6 +105,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     settings = replace(settings, styles=tuple(sorted(styles)),
                        style_weights=tuple(sorted((name, s.weight) for name, s in styles.items() if s.weight != 1)))
     sources, listing_problems = dataset.list_inputs(raw)
+    stems = dataset.output_stems(sources)  # from every input, so that --limit names outputs as a full run does
     if limit is not None:
         sources = sources[:limit]
     if not sources:
@@ -113,8 +117,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     dataset.prepare_output(out)
     dataset.check_settings(out, settings)
 
-    stems = dataset.output_stems(sources)
-    finished = dataset.load_finished(out, stems)
+    removed = dataset.remove_stale(out, raw, stems, listing_problems)
+    finished = dataset.load_finished(out, {source: stems[source] for source in sources})
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     results = list(finished.values())
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
@@ -147,6 +151,6 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     dataset.write_manifest(out, results)
     report = dataset.summarise(results, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished))
+                               resumed=len(finished), removed=removed)
     write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

@@ -139,7 +139,7 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
     kept_time = kept.stat().st_mtime_ns
     # Simulate a run killed mid-way: one image's outputs and record gone, a temp file left behind.
     (out / "with_mask" / "tilted_0.jpg").unlink()
-    (out / ".parts" / "tilted.json").unlink()
+    (out / ".parts" / "images" / "tilted.json").unlink()
     (out / "with_mask" / ".tmpabc.part").write_bytes(b"half a jpeg")
     result = generate(raw_dir, out, styles_dir)
     assert result.exit_code == 0
@@ -184,11 +184,48 @@ def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, s
     assert report["with_mask"] == report["without_mask"] == 60
 
 
+def files_in(out: Path) -> set[str]:
+    return {f"{label}/{p.name}" for label in ("with_mask", "without_mask") for p in (out / label).iterdir()}
+
+
+def test_a_rerun_removes_what_was_made_from_inputs_since_taken_out(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    (raw_dir / "tilted.jpg").unlink()
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0 and "removed the outputs of 1 images" in result.output
+    assert json.loads((out / "report.json").read_text())["removed"] == ["tilted.jpg"]
+    assert files_in(out) == {r["path"] for r in records(out)} == {"with_mask/upright_0.jpg", "without_mask/upright_0.jpg"}
+    assert json.loads((out / "report.json").read_text())["resumed"] == 2  # upright and noface kept
+
+
+def test_a_limited_run_names_its_outputs_as_the_full_run_will(raw_dir, styles_dir, tmp_path):
+    # a.jpg and a.png clash: a run limited to a.jpg must already call its outputs a-jpg_*.
+    (raw_dir / "a.jpg").write_bytes((raw_dir / "tilted.jpg").read_bytes())
+    (raw_dir / "a.png").write_bytes((raw_dir / "upright.png").read_bytes())
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir, "--limit", "1").exit_code == 0
+    assert files_in(out) == {"with_mask/a-jpg_0.jpg", "without_mask/a-jpg_0.jpg"}
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0 and "1 images kept" in result.output and "removed" not in result.output
+    assert files_in(out) == {r["path"] for r in records(out)}
+    assert "with_mask/a-png_0.jpg" in files_in(out)
+
+
+def test_an_input_named_like_the_settings_stamp_resumes(raw_dir, styles_dir, tmp_path):
+    (raw_dir / "upright.png").rename(raw_dir / "settings.png")
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    again = generate(raw_dir, out, styles_dir)
+    assert again.exit_code == 0, again.output
+    assert "3 images kept" in again.output
+
+
 def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)
     result = generate(raw_dir, out, styles_dir, "--seed", "7")
-    assert result.exit_code != 0 and "other settings" in result.output
+    assert result.exit_code != 0 and "other settings (seed was 0, now 7)" in result.output
 
 
 def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, tmp_path):

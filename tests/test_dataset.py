@@ -1,4 +1,5 @@
 """Dataset bookkeeping: naming, splits, seeding, random parameters, input listing."""
+import json
 from collections import Counter
 from dataclasses import replace
 
@@ -71,3 +72,22 @@ def test_list_inputs_reports_a_directory_it_cannot_read(tmp_path, monkeypatch):
     found, problems = dataset.list_inputs(tmp_path)
     assert found == ["a.jpg"]
     assert problems == [{"path": str(tmp_path / "locked"), "reason": "cannot read directory: Permission denied"}]
+
+
+def test_remove_stale_keeps_what_an_unreadable_directory_may_still_hold(tmp_path):
+    out, raw = tmp_path / "out", tmp_path / "raw"
+    dataset.prepare_output(out)
+    for source, stem in (("gone.jpg", "gone"), ("locked/kept.jpg", "locked__kept"), ("here.jpg", "here")):
+        paths = [f"{label}/{stem}_0.jpg" for label in dataset.LABELS]
+        for path in paths:
+            (out / path).write_bytes(b"jpeg")
+        part = {"source": source, "records": [{"path": path} for path in paths], "skipped": None}
+        (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
+    (out / dataset.IMAGE_PARTS / "notes.json").write_text("[1, 2]")  # not a record: left alone
+    problems = [{"path": str(raw / "locked"), "reason": "cannot read directory: Permission denied"}]
+    removed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, problems)
+    assert removed == ["gone.jpg"]
+    assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["here_0.jpg", "locked__kept_0.jpg"]
+    assert sorted(p.name for p in (out / dataset.IMAGE_PARTS).iterdir()) == ["here.json", "locked__kept.json",
+                                                                             "notes.json"]
+    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, []) == ["locked/kept.jpg"]
