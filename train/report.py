@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only: never open a window, work without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from augment.images import contact_sheet, save_rgb
 
-from augment.images import contact_sheet, save_rgb  # noqa: E402
+
+@functools.cache
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only; imported on first use, as it takes half a second."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # never open a window, work without a display
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def _save(figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.partial.png")
     figure.savefig(staged, dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    _pyplot().close(figure)
     staged.replace(path)
 
 
 def plot_history(history: dict[str, list[float]], path: Path, phase_starts: list[int] = ()) -> None:
     """Loss (and accuracy, if recorded) per epoch, training against validation; dotted lines where a phase begins."""
     metrics = [metric for metric in ("loss", "accuracy") if history.get(metric)]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    figure, axes = _pyplot().subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + metric)
@@ -43,7 +51,7 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, ti
     """The confusion matrix as a labelled heat map, counts and row shares written in each cell."""
     matrix = np.asarray(confusion)
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    figure, axis = plt.subplots(figsize=(1.6 * len(labels) + 2, 1.4 * len(labels) + 1.5))
+    figure, axis = _pyplot().subplots(figsize=(1.6 * len(labels) + 2, 1.4 * len(labels) + 1.5))
     axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for row in range(len(labels)):
         for column in range(len(labels)):
