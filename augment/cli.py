@@ -18,13 +18,17 @@ PROJECT = Path(__file__).resolve().parent.parent
 BUILTIN_STYLES = PROJECT / "mask_images"
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _summary(report: dict) -> str:
-    line = (f"{report['faces']} faces from {report['inputs']} images: {report['with_mask']} with_mask + "
-            f"{report['without_mask']} without_mask in {report['seconds']:.1f} s")
+    line = (f"{_count(report['faces'], 'face')} from {_count(report['inputs'], 'image')}: {report['with_mask']} "
+            f"with_mask + {report['without_mask']} without_mask in {report['seconds']:.1f} s")
     if report["resumed"]:
-        line += f" ({report['resumed']} images kept from an earlier run)"
+        line += f" ({_count(report['resumed'], 'image')} kept from an earlier run)"
     if report["removed"]:
-        line += f"; removed the outputs of {len(report['removed'])} images no longer in the input folder"
+        line += f"; removed the outputs of {_count(len(report['removed']), 'image')} no longer in the input folder"
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"

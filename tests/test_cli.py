@@ -193,7 +193,7 @@ def test_a_rerun_removes_what_was_made_from_inputs_since_taken_out(raw_dir, styl
     generate(raw_dir, out, styles_dir)
     (raw_dir / "tilted.jpg").unlink()
     result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code == 0 and "removed the outputs of 1 images" in result.output
+    assert result.exit_code == 0 and "removed the outputs of 1 image no longer" in result.output
     assert json.loads((out / "report.json").read_text())["removed"] == ["tilted.jpg"]
     assert files_in(out) == {r["path"] for r in records(out)} == {"with_mask/upright_0.jpg", "without_mask/upright_0.jpg"}
     assert json.loads((out / "report.json").read_text())["resumed"] == 2  # upright and noface kept
@@ -207,7 +207,7 @@ def test_a_limited_run_names_its_outputs_as_the_full_run_will(raw_dir, styles_di
     assert generate(raw_dir, out, styles_dir, "--limit", "1").exit_code == 0
     assert files_in(out) == {"with_mask/a-jpg_0.jpg", "without_mask/a-jpg_0.jpg"}
     result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code == 0 and "1 images kept" in result.output and "removed" not in result.output
+    assert result.exit_code == 0 and "1 image kept" in result.output and "removed" not in result.output
     assert files_in(out) == {r["path"] for r in records(out)}
     assert "with_mask/a-png_0.jpg" in files_in(out)
 
