@@ -15,12 +15,14 @@ so the classes are balanced and differ only by the mask. Every pair lands in the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 import numpy as np
 
@@ -198,7 +200,9 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
                   styles: dict[str, MaskStyle]) -> ImageResult:
     """Everything for one input image: load, find faces, write outputs and the resume record.
 
-    Never raises for a bad image: the reason comes back in ``ImageResult.skipped``.
+    Never raises for a bad image: the reason comes back in ``ImageResult.skipped``. An output
+    that cannot be written (a full disk) raises DatasetError: it is no fault of the image, and
+    every image after it would fail the same way.
     """
     try:
         image = load_rgb(raw / source)
@@ -210,16 +214,30 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
             result = ImageResult(source, [], f"face too small (under {MIN_FACE} px)")
         else:
             write = image_records if settings.full_images else face_records
-            result = ImageResult(source, write(source, stem, faces, image, settings, styles, out))
+            with writing(out):
+                result = ImageResult(source, write(source, stem, faces, image, settings, styles, out))
     except ImageError as error:
         result = ImageResult(source, [], str(error))
     except MemoryError:
         result = ImageResult(source, [], "out of memory while processing")
+    except DatasetError:
+        raise
     except Exception as error:  # one bad image must not end a batch of thousands
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
     part = {"source": source, "records": result.records, "skipped": result.skipped}
-    write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
+    with writing(out):
+        write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
     return result
+
+
+@contextlib.contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """Turn a failed write into a DatasetError that names the file and says finished work is kept."""
+    try:
+        yield
+    except OSError as error:
+        raise DatasetError(f"{error.filename or out}: cannot write ({error.strerror or error}); finished work "
+                           "is kept: fix this and run the same command again") from None
 
 
 def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:

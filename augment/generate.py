@@ -117,7 +117,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     dataset.prepare_output(out)
     dataset.check_settings(out, settings)
 
-    removed = dataset.remove_stale(out, raw, stems, listing_problems)
+    with dataset.writing(out):
+        removed = dataset.remove_stale(out, raw, stems, listing_problems)
     finished = dataset.load_finished(out, {source: stems[source] for source in sources})
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     results = list(finished.values())
@@ -149,8 +150,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
-    dataset.write_manifest(out, results)
     report = dataset.summarise(results, listing_problems, style_problems, time.perf_counter() - started,
                                resumed=len(finished), removed=removed)
-    write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    with dataset.writing(out):
+        dataset.write_manifest(out, results)
+        write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

@@ -84,17 +84,24 @@ def _file_mode() -> int:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to path through a temporary file and a rename, so no partial file is ever seen."""
+    """Write bytes to path through a temporary file and a rename, so no partial file is ever seen.
+
+    A failure raises OSError naming ``path`` (not the temporary file) and leaves nothing behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    temp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.chmod(temp_name, _file_mode())
         os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+    except BaseException as error:
+        if temp_name is not None:
+            Path(temp_name).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
         raise
 
 

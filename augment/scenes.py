@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from augment.dataset import LABELS
+from augment.dataset import LABELS, writing
 from augment.faces import Box, face_box
 from augment.images import encode_image, load_rgb, write_atomic
 from augment.occluders import occlude
@@ -328,30 +328,31 @@ def make_scenes(generated: Path, out: Path, count: int, settings: SceneSettings 
     if not tiles:
         raise ValueError(f"{generated}: no face crops with landmarks in its manifest.jsonl")
     textures = _textures()
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
-    records = []
-    for index in tqdm(range(count), desc="scenes", unit="scene", disable=not progress):
-        name = f"scene_{index:06d}.jpg"
-        part = out / ".parts" / f"{index:06d}.json"
-        if part.is_file() and (out / "images" / name).is_file():
-            records.append(json.loads(part.read_text()))
-            continue
-        image, objects = compose_scene(np.random.default_rng([settings.seed, index]), tiles, textures, settings)
-        height, width = image.shape[:2]
-        write_atomic(out / "images" / name, encode_image(image, ".jpg", 92))
-        write_atomic(out / "annotations" / f"scene_{index:06d}.xml", voc_xml(name, width, height, objects).encode())
-        record = {"image": f"images/{name}", "width": width, "height": height,
-                  "objects": [{"box": list(o["box"]), "label": o["label"]} for o in objects]}
-        write_atomic(part, json.dumps(record).encode())
-        records.append(record)
-    write_atomic(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
-    write_atomic(out / "annotations.json", json.dumps(coco(records)).encode())
-    faces = [o for r in records for o in r["objects"]]
-    report = {"scenes": len(records), "faces": len(faces),
-              "labels": {label: sum(o["label"] == label for o in faces) for label in LABELS},
-              "settings": {k: v for k, v in settings.__dict__.items()}}
-    write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
+    with writing(out):  # a full disk stops the run with one line; written scenes are kept
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        records = []
+        for index in tqdm(range(count), desc="scenes", unit="scene", disable=not progress):
+            name = f"scene_{index:06d}.jpg"
+            part = out / ".parts" / f"{index:06d}.json"
+            if part.is_file() and (out / "images" / name).is_file():
+                records.append(json.loads(part.read_text()))
+                continue
+            image, objects = compose_scene(np.random.default_rng([settings.seed, index]), tiles, textures, settings)
+            height, width = image.shape[:2]
+            write_atomic(out / "images" / name, encode_image(image, ".jpg", 92))
+            write_atomic(out / "annotations" / f"scene_{index:06d}.xml", voc_xml(name, width, height, objects).encode())
+            record = {"image": f"images/{name}", "width": width, "height": height,
+                      "objects": [{"box": list(o["box"]), "label": o["label"]} for o in objects]}
+            write_atomic(part, json.dumps(record).encode())
+            records.append(record)
+        write_atomic(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
+        write_atomic(out / "annotations.json", json.dumps(coco(records)).encode())
+        faces = [o for r in records for o in r["objects"]]
+        report = {"scenes": len(records), "faces": len(faces),
+                  "labels": {label: sum(o["label"] == label for o in faces) for label in LABELS},
+                  "settings": {k: v for k, v in settings.__dict__.items()}}
+        write_atomic(out / "report.json", json.dumps(report, indent=1).encode())
     return report
 
 

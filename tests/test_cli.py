@@ -1,4 +1,5 @@
 """The command line end to end on tiny folders: outputs, manifest, report, bad input, resume."""
+import errno
 import hashlib
 import json
 import os
@@ -150,6 +151,30 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
     resumed = folder_digest(out)
     assert {k: v for k, v in resumed.items() if k.endswith(".jpg")} == {
         k: v for k, v in complete.items() if k.endswith(".jpg")}
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styles_dir, tmp_path, monkeypatch):
+    from augment import dataset
+
+    out, real_save, saved = tmp_path / "out", dataset.save_rgb, []
+
+    def save_until_the_disk_is_full(path, *args, **kwargs):
+        if len(saved) == 2:  # the first image's pair fits, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saved.append(path)
+        real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(dataset, "save_rgb", save_until_the_disk_is_full)
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {out}: cannot write (No space left on device); finished work is kept: "
+        "fix this and run the same command again")
+    monkeypatch.undo()
+    again = generate(raw_dir, out, styles_dir)
+    assert again.exit_code == 0 and "2 images kept" in again.output  # the face written first, and noface
+    report = json.loads((out / "report.json").read_text())
+    assert report["faces"] == 2 and [item["path"] for item in report["skipped"]] == ["noface.png"]
 
 
 def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, styles_dir, tmp_path):

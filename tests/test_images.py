@@ -100,6 +100,15 @@ def test_atomic_write_leaves_nothing_when_it_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_write_names_the_file_asked_for_not_its_temporary_name(tmp_path):
+    (tmp_path / "taken").write_bytes(b"a file where a folder should be")
+    target = tmp_path / "taken" / "out.jpg"
+    with pytest.raises(OSError) as raised:
+        write_atomic(target, b"data")
+    assert raised.value.filename == str(target) and raised.value.strerror
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
 def test_resize_longest_and_suffixes():
     image = np.zeros((100, 50, 3), np.uint8)
     small, scale = resize_longest(image, 40)
