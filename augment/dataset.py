@@ -321,8 +321,9 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: 
 
     ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``). Only files
     that an earlier run recorded as its own are deleted, also those of an input that is still
-    there but now gets another stem (a same-named file was added beside it). An input under a
-    directory that could not be read (``listing_problems``) may still be there: its files stay.
+    there but now gets another stem (a same-named file was added beside it; it is made again
+    under the new name, and not returned). An input under a directory that could not be read
+    (``listing_problems``) may still be there: its files stay.
     """
     unreadable = [Path(problem["path"]) for problem in listing_problems]
     removed = []
@@ -340,7 +341,8 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: 
             if PurePosixPath(path).parts[0] in LABELS and ".." not in PurePosixPath(path).parts:
                 (out / path).unlink(missing_ok=True)
         part.unlink(missing_ok=True)
-        removed.append(source)
+        if source not in stems:
+            removed.append(source)
     return sorted(removed)
 
 

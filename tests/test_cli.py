@@ -237,6 +237,17 @@ def test_a_limited_run_names_its_outputs_as_the_full_run_will(raw_dir, styles_di
     assert "with_mask/a-png_0.jpg" in files_in(out)
 
 
+def test_outputs_renamed_by_a_new_namesake_are_made_again_under_the_new_name(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    (raw_dir / "tilted.png").write_bytes((raw_dir / "upright.png").read_bytes())  # tilted.jpg now clashes
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0 and "removed" not in result.output
+    assert files_in(out) == {r["path"] for r in records(out)}
+    assert {"with_mask/tilted-jpg_0.jpg", "with_mask/tilted-png_0.jpg"} <= files_in(out)
+    assert "with_mask/tilted_0.jpg" not in files_in(out)
+
+
 def test_an_input_named_like_the_settings_stamp_resumes(raw_dir, styles_dir, tmp_path):
     (raw_dir / "upright.png").rename(raw_dir / "settings.png")
     out = tmp_path / "out"
