@@ -258,16 +258,25 @@ def _box_side(face: Face) -> float:
     return min(x1 - x0, y1 - y0)
 
 
-def load_finished(out: Path, stems: dict[str, str]) -> dict[str, ImageResult]:
-    """Results of inputs a previous run finished, whose output files are all still there."""
+def read_parts(out: Path) -> dict[str, dict]:
+    """The records earlier runs left for their inputs, by output stem; files that are not such records are left out."""
+    parts = {}
+    for path in (out / IMAGE_PARTS).glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
+                parts[path.stem] = data
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return parts
+
+
+def load_finished(out: Path, stems: dict[str, str], parts: dict[str, dict]) -> dict[str, ImageResult]:
+    """Results of inputs a previous run finished (their ``read_parts`` records) whose output files are all still there."""
     finished = {}
     for source, stem in stems.items():
-        part = out / IMAGE_PARTS / f"{stem}.json"
-        try:
-            data = json.loads(part.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("source") != source:
+        data = parts.get(stem)
+        if data is None or data["source"] != source:
             continue
         if all((out / record["path"]).is_file() for record in data["records"]):
             finished[source] = ImageResult(source, data["records"], data["skipped"])
@@ -316,10 +325,12 @@ def prepare_output(out: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: list[dict]) -> list[str]:
+def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: list[dict],
+                 parts: dict[str, dict]) -> list[str]:
     """Delete what earlier runs wrote for inputs that are no longer in ``raw``; return those inputs.
 
-    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``). Only files
+    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``); ``parts`` are
+    the earlier runs' records (``read_parts``), and the deleted ones are dropped from it. Only files
     that an earlier run recorded as its own are deleted, also those of an input that is still
     there but now gets another stem (a same-named file was added beside it; it is made again
     under the new name, and not returned). An input under a directory that could not be read
@@ -327,20 +338,18 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: 
     """
     unreadable = [Path(problem["path"]) for problem in listing_problems]
     removed = []
-    for part in sorted((out / IMAGE_PARTS).glob("*.json")):
-        try:
-            data = json.loads(part.read_text())
-            source, paths = data["source"], [record["path"] for record in data["records"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a record this tool wrote; leave it alone
-        if stems.get(source) == part.stem:
+    for stem, data in sorted(parts.items()):
+        source = data["source"]
+        if stems.get(source) == stem:
             continue
         if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
             continue
-        for path in paths:
-            if PurePosixPath(path).parts[0] in LABELS and ".." not in PurePosixPath(path).parts:
+        for record in data["records"]:
+            path = PurePosixPath(record["path"])
+            if path.parts[0] in LABELS and ".." not in path.parts:
                 (out / path).unlink(missing_ok=True)
-        part.unlink(missing_ok=True)
+        (out / IMAGE_PARTS / f"{stem}.json").unlink(missing_ok=True)
+        del parts[stem]
         if source not in stems:
             removed.append(source)
     return sorted(removed)

@@ -117,9 +117,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     dataset.prepare_output(out)
     dataset.check_settings(out, settings)
 
+    parts = dataset.read_parts(out)
     with dataset.writing(out):
-        removed = dataset.remove_stale(out, raw, stems, listing_problems)
-    finished = dataset.load_finished(out, {source: stems[source] for source in sources})
+        removed = dataset.remove_stale(out, raw, stems, listing_problems, parts)
+    finished = dataset.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     results = list(finished.values())
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))

@@ -85,9 +85,11 @@ def test_remove_stale_keeps_what_an_unreadable_directory_may_still_hold(tmp_path
         (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
     (out / dataset.IMAGE_PARTS / "notes.json").write_text("[1, 2]")  # not a record: left alone
     problems = [{"path": str(raw / "locked"), "reason": "cannot read directory: Permission denied"}]
-    removed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, problems)
-    assert removed == ["gone.jpg"]
+    parts = dataset.read_parts(out)
+    assert sorted(parts) == ["gone", "here", "locked__kept"]
+    removed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, problems, parts)
+    assert removed == ["gone.jpg"] and sorted(parts) == ["here", "locked__kept"]
     assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["here_0.jpg", "locked__kept_0.jpg"]
     assert sorted(p.name for p in (out / dataset.IMAGE_PARTS).iterdir()) == ["here.json", "locked__kept.json",
                                                                              "notes.json"]
-    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, []) == ["locked/kept.jpg"]
+    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, [], dataset.read_parts(out)) == ["locked/kept.jpg"]
