@@ -272,7 +272,7 @@ def read_parts(out: Path) -> dict[str, dict]:
 
 
 def load_finished(out: Path, stems: dict[str, str], parts: dict[str, dict]) -> dict[str, ImageResult]:
-    """Results of inputs a previous run finished (their ``read_parts`` records) whose output files are all still there."""
+    """Results of inputs an earlier run finished (their ``read_parts`` records), all output files still there."""
     finished = {}
     for source, stem in stems.items():
         data = parts.get(stem)
