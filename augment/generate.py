@@ -93,7 +93,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     Raises DatasetError for problems that stop the run before any work: no input images,
     an unwritable output folder, no usable style, an output folder made with other settings,
-    or a mask-aware detector (``settings.detector_model``) that cannot be loaded.
+    or a mask-aware detector (``settings.detector_model``) that cannot be loaded; and for an
+    output that cannot be written during the run (a full disk), with finished work kept.
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
