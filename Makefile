@@ -7,6 +7,7 @@ OUT ?= dataset_generated
 STYLES ?= mask_images
 SEED ?= 0
 SHARED ?= ../shared
+BENCH_SEEDS ?= 0
 DATA ?= dataset_generated
 MODEL ?= models/mask_classifier.keras
 WEIGHTS ?= imagenet
@@ -71,7 +72,7 @@ test: install
 	$(PY) -m pytest
 
 bench-generate: install
-	$(PY) bench/bench_generate.py --shared $(SHARED)
+	$(PY) bench/bench_generate.py --shared $(SHARED) --seeds $(BENCH_SEEDS)
 
 bench-train: install
 	$(PY) bench/bench_train.py --shared $(SHARED)

@@ -1,6 +1,6 @@
 """Generator benchmark on the shared development data: coverage, fit, throughput, memory, looks.
 
-    python bench/bench_generate.py [--shared ../shared] [--out build/bench] [--workers 2]
+    python bench/bench_generate.py [--shared ../shared] [--out build/bench] [--workers 2] [--seeds 0,1,2]
 
 In one invocation it
 1. runs the throughput baseline (``shared/tools/naive_generator.py``, one process, one of our
@@ -11,7 +11,9 @@ In one invocation it
    also per mask style. The harder copies have a known answer (the full-size upright photo's
    landmarks, rotated or scaled as the copy was): against it the benchmark checks our landmarks,
    the reference landmarks fitcheck measured with, and fitcheck's own test on each mask's alpha;
-4. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
+4. with ``--seeds``, generates from ``data/raw`` again with each further seed (other styles and
+   placements on the same faces) and scores each with fitcheck: how much one seed's figure says;
+5. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
    ``shared/tools/contact_sheet.py``.
 Figures go to stdout and OUT/results.json; pictures to OUT/*.png.
 """
@@ -232,10 +234,11 @@ def run_baseline(shared: Path, raw: Path, out: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_ours(raw: Path, out: Path, workers: int) -> dict:
+def run_ours(raw: Path, out: Path, workers: int, seed: int = 0) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    report = generate(raw, out, [STYLES], Settings(), workers=workers, warn=lambda message: None, progress=False)
+    report = generate(raw, out, [STYLES], Settings(seed=seed), workers=workers, warn=lambda message: None,
+                      progress=False)
     seconds = time.perf_counter() - started
     report["wall_seconds"] = seconds
     report["images_per_second"] = report["inputs"] / seconds
@@ -270,7 +273,10 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=PROJECT.parent / "shared")
     parser.add_argument("--out", type=Path, default=PROJECT / "build" / "bench")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--seeds", default="0",
+                        help="seeds for the unrotated set's fit, comma-separated; the first is used everywhere else")
     args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     data = args.shared / "data"
     raw = data / "raw"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -284,8 +290,8 @@ def main() -> None:
     shutil.rmtree(one, ignore_errors=True)
     one.mkdir(parents=True)
     shutil.copy(sorted(raw.iterdir())[0], one)
-    startup = run_ours(one, args.out / "ours_one", args.workers)["wall_seconds"]
-    ours = run_ours(raw, args.out / "ours", args.workers)
+    startup = run_ours(one, args.out / "ours_one", args.workers, seeds[0])["wall_seconds"]
+    ours = run_ours(raw, args.out / "ours", args.workers, seeds[0])
     steady = ours["inputs"] / (ours["wall_seconds"] - startup)
     peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     peak_self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -309,7 +315,7 @@ def main() -> None:
         "baseline_fitcheck": fitcheck(args.shared, raw, args.out / "naive"),
     }
     for name, folder in make_variants(raw, args.out).items():
-        variant = run_ours(folder, args.out / f"ours_{name}", args.workers)
+        variant = run_ours(folder, args.out / f"ours_{name}", args.workers, seeds[0])
         results[name] = {
             "images": variant["inputs"], "images_masked": variant["images_masked"],
             "masked_share": round(variant["images_masked"] / variant["inputs"], 4),
@@ -327,6 +333,11 @@ def main() -> None:
         results[name]["landmark_accuracy"] = landmark_accuracy(args.out / f"raw_{name}", answers[name])
         results[name]["fit_by_reference"] = fit_where_reference_is_right(
             args.out / f"ours_{name}", args.out / f"fit_{name}.csv", answers[name])
+    results["raw"]["fit_ok_by_seed"] = {seeds[0]: results["raw"]["fitcheck"]["fit_ok"]}
+    for seed in seeds[1:]:
+        run_ours(raw, args.out / "ours_seed", args.workers, seed)
+        results["raw"]["fit_ok_by_seed"][seed] = fitcheck(
+            args.shared, args.out / "ours_seed" / "without_mask", args.out / "ours_seed" / "with_mask")["fit_ok"]
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -352,6 +363,10 @@ def main() -> None:
         failing = {style: t["pairs"] - t["fit_ok"] for style, t in results[name]["fit_by_style"].items()
                    if t["fit_ok"] < t["pairs"]}
         print(f"{name}: strict failures by style: " + ", ".join(f"{style} {n}" for style, n in failing.items()))
+    by_seed = results["raw"]["fit_ok_by_seed"]
+    if len(by_seed) > 1:
+        print("raw, fit ok by seed: " + ", ".join(f"{seed}: {fit:.1%}" for seed, fit in by_seed.items())
+              + f"; mean {np.mean(list(by_seed.values())):.1%}")
     own = results["raw"]["mask_fit_own_landmarks"]
     print(f"raw: masks as placed (their alpha) against the generator's own landmarks: {own['fit_ok']} of "
           f"{own['pairs']} fit ok")
