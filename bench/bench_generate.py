@@ -8,9 +8,11 @@ In one invocation it
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
 3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
-   also per mask style. The harder copies have a known answer (the full-size upright photo's
-   landmarks, rotated or scaled as the copy was): against it the benchmark checks our landmarks,
-   the reference landmarks fitcheck measured with, and fitcheck's own test on each mask's alpha;
+   also per mask style, and tells for each failure whether the mask's own alpha passes fitcheck's
+   rule at fitcheck's own landmarks (then the mask is there and fitcheck did not see it). The
+   harder copies have a known answer (the full-size upright photo's landmarks, rotated or scaled
+   as the copy was): against it the benchmark checks our landmarks, the reference landmarks
+   fitcheck measured with, and fitcheck's own test on each mask's alpha;
 4. with ``--seeds``, generates from ``data/raw`` again with each further seed (other styles and
    placements on the same faces) and scores each with fitcheck: how much one seed's figure says;
 5. draws 48 random faces of ours beside the same 48 faces from ``data/anchor_generated`` with
@@ -41,7 +43,7 @@ from augment.dataset import Settings  # noqa: E402
 from augment.faces import find_faces, rotation_onto_canvas  # noqa: E402
 from augment.generate import generate  # noqa: E402
 from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
-from augment.styles import load_styles  # noqa: E402
+from augment.styles import MaskStyle, load_styles  # noqa: E402
 
 STYLES = PROJECT / "mask_images"
 BASELINE_STYLE = STYLES / "surgical_blue.png"
@@ -115,25 +117,34 @@ def landmark_accuracy(folder: Path, truth: dict[str, np.ndarray]) -> dict:
             "over_15_percent": int((errors > 0.15).sum()), "over_30_percent": int((errors > 0.3).sum())}
 
 
-def fitcheck_references(cache: Path) -> dict[str, np.ndarray]:
-    """The landmarks fitcheck placed on each original it measured (its largest face), from its cache."""
+FITCHECK_CACHE = Path.home() / ".cache" / "fitcheck"
+
+
+def fitcheck_references(cache: Path = FITCHECK_CACHE) -> dict[str, np.ndarray]:
+    """The landmarks fitcheck placed on each original it measured (its largest face), from its cache.
+
+    Keyed by the original's absolute path; only entries made from the file now at that path.
+    """
     references = {}
     for path in cache.glob("ref_*.json"):
         for original, entry in json.loads(path.read_text()).items():
-            if entry.get("faces"):
+            try:
+                stat = Path(original).stat()
+            except OSError:
+                continue
+            if entry.get("faces") and entry.get("sig") == [stat.st_size, int(stat.st_mtime)]:
                 references[original] = np.array(entry["faces"][0]["pts"])
     return references
 
 
-def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, np.ndarray],
-                                 cache: Path = Path.home() / ".cache" / "fitcheck") -> dict:
+def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, np.ndarray]) -> dict:
     """fitcheck's strict fit on a harder copy of the set, split by whether its reference landmarks are right.
 
     fitcheck judges a mask against landmarks it places itself, upright-first, which drift on
     strongly rolled and on tiny faces. The known answer tells which pairs it measured against
     the wrong eyes and mouth (reference off by more than 15 % of the eye distance).
     """
-    references = fitcheck_references(cache)
+    references = fitcheck_references()
     records = masked_records(generated)
     right = {"pairs": 0, "fit_ok": 0}
     wrong = {"pairs": 0, "fit_ok": 0}
@@ -150,6 +161,32 @@ def fit_where_reference_is_right(generated: Path, rows: Path, truth: dict[str, n
     return {"reference_right": right, "reference_off": wrong}
 
 
+def mask_alpha(generated: Path, record: dict, styles: dict[str, MaskStyle]) -> np.ndarray:
+    """The alpha (H, W) of the mask a manifest record describes, placed again from its style and parameters."""
+    shape = load_rgb(generated / record["path"]).shape
+    warped, (x0, y0, x1, y1) = placed_mask(shape, np.array(record["landmarks"]), styles[record["style"]],
+                                           MaskParams(**record["params"]))
+    alpha = np.zeros(shape[:2], np.float32)
+    if warped.size:
+        alpha[y0:y1, x0:x1] = warped[:, :, 3]
+    return alpha
+
+
+def strict_fit(alpha: np.ndarray, points: np.ndarray) -> tuple[bool, bool]:
+    """fitcheck's strict rule on a mask's alpha: (nose tip, nostrils and mouth all covered, no eye point covered).
+
+    A point is covered where the alpha is at least 0.5; ``points`` are 68 landmarks in the alpha's pixels.
+    """
+    columns = np.clip(np.round(points[:, 0]).astype(int), 0, alpha.shape[1] - 1)
+    rows = np.clip(np.round(points[:, 1]).astype(int), 0, alpha.shape[0] - 1)
+    covered = alpha[rows, columns] >= 0.5
+    return bool(covered[30:36].all() and covered[48:68].all()), not covered[36:48].any()
+
+
+def builtin_styles() -> dict[str, MaskStyle]:
+    return {style.name: style for style in load_styles([STYLES])[0]}
+
+
 def mask_fit(generated: Path, truth: dict[str, np.ndarray] | None) -> dict:
     """fitcheck's strict test on each mask as placed, against a known answer.
 
@@ -159,28 +196,39 @@ def mask_fit(generated: Path, truth: dict[str, np.ndarray] | None) -> dict:
     neither the mask's colour nor fitcheck's own landmarks enter. ``truth=None`` takes the
     landmarks the generator itself found, which checks the placement alone.
     """
-    styles = {style.name: style for style in load_styles([STYLES])[0]}
+    styles = builtin_styles()
     tally = {"pairs": 0, "fit_ok": 0, "nose_mouth_covered": 0, "eyes_clear": 0}
     for record in masked_records(generated).values():
         if truth is not None and record["source"] not in truth:
             continue
-        landmarks = np.array(record["landmarks"])
-        expected = landmarks if truth is None else in_crop(truth[record["source"]], record)
-        shape = load_rgb(generated / record["path"]).shape
-        warped, (x0, y0, x1, y1) = placed_mask(shape, landmarks, styles[record["style"]],
-                                               MaskParams(**record["params"]))
-        alpha = np.zeros(shape[:2], np.float32)
-        if warped.size:
-            alpha[y0:y1, x0:x1] = warped[:, :, 3]
-        columns = np.clip(np.round(expected[:, 0]).astype(int), 0, shape[1] - 1)
-        rows = np.clip(np.round(expected[:, 1]).astype(int), 0, shape[0] - 1)
-        covered = alpha[rows, columns] >= 0.5
-        nose_mouth = bool(covered[30:36].all() and covered[48:68].all())
-        eyes_clear = not covered[36:48].any()
+        expected = np.array(record["landmarks"]) if truth is None else in_crop(truth[record["source"]], record)
+        nose_mouth, eyes_clear = strict_fit(mask_alpha(generated, record, styles), expected)
         tally["pairs"] += 1
         tally["nose_mouth_covered"] += nose_mouth
         tally["eyes_clear"] += eyes_clear
         tally["fit_ok"] += nose_mouth and eyes_clear
+    return tally
+
+
+def unseen_masks(generated: Path, rows: Path) -> dict:
+    """fitcheck's strict failures, split by whether the mask's own alpha passes at fitcheck's own landmarks.
+
+    Where it does, the mask lies where fitcheck wants it and fitcheck did not see it there: it
+    finds a mask by the pixels it changes by more than 25/255, which a mask as light as an
+    overexposed nose, or as dark as a beard in shadow, does not. Where it does not, the mask and
+    fitcheck's landmarks disagree.
+    """
+    styles, references, records = builtin_styles(), fitcheck_references(), masked_records(generated)
+    tally = {"failures": 0, "alpha_fits_its_landmarks": 0, "alpha_misses_its_landmarks": 0}
+    with rows.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            original = str((generated / "without_mask" / row["orig"]).resolve())
+            if row["status"] != "ok" or row["fit_ok"] == "1" or original not in references:
+                continue
+            nose_mouth, eyes_clear = strict_fit(mask_alpha(generated, records[row["masked"]], styles),
+                                                references[original])
+            tally["failures"] += 1
+            tally["alpha_fits_its_landmarks" if nose_mouth and eyes_clear else "alpha_misses_its_landmarks"] += 1
     return tally
 
 
@@ -326,6 +374,7 @@ def main() -> None:
     for name, generated in (("raw", args.out / "ours"), ("rotated25", args.out / "ours_rotated25"),
                             ("small100", args.out / "ours_small100")):
         results[name]["fit_by_style"] = fit_by_style(generated, args.out / f"fit_{name}.csv")
+        results[name]["failure_causes"] = unseen_masks(generated, args.out / f"fit_{name}.csv")
     answers = known_answers(raw)
     results["raw"]["mask_fit_own_landmarks"] = mask_fit(args.out / "ours", None)
     for name in ("rotated25", "small100"):
@@ -334,10 +383,13 @@ def main() -> None:
         results[name]["fit_by_reference"] = fit_where_reference_is_right(
             args.out / f"ours_{name}", args.out / f"fit_{name}.csv", answers[name])
     results["raw"]["fit_ok_by_seed"] = {seeds[0]: results["raw"]["fitcheck"]["fit_ok"]}
+    results["raw"]["failures_by_seed"] = {seeds[0]: results["raw"]["failure_causes"]}
     for seed in seeds[1:]:
-        run_ours(raw, args.out / "ours_seed", args.workers, seed)
-        results["raw"]["fit_ok_by_seed"][seed] = fitcheck(
-            args.shared, args.out / "ours_seed" / "without_mask", args.out / "ours_seed" / "with_mask")["fit_ok"]
+        generated, rows = args.out / "ours_seed", args.out / "fit_raw_seed.csv"
+        run_ours(raw, generated, args.workers, seed)
+        fit = fitcheck(args.shared, generated / "without_mask", generated / "with_mask", rows)
+        results["raw"]["fit_ok_by_seed"][seed] = fit["fit_ok"]
+        results["raw"]["failures_by_seed"][seed] = unseen_masks(generated, rows)
     results["sheets"] = [str(p) for p in side_by_side_sheets(args.shared, args.out / "ours",
                                                              data / "anchor_generated" / "with_mask", args.out)]
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -363,10 +415,17 @@ def main() -> None:
         failing = {style: t["pairs"] - t["fit_ok"] for style, t in results[name]["fit_by_style"].items()
                    if t["fit_ok"] < t["pairs"]}
         print(f"{name}: strict failures by style: " + ", ".join(f"{style} {n}" for style, n in failing.items()))
+        causes = results[name]["failure_causes"]
+        print(f"{name}: of {causes['failures']} strict failures with fitcheck's landmarks at hand, the mask's own "
+              f"alpha passes its rule at those landmarks in {causes['alpha_fits_its_landmarks']} (a mask there that "
+              "its 25/255 difference does not see)")
     by_seed = results["raw"]["fit_ok_by_seed"]
     if len(by_seed) > 1:
         print("raw, fit ok by seed: " + ", ".join(f"{seed}: {fit:.1%}" for seed, fit in by_seed.items())
               + f"; mean {np.mean(list(by_seed.values())):.1%}")
+        failures = results["raw"]["failures_by_seed"].values()
+        print(f"raw, over {len(by_seed)} seeds: {sum(t['failures'] for t in failures)} strict failures, the mask's "
+              f"alpha passing at fitcheck's landmarks in {sum(t['alpha_fits_its_landmarks'] for t in failures)}")
     own = results["raw"]["mask_fit_own_landmarks"]
     print(f"raw: masks as placed (their alpha) against the generator's own landmarks: {own['fit_ok']} of "
           f"{own['pairs']} fit ok")
