@@ -184,6 +184,7 @@ def strict_fit(alpha: np.ndarray, points: np.ndarray) -> tuple[bool, bool]:
 
 
 def builtin_styles() -> dict[str, MaskStyle]:
+    """The built-in mask styles by name."""
     return {style.name: style for style in load_styles([STYLES])[0]}
 
 
