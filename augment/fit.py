@@ -236,7 +236,7 @@ def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather
     return np.clip((distance - radius) / feather, 0.0, 1.0).astype(np.float32)
 
 
-def across_nose_line(up: np.ndarray, dx, dy):
+def across_nose_line(up: np.ndarray, dx: float | np.ndarray, dy: float | np.ndarray) -> float | np.ndarray:
     """Signed distance of offsets (dx, dy) from the bridge of the nose, across the face's up ``up``.
 
     Points on one side of the nose line come out positive, on the other negative; scalars or
