@@ -29,6 +29,8 @@ def _summary(report: dict) -> str:
         line += f" ({_count(report['resumed'], 'image')} kept from an earlier run)"
     if report["removed"]:
         line += f"; removed the outputs of {_count(len(report['removed']), 'image')} no longer in the input folder"
+    if report["changed"]:
+        line += f"; made {_count(len(report['changed']), 'image')} again: changed since the earlier run"
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"

@@ -6,7 +6,8 @@ Layout of the output folder::
     without_mask/NAME.jpg   the same face, same crop, no mask
     manifest.jsonl          one record per output file (see ``face_records``)
     report.json             counts, skipped inputs and their reasons, time taken
-    .parts/                 one finished-image record per input, for resuming
+    .parts/                 one finished-image record per input, for resuming (an input whose
+                            size or modification time has changed since is made again)
 
 Each face of each input gives one pair under the same NAME (``<source stem>_<face index>``),
 so the classes are balanced and differ only by the mask. Every pair lands in the split
@@ -204,6 +205,7 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     that cannot be written (a full disk) raises DatasetError: it is no fault of the image, and
     every image after it would fail the same way.
     """
+    stamp = input_stamp(raw / source)  # before reading: a file changed meanwhile is made again next run
     try:
         image = load_rgb(raw / source)
         found = locate_faces(image, settings)
@@ -224,7 +226,7 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
         raise
     except Exception as error:  # one bad image must not end a batch of thousands
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
-    part = {"source": source, "records": result.records, "skipped": result.skipped}
+    part = {"source": source, "stamp": stamp, "records": result.records, "skipped": result.skipped}
     with writing(out):
         write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
     return result
@@ -256,6 +258,15 @@ def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:
 def _box_side(face: Face) -> float:
     x0, y0, x1, y1 = face_box(face.landmarks)
     return min(x1 - x0, y1 - y0)
+
+
+def input_stamp(path: Path) -> list[int] | None:
+    """What tells a changed input file apart: [size in bytes, modification time in ns]; None if it cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns]
 
 
 def read_parts(out: Path) -> dict[str, dict]:
@@ -325,22 +336,25 @@ def prepare_output(out: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: list[dict],
-                 parts: dict[str, dict]) -> list[str]:
-    """Delete what earlier runs wrote for inputs that are no longer in ``raw``; return those inputs.
+def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, list[int] | None],
+                 listing_problems: list[dict], parts: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Delete what earlier runs wrote for inputs no longer in ``raw``, or changed since; return both lists.
 
-    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``); ``parts`` are
-    the earlier runs' records (``read_parts``), and the deleted ones are dropped from it. Only files
-    that an earlier run recorded as its own are deleted, also those of an input that is still
-    there but now gets another stem (a same-named file was added beside it; it is made again
-    under the new name, and not returned). An input under a directory that could not be read
+    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``) and ``stamps``
+    to its ``input_stamp``; ``parts`` are the earlier runs' records (``read_parts``), and the
+    deleted ones are dropped from it. Only files that an earlier run recorded as its own are
+    deleted: those of inputs that are gone (first list), of inputs whose file has changed (a
+    photo replaced, a broken file mended: second list), and of an input that is still there but
+    now gets another stem (a same-named file was added beside it; it is made again under the
+    new name, and listed in neither). An input under a directory that could not be read
     (``listing_problems``) may still be there: its files stay.
     """
     unreadable = [Path(problem["path"]) for problem in listing_problems]
-    removed = []
+    removed, changed = [], []
     for stem, data in sorted(parts.items()):
         source = data["source"]
-        if stems.get(source) == stem:
+        same_file = data.get("stamp") == stamps.get(source)
+        if stems.get(source) == stem and same_file:
             continue
         if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
             continue
@@ -352,7 +366,9 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], listing_problems: 
         del parts[stem]
         if source not in stems:
             removed.append(source)
-    return sorted(removed)
+        elif not same_file:
+            changed.append(source)
+    return sorted(removed), sorted(changed)
 
 
 def faces_in(records: list[dict]) -> int:
@@ -361,8 +377,9 @@ def faces_in(records: list[dict]) -> int:
 
 
 def summarise(results: list[ImageResult], listing_problems: list[dict], style_problems: list[str],
-              seconds: float, resumed: int, removed: list[str]) -> dict:
-    """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs removed."""
+              seconds: float, resumed: int, removed: list[str], changed: list[str]) -> dict:
+    """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs
+    removed, inputs made again because their files changed."""
     records = [record for result in results for record in result.records]
     labels = Counter(record["label"] for record in records)
     with_mask = [record for record in records if record["label"] == "with_mask"]
@@ -381,6 +398,7 @@ def summarise(results: list[ImageResult], listing_problems: list[dict], style_pr
         "style_problems": style_problems,
         "resumed": resumed,
         "removed": removed,
+        "changed": changed,
         "seconds": round(seconds, 2),
     }
 

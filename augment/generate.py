@@ -86,8 +86,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
-    A run into a folder made before resumes it: finished inputs are kept, and what was made from
-    inputs that have since left ``raw`` is deleted (listed in the report as ``removed``).
+    A run into a folder made before resumes it: finished inputs are kept; what was made from
+    inputs that have since left ``raw`` is deleted (listed in the report as ``removed``), and
+    inputs whose files have changed are made again (``changed``).
 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
 
@@ -119,8 +120,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     dataset.check_settings(out, settings)
 
     parts = dataset.read_parts(out)
+    stamps = {source: dataset.input_stamp(raw / source) for source in stems}
     with dataset.writing(out):
-        removed = dataset.remove_stale(out, raw, stems, listing_problems, parts)
+        removed, changed = dataset.remove_stale(out, raw, stems, stamps, listing_problems, parts)
     finished = dataset.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     results = list(finished.values())
@@ -153,7 +155,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
     report = dataset.summarise(results, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished), removed=removed)
+                               resumed=len(finished), removed=removed, changed=changed)
     with dataset.writing(out):
         dataset.write_manifest(out, results)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from augment.cli import PROJECT, main
 from augment.faces import box_iou, find_faces
-from augment.images import load_rgb, save_rgb
+from augment.images import encode_image, load_rgb, save_rgb
 
 from conftest import draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
@@ -224,6 +224,23 @@ def test_a_rerun_removes_what_was_made_from_inputs_since_taken_out(raw_dir, styl
     assert json.loads((out / "report.json").read_text())["resumed"] == 2  # upright and noface kept
 
 
+def test_a_rerun_makes_again_what_came_from_inputs_changed_since(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    # A photo without a face replaced by one with a face, and a face replaced by an empty picture.
+    (raw_dir / "noface.png").write_bytes((raw_dir / "upright.png").read_bytes())
+    (raw_dir / "tilted.jpg").write_bytes(encode_image(np.full((90, 140, 3), 90, np.uint8)))
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0 and "made 2 images again: changed since the earlier run" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["changed"] == ["noface.png", "tilted.jpg"] and report["removed"] == [] and report["resumed"] == 1
+    assert report["skipped"] == [{"path": "tilted.jpg", "reason": "no face found"}]
+    assert files_in(out) == {r["path"] for r in records(out)} == {
+        f"{label}/{stem}_0.jpg" for label in ("with_mask", "without_mask") for stem in ("upright", "noface")}
+    again = generate(raw_dir, out, styles_dir)
+    assert again.exit_code == 0 and "changed" not in again.output and "3 images kept" in again.output
+
+
 def test_a_limited_run_names_its_outputs_as_the_full_run_will(raw_dir, styles_dir, tmp_path):
     # a.jpg and a.png clash: a run limited to a.jpg must already call its outputs a-jpg_*.
     (raw_dir / "a.jpg").write_bytes((raw_dir / "tilted.jpg").read_bytes())
@@ -414,3 +431,4 @@ def test_the_mask_aware_detector_can_find_the_faces_to_mask(raw_dir, styles_dir,
     assert {r["detector"] for r in made} == {"maskdet"}
     settings = json.loads((out / ".parts" / "settings.json").read_text())
     assert settings["detector"] == "maskdet" and settings["detector_model"] == str(model)
+

@@ -1,5 +1,6 @@
 """Dataset bookkeeping: naming, splits, seeding, random parameters, input listing."""
 import json
+import os
 from collections import Counter
 from dataclasses import replace
 
@@ -81,15 +82,41 @@ def test_remove_stale_keeps_what_an_unreadable_directory_may_still_hold(tmp_path
         paths = [f"{label}/{stem}_0.jpg" for label in dataset.LABELS]
         for path in paths:
             (out / path).write_bytes(b"jpeg")
-        part = {"source": source, "records": [{"path": path} for path in paths], "skipped": None}
+        part = {"source": source, "stamp": [4, 1], "records": [{"path": path} for path in paths], "skipped": None}
         (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
     (out / dataset.IMAGE_PARTS / "notes.json").write_text("[1, 2]")  # not a record: left alone
     problems = [{"path": str(raw / "locked"), "reason": "cannot read directory: Permission denied"}]
     parts = dataset.read_parts(out)
     assert sorted(parts) == ["gone", "here", "locked__kept"]
-    removed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, problems, parts)
-    assert removed == ["gone.jpg"] and sorted(parts) == ["here", "locked__kept"]
+    removed, changed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, {"here.jpg": [4, 1]}, problems, parts)
+    assert removed == ["gone.jpg"] and changed == [] and sorted(parts) == ["here", "locked__kept"]
     assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["here_0.jpg", "locked__kept_0.jpg"]
     assert sorted(p.name for p in (out / dataset.IMAGE_PARTS).iterdir()) == ["here.json", "locked__kept.json",
                                                                              "notes.json"]
-    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, [], dataset.read_parts(out)) == ["locked/kept.jpg"]
+    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, {"here.jpg": [4, 1]}, [],
+                                dataset.read_parts(out)) == (["locked/kept.jpg"], [])
+
+
+def test_remove_stale_deletes_the_outputs_of_an_input_whose_file_has_changed(tmp_path):
+    out, raw = tmp_path / "out", tmp_path / "raw"
+    dataset.prepare_output(out)
+    paths = [f"{label}/photo_0.jpg" for label in dataset.LABELS]
+    for path in paths:
+        (out / path).write_bytes(b"jpeg")
+    part = {"source": "photo.jpg", "stamp": [2048, 7], "records": [{"path": path} for path in paths], "skipped": None}
+    (out / dataset.IMAGE_PARTS / "photo.json").write_text(json.dumps(part))
+    parts = dataset.read_parts(out)
+    assert dataset.remove_stale(out, raw, {"photo.jpg": "photo"}, {"photo.jpg": [2048, 7]}, [], parts) == ([], [])
+    assert sorted(parts) == ["photo"]
+    assert dataset.remove_stale(out, raw, {"photo.jpg": "photo"}, {"photo.jpg": [2048, 9]}, [], parts) == (
+        [], ["photo.jpg"])
+    assert parts == {} and [list((out / label).iterdir()) for label in dataset.LABELS] == [[], []]
+    assert not (out / dataset.IMAGE_PARTS / "photo.json").exists()
+
+
+def test_input_stamp_is_size_and_modification_time_or_none(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"12345")
+    os.utime(photo, ns=(1_000, 2_000))
+    assert dataset.input_stamp(photo) == [5, 2_000]
+    assert dataset.input_stamp(tmp_path / "missing.jpg") is None
