@@ -34,36 +34,36 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 generate: install
-	$(PY) -m augment generate --raw $(RAW) --out $(OUT) --styles $(STYLES) --seed $(SEED)
+	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED)
 
 styles: install
-	$(PY) -m augment styles --styles $(STYLES)
+	$(PY) -m augment styles --styles "$(STYLES)"
 
 draw-styles: install
 	$(PY) -m augment draw-styles --out mask_images
 
 train: install
-	$(PY) -m train fit --data $(DATA) --model $(MODEL) --weights $(WEIGHTS) --alpha $(ALPHA)
+	$(PY) -m train fit --data "$(DATA)" --model "$(MODEL)" --weights "$(WEIGHTS)" --alpha $(ALPHA)
 
 evaluate: install
-	$(PY) -m train evaluate --model $(MODEL) --data $(DATA) --report $(basename $(MODEL))/evaluate.json \
-		--errors $(basename $(MODEL))/evaluate_errors.png
+	$(PY) -m train evaluate --model "$(MODEL)" --data "$(DATA)" --report "$(basename $(MODEL))/evaluate.json" \
+		--errors "$(basename $(MODEL))/evaluate_errors.png"
 
 scenes: install
-	$(PY) -m augment scenes --raw $(RAW) --out $(SCENES) --count $(COUNT) --styles $(STYLES) --seed $(SEED)
+	$(PY) -m augment scenes --raw "$(RAW)" --out "$(SCENES)" --count $(COUNT) --styles "$(STYLES)" --seed $(SEED)
 
 train-detector: install
-	$(PY) -m detect train-detector --scenes $(SCENES) --model $(DETECTOR_MODEL) --weights $(WEIGHTS) --alpha $(DETECTOR_ALPHA)
+	$(PY) -m detect train-detector --scenes "$(SCENES)" --model "$(DETECTOR_MODEL)" --weights "$(WEIGHTS)" --alpha $(DETECTOR_ALPHA)
 
 detect-image: install
-	$(PY) -m detect image $(IMAGE) --model $(MODEL) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL)
+	$(PY) -m detect image "$(IMAGE)" --model "$(MODEL)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)"
 
 detect-video: install
-	$(PY) -m detect video $(VIDEO) --model $(MODEL) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL)
+	$(PY) -m detect video "$(VIDEO)" --model "$(MODEL)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)"
 
 detect-evaluate: install
-	$(PY) -m detect evaluate --model $(MODEL) --data $(DATA) --detector $(DETECTOR) --detector-model $(DETECTOR_MODEL) \
-		--report $(basename $(MODEL))/detect_$(DETECTOR).json
+	$(PY) -m detect evaluate --model "$(MODEL)" --data "$(DATA)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)" \
+		--report "$(basename $(MODEL))/detect_$(DETECTOR).json"
 
 demo: install
 	$(PY) -m augment demo --out build/demo
@@ -72,19 +72,19 @@ test: install
 	$(PY) -m pytest
 
 bench-generate: install
-	$(PY) bench/bench_generate.py --shared $(SHARED) --seeds $(BENCH_SEEDS)
+	$(PY) bench/bench_generate.py --shared "$(SHARED)" --seeds $(BENCH_SEEDS)
 
 bench-train: install
-	$(PY) bench/bench_train.py --shared $(SHARED)
+	$(PY) bench/bench_train.py --shared "$(SHARED)"
 
 bench-mix: install
-	$(PY) bench/bench_mix.py --shared $(SHARED)
+	$(PY) bench/bench_mix.py --shared "$(SHARED)"
 
 bench-video: install
-	$(PY) bench/bench_video.py --shared $(SHARED) --model $(MODEL)
+	$(PY) bench/bench_video.py --shared "$(SHARED)" --model "$(MODEL)"
 
 bench-detect: install
-	$(PY) bench/bench_detect.py --shared $(SHARED) --model $(MODEL) --detector-model $(DETECTOR_MODEL)
+	$(PY) bench/bench_detect.py --shared "$(SHARED)" --model "$(MODEL)" --detector-model "$(DETECTOR_MODEL)"
 
 clean:
 	rm -rf build .pytest_cache

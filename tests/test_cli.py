@@ -3,6 +3,7 @@ import errno
 import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -432,3 +433,15 @@ def test_the_mask_aware_detector_can_find_the_faces_to_mask(raw_dir, styles_dir,
     settings = json.loads((out / ".parts" / "settings.json").read_text())
     assert settings["detector"] == "maskdet" and settings["detector_model"] == str(model)
 
+
+@pytest.mark.parametrize("target, expected", [
+    ("generate", ["--raw", "my photos", "--out", "the out", "--styles", "my masks"]),
+    ("evaluate", ["--model", "my models/m 1.keras", "--report", "my models/m 1/evaluate.json"]),
+])
+def test_make_targets_pass_paths_with_spaces_whole(target, expected):
+    variables = ["RAW=my photos", "OUT=the out", "STYLES=my masks", "MODEL=my models/m 1.keras"]
+    printed = subprocess.run(["make", "-n", "-C", str(PROJECT), target, *variables], capture_output=True,
+                             text=True, check=True).stdout
+    command = next(line for line in printed.replace("\\\n", " ").splitlines() if " -m " in line and target in line)
+    words = shlex.split(command)
+    assert all(words[words.index(flag) + 1] == value for flag, value in zip(expected[::2], expected[1::2]))
