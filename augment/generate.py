@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from augment import dataset, faces
 from augment.dataset import DatasetError, ImageResult, Settings
-from augment.images import write_atomic
+from augment.images import IMAGE_SUFFIXES, write_atomic
 from augment.styles import MaskStyle, StyleError, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
@@ -111,7 +111,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if limit is not None:
         sources = sources[:limit]
     if not sources:
-        raise DatasetError(f"{raw}: no input images (.jpg, .jpeg, .png, .bmp, .webp); put photos of faces there")
+        raise DatasetError(f"{raw}: no input images ({', '.join(IMAGE_SUFFIXES)}); put photos of faces there")
     if out.resolve() == raw.resolve() or raw.resolve() in out.resolve().parents:
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
     if settings.detector == faces.SCENE_DETECTOR:

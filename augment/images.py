@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# JPEG, PNG, BMP and WebP, and the TIFF, GIF and Netpbm files some face databases come in.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm")
 
 # Larger images are refused before decoding: a 20000x20000 photo would need
 # 1.2 GB as RGB, and no face dataset needs more than 50 megapixels. This check replaces
@@ -32,10 +33,15 @@ def is_image_path(path: Path) -> bool:
 
 
 def to_rgb8(image: Image.Image) -> np.ndarray:
-    """Convert any PIL image (grayscale, palette, RGBA, 16-bit, CMYK) to RGB uint8."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if values.max() > 255 else 255.0
+    """Convert any PIL image (grayscale, palette, RGBA, 16- or 32-bit, float, CMYK) to RGB uint8.
+
+    Deep greyscale is scaled by the range its values show: 0-1 for floats that stay within it,
+    else 0-255 for values that stay within that, else 0-65535.
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        top = values.max(initial=0.0)
+        peak = 1.0 if image.mode == "F" and top <= 1.0 else 255.0 if top <= 255 else 65535.0
         grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

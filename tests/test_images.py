@@ -23,7 +23,8 @@ def png_header_only(path, width, height):
 
 @pytest.mark.parametrize("mode, suffix", [
     ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("I;16", ".png"), ("RGB", ".bmp"), ("RGB", ".webp"),
-    ("CMYK", ".jpg"), ("LA", ".png"),
+    ("CMYK", ".jpg"), ("LA", ".png"), ("RGB", ".tiff"), ("I", ".tif"), ("F", ".tiff"), ("P", ".gif"),
+    ("L", ".pgm"), ("RGB", ".ppm"),
 ])
 def test_any_pixel_format_becomes_rgb8(tmp_path, mode, suffix):
     pixels = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
@@ -33,11 +34,18 @@ def test_any_pixel_format_becomes_rgb8(tmp_path, mode, suffix):
     image.save(path)
     rgb = load_rgb(path)
     assert rgb.dtype == np.uint8 and rgb.shape == (20, 30, 3)
+    assert is_image_path(path)  # a generation run lists it
 
 
 def test_sixteen_bit_keeps_its_brightness(tmp_path):
     Image.fromarray(np.full((10, 10), 40000, np.uint16)).save(tmp_path / "deep.png")
     assert load_rgb(tmp_path / "deep.png")[0, 0, 0] == round(40000 / 65535 * 255)
+
+
+@pytest.mark.parametrize("values, expected", [(0.25, 64), (100.0, 100), (30000.0, 117)])
+def test_float_images_are_scaled_by_the_range_their_values_show(tmp_path, values, expected):
+    Image.fromarray(np.full((10, 10), values, np.float32)).save(tmp_path / "deep.tiff")
+    assert load_rgb(tmp_path / "deep.tiff")[0, 0].tolist() == [expected] * 3
 
 
 def test_transparent_pixels_become_white(tmp_path):
