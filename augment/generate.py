@@ -100,7 +100,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
     if not raw.is_dir():
-        raise DatasetError(f"{raw}: input folder does not exist")
+        raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
+                                         else "input folder does not exist"))
     styles, style_problems = resolve_styles(style_dirs)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")

@@ -328,6 +328,15 @@ def test_fatal_problems_stop_at_once_with_a_clear_message(raw_dir, styles_dir, t
     assert result.exit_code != 0 and message in result.output
 
 
+@pytest.mark.parametrize("name, message", [
+    ("upright.png", "upright.png: the input must be a folder of photos, not a file"),
+    ("missing", "missing: input folder does not exist"),
+])
+def test_an_input_that_is_no_folder_is_named_with_the_reason(raw_dir, styles_dir, tmp_path, name, message):
+    result = generate(raw_dir / name, tmp_path / "out", styles_dir)
+    assert result.exit_code != 0 and message in result.output
+
+
 def test_a_folder_of_only_broken_styles_names_each_file(raw_dir, tmp_path):
     styles = tmp_path / "broken"
     styles.mkdir()
