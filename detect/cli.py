@@ -154,8 +154,9 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     from tqdm import tqdm
 
     from augment.images import write_atomic
-    from detect.video import display_available, is_camera, open_source, process_video
+    from detect.video import display_available, is_camera, open_source, process_video, quiet_capture_backends
 
+    quiet_capture_backends()
     _check_writable(json_path)
     _check_writable(out)
     try:

@@ -34,15 +34,35 @@ def is_camera(source: str) -> bool:
     return source.isdigit()
 
 
+def quiet_capture_backends() -> None:
+    """Keep FFmpeg's and OpenCV's own capture warnings ("No JPEG data found", "can't open camera by
+    index") off the terminal: ``open_source`` says what is wrong in one line. Either environment
+    variable, set by the user, wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET, read at the first capture
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def open_source(source: str) -> cv2.VideoCapture:
-    """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it gives no frame."""
-    camera = is_camera(source)
-    if not camera and not Path(source).is_file():
+    """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it cannot be used.
+
+    A file must give a first frame: FFmpeg opens some files it cannot decode (a text file named
+    .jpg), which would otherwise pass for a video of no frames.
+    """
+    if is_camera(source):
+        capture = cv2.VideoCapture(int(source))
+        if not capture.isOpened():
+            raise VideoError(f"{source}: no camera with this index")
+        return capture
+    if not Path(source).is_file():
         raise VideoError(f"{source}: video file not found")
-    capture = cv2.VideoCapture(int(source) if camera else source)
-    if not capture.isOpened():
-        raise VideoError(f"{source}: " + ("no camera with this index" if camera else "cannot be opened as a video"))
-    return capture
+    probe = cv2.VideoCapture(source)
+    readable = probe.isOpened() and probe.grab()
+    probe.release()
+    if not readable:
+        raise VideoError(f"{source}: cannot be read as a video (not a video file, or in a format this "
+                         "OpenCV cannot decode)")
+    return cv2.VideoCapture(source)  # opened again: the probe used up the first frame
 
 
 def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False) -> Iterator[tuple[int, np.ndarray]]:

@@ -1,5 +1,7 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from augment.cli import PROJECT
 from augment.images import save_rgb
 from detect.cli import main
 from detect.draw import GREEN, RED, draw_faces
@@ -159,9 +162,20 @@ def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path)
     assert result.exit_code == 1 and "missing.mp4: video file not found" in result.output
     result = runner.invoke(main, ["video", "97", "--model", str(model_path), "--no-display"])
     assert result.exit_code == 1 and "97: no camera with this index" in result.output
-    (tmp_path / "fake.mp4").write_text("not a video")
-    result = runner.invoke(main, ["video", str(tmp_path / "fake.mp4"), "--model", str(model_path), "--no-display"])
-    assert result.exit_code == 1 and "fake.mp4" in result.output
+    for name in ("fake.mp4", "fake.jpg"):  # FFmpeg opens the second as a stream of JPEGs, then finds none
+        (tmp_path / name).write_text("not a video")
+        result = runner.invoke(main, ["video", str(tmp_path / name), "--model", str(model_path), "--no-display"])
+        assert result.exit_code == 1 and f"{name}: cannot be read as a video" in result.output
+
+
+def test_a_bad_video_source_prints_only_the_one_line_reason(tmp_path):
+    # FFmpeg and OpenCV print their own warnings straight to the terminal unless told not to.
+    (tmp_path / "fake.jpg").write_text("not a video")
+    for source, reason in ((str(tmp_path / "fake.jpg"), "cannot be read as a video"), ("97", "no camera")):
+        result = subprocess.run([sys.executable, "-m", "detect", "video", source, "--no-display"], cwd=PROJECT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and reason in result.stderr
 
 
 @pytest.fixture()
