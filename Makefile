@@ -6,6 +6,7 @@ RAW ?= dataset_raw
 OUT ?= dataset_generated
 STYLES ?= mask_images
 SEED ?= 0
+UPSAMPLE ?= 0
 SHARED ?= ../shared
 BENCH_SEEDS ?= 0
 DATA ?= dataset_generated
@@ -34,7 +35,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 generate: install
-	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED)
+	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED) --upsample $(UPSAMPLE)
 
 styles: install
 	$(PY) -m augment styles --styles "$(STYLES)"

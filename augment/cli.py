@@ -75,16 +75,22 @@ def main() -> None:
               help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing; "
                    "maskdet: the mask-aware detector (--detector-model) finds the faces, also turned, "
                    "partly hidden and small ones.")
+@click.option("--upsample", type=click.IntRange(0, 2), default=Settings.upsample, show_default=True,
+              help="Times dlib's detectors double each photo first: 0 finds faces from about 80 px (and "
+                   "smaller ones where there is no larger face), 1 from about 40 px beside larger ones "
+                   "too (group photos, crowds), at about 4x the time.")
 @click.option("--detector-model", type=click.Path(dir_okay=False, path_type=Path),
               default="models/mask_detector.keras", show_default=True,
               help="The mask-aware detector (`python -m detect train-detector`), for --detector maskdet.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
 def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
-             full_images: bool, margin: float, size: int, detector: str, detector_model: Path, strict: bool) -> None:
+             full_images: bool, margin: float, size: int, detector: str, upsample: int, detector_model: Path,
+             strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
     from augment.generate import generate as run
 
     settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector,
+                        upsample=upsample if detector != SCENE_DETECTOR else 0,
                         detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
         report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn)

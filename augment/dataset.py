@@ -54,6 +54,7 @@ class Settings:
     size: int = 512  # ... and at most this many pixels on the longest side (never enlarged)
     full_images: bool = False  # write whole images with every face masked instead of crops
     detector: str = "auto"  # a cascade of dlib's (``augment.faces.DETECTORS``), or "maskdet"
+    upsample: int = 0  # dlib's detectors double each photo this often first: 1 finds faces down to ~40 px
     detector_model: str | None = None  # the mask-aware detector's file, for "maskdet"
     quality: int = 95
     styles: tuple[str, ...] = field(default=())
@@ -249,7 +250,7 @@ def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:
     small faces that dlib's miss) and dlib's predictor places the landmarks in each box.
     """
     if settings.detector != SCENE_DETECTOR:
-        return find_faces(image, settings.detector, unmasked=True)
+        return find_faces(image, settings.detector, settings.upsample, unmasked=True)
     from detect.faces import scene_face_boxes
 
     return faces_in_boxes(image, scene_face_boxes(image, Path(settings.detector_model)), SCENE_DETECTOR)

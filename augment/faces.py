@@ -299,6 +299,9 @@ class Pass:
 def cascade(detector: str, upsample: int = 0) -> list[Pass]:
     """The passes ``find_faces`` tries in order until one finds a face.
 
+    For "auto", ``upsample`` is how often the first HOG passes double the picture (0: faces from
+    about 80 px; 1: from about 40 px, at four times the cost), and the fallback looks one doubling
+    further; for "hog" and "cnn" it is that detector's one pass.
     Fallback HOG passes look harder (larger, rolled images) and so find more things that
     are not faces; everything they find is confirmed by the CNN. The first pass is not:
     its low-scoring detections are nearly all faces, often masked ones, which the CNN
@@ -307,9 +310,9 @@ def cascade(detector: str, upsample: int = 0) -> list[Pass]:
     """
     if detector == "auto":
         return [
-            Pass("hog", 0, 0.0, WORK_SIDE, False),
-            Pass("hog", 1, 0.0, WORK_SIDE, True),
-            *(Pass("hog", 0, angle, WORK_SIDE, True) for angle in ROLL_ANGLES),
+            Pass("hog", upsample, 0.0, WORK_SIDE, False),
+            Pass("hog", upsample + 1, 0.0, WORK_SIDE, True),
+            *(Pass("hog", upsample, angle, WORK_SIDE, True) for angle in ROLL_ANGLES),
             Pass("cnn", 0, 0.0, CNN_FALLBACK_SIDE, False),
         ]
     if detector in ("hog", "cnn"):
@@ -349,7 +352,8 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
 
     ``detector="auto"`` tries fast passes first and slower ones only when nothing is found:
     HOG, HOG upsampled, HOG on copies rolled by +-30 degrees, then dlib's CNN detector.
-    Detections of the fallback HOG passes must be confirmed by the CNN.
+    Detections of the fallback HOG passes must be confirmed by the CNN. A face under about 80 px
+    beside a larger one is found only with ``upsample`` 1 (about 40 px) or more (``cascade``).
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
     ``unmasked``: the photo shows unmasked faces (the generator's input), so the CNN, which
     turns down many masked faces, can also vet a weak second find (``EXTRA_FACE_SCORE``).

@@ -21,6 +21,7 @@ from augment.images import encode_image, load_rgb, save_rgb
 
 from conftest import draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
+from test_faces import group_photo
 from test_images import png_header_only
 
 
@@ -240,6 +241,18 @@ def test_a_rerun_makes_again_what_came_from_inputs_changed_since(raw_dir, styles
         f"{label}/{stem}_0.jpg" for label in ("with_mask", "without_mask") for stem in ("upright", "noface")}
     again = generate(raw_dir, out, styles_dir)
     assert again.exit_code == 0 and "changed" not in again.output and "3 images kept" in again.output
+
+
+def test_upsample_masks_the_small_faces_of_a_group_photo_too(face_image, styles_dir, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    save_rgb(raw / "group.png", group_photo(face_image))
+    for out, extra, faces in (("default", (), 1), ("upsampled", ("--upsample", "1"), 4)):
+        assert generate(raw, tmp_path / out, styles_dir, *extra).exit_code == 0
+        assert json.loads((tmp_path / out / "report.json").read_text())["faces"] == faces
+    assert {r["detector"] for r in records(tmp_path / "upsampled")} == {"hog-up1"}
+    result = generate(raw, tmp_path / "upsampled", styles_dir)  # not into a folder made the other way
+    assert result.exit_code != 0 and "upsample was 1, now 0" in result.output
 
 
 def test_a_limited_run_names_its_outputs_as_the_full_run_will(raw_dir, styles_dir, tmp_path):

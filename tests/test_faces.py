@@ -31,6 +31,26 @@ def test_a_small_face_is_found_by_the_upsampled_pass(face_image):
     assert detect_boxes(small, "hog", 0) == []
 
 
+def group_photo(face_image: np.ndarray) -> np.ndarray:
+    """The portrait enlarged (a face of about 110 px) and three heads of about 45 px beside it, on grey 640x420."""
+    canvas = np.full((420, 640, 3), 120, np.uint8)
+    canvas[20:340, 0:320] = cv2.resize(face_image, (320, 320), interpolation=cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = crop_box(find_faces(face_image)[0].box, 0.4, face_image.shape)
+    head = cv2.resize(face_image[y0:y1, x0:x1], (80, 80), interpolation=cv2.INTER_AREA)
+    for left in (340, 440, 540):
+        canvas[300:380, left:left + 80] = head
+    return canvas
+
+
+def test_small_faces_beside_a_large_one_need_upsampling(face_image):
+    photo = group_photo(face_image)
+    found = find_faces(photo, "auto", 0, unmasked=True)
+    assert len(found) == 1 and found[0].detector == "hog" and found[0].box[2] < 320
+    upsampled = find_faces(photo, "auto", 1, unmasked=True)
+    assert len(upsampled) == 4 and {face.detector for face in upsampled} == {"hog-up1"}
+    assert sorted(face.box[0] // 100 for face in upsampled) == [1, 3, 4, 5]
+
+
 @pytest.mark.parametrize("degrees", [50, -50])
 def test_a_strongly_rolled_face_is_found_with_rolled_landmarks(face_image, degrees):
     big = cv2.resize(face_image, (400, 400))
