@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from augment.dataset import DatasetError, Settings
-from augment.faces import FACE_DETECTORS, SCENE_DETECTOR
+from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.styles import MaskStyle
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,13 @@ def _warn(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+def _upsample_option(function):
+    return click.option("--upsample", type=click.IntRange(0, 2), default=Settings.upsample, show_default=True,
+                        help="Times dlib's detectors double each photo first: 0 finds faces from about 80 px (and "
+                             "smaller ones where there is no larger face), 1 from about 40 px beside larger ones "
+                             "too (group photos, crowds), at about 4x the time.")(function)
+
+
 @click.group()
 def main() -> None:
     """Make an artificial face-mask dataset from photos of unmasked faces."""
@@ -75,10 +82,7 @@ def main() -> None:
               help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing; "
                    "maskdet: the mask-aware detector (--detector-model) finds the faces, also turned, "
                    "partly hidden and small ones.")
-@click.option("--upsample", type=click.IntRange(0, 2), default=Settings.upsample, show_default=True,
-              help="Times dlib's detectors double each photo first: 0 finds faces from about 80 px (and "
-                   "smaller ones where there is no larger face), 1 from about 40 px beside larger ones "
-                   "too (group photos, crowds), at about 4x the time.")
+@_upsample_option
 @click.option("--detector-model", type=click.Path(dir_okay=False, path_type=Path),
               default="models/mask_detector.keras", show_default=True,
               help="The mask-aware detector (`python -m detect train-detector`), for --detector maskdet.")
@@ -153,15 +157,11 @@ def _find_style(name_or_path: str, style_dirs: list[Path]):
     raise StyleError(f"{name_or_path}: no such style (known: {names})")
 
 
-def preview_image(rgb: np.ndarray, style: MaskStyle, seed: int = 0) -> np.ndarray:
-    """The image with the style on every face, beside a copy showing landmarks and the style's anchors."""
+def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: int = 0) -> np.ndarray:
+    """``rgb`` with the style on each of ``faces``, beside a copy showing their landmarks and the style's anchors."""
     from augment import fit
     from augment.blend import MaskParams, placement, wear_mask
-    from augment.faces import find_faces
 
-    faces = find_faces(rgb, unmasked=True)
-    if not faces:
-        raise click.ClickException("no face found in the image")
     rng = np.random.default_rng(seed)
     masked = rgb
     for face in faces:
@@ -187,8 +187,10 @@ def preview_image(rgb: np.ndarray, style: MaskStyle, seed: int = 0) -> np.ndarra
 @click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
               help="Where to look STYLE up by name. Default: the built-in mask_images/.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int) -> None:
+@_upsample_option
+def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn."""
+    from augment.faces import find_faces
     from augment.images import ImageError, load_rgb, save_rgb
     from augment.styles import StyleError
 
@@ -199,7 +201,10 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
         raise click.ClickException(str(error)) from None
     except ImageError as error:
         raise click.ClickException(f"{image}: {error}") from None
-    save_rgb(out, preview_image(rgb, chosen, seed))
+    faces = find_faces(rgb, "auto", upsample, unmasked=True)
+    if not faces:
+        raise click.ClickException(f"{image}: no face found")
+    save_rgb(out, preview_image(rgb, faces, chosen, seed))
     click.echo(f"wrote {out}")
 
 
@@ -250,6 +255,7 @@ def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed:
 def demo(out: Path, workers: int | None) -> None:
     """Generate from a built-in public-domain face (no data needed) and draw contact sheets of the result."""
     from augment.demo import astronaut, write_demo_faces
+    from augment.faces import find_faces
     from augment.generate import generate as run
     from augment.images import contact_sheet, load_rgb, save_rgb
     from augment.styles import load_styles
@@ -271,7 +277,8 @@ def demo(out: Path, workers: int | None) -> None:
     save_rgb(out / "examples.png", contact_sheet(tiles, 6, 200, captions))
 
     face = astronaut()
+    faces = find_faces(face, unmasked=True)
     found, _ = load_styles([BUILTIN_STYLES])
-    gallery = [preview_image(face, style)[20:250, 115:345] for style in found]  # the face and its mask
+    gallery = [preview_image(face, faces, style)[20:250, 115:345] for style in found]  # the face and its mask
     save_rgb(out / "styles.png", contact_sheet(gallery, 5, 220, [style.name for style in found]))
     click.echo(f"wrote {out / 'examples.png'} and {out / 'styles.png'}")

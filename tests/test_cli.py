@@ -403,7 +403,18 @@ def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
     missing = run("preview", "no_such_style", raw_dir / "upright.png", "--out", out)
     assert missing.exit_code != 0 and "no such style" in missing.output
     noface = run("preview", "kn95_white", raw_dir / "noface.png", "--out", out)
-    assert noface.exit_code != 0 and "no face found" in noface.output
+    assert noface.exit_code != 0 and "noface.png: no face found" in noface.output
+
+
+def test_preview_with_upsample_shows_the_small_faces_of_a_group_photo(face_image, tmp_path):
+    save_rgb(tmp_path / "group.png", group_photo(face_image))
+    for upsample, faces in (("0", 1), ("1", 4)):
+        out = tmp_path / f"preview{upsample}.png"
+        assert run("preview", "cloth_black", tmp_path / "group.png", "--out", out, "--upsample", upsample).exit_code == 0
+        drawn = load_rgb(out)[:, 640:]  # the copy with landmarks: green dots on each face found
+        green = (drawn[:, :, 1] > 200) & (drawn[:, :, 0] < 80) & (drawn[:, :, 2] < 80)
+        heads = [green[290:390, left:left + 100].any() for left in (330, 430, 530)]
+        assert sum(heads) == faces - 1 and green[:340, :320].any()
 
 
 def test_draw_styles_renders_png_and_sidecar_pairs(tmp_path):
