@@ -7,7 +7,8 @@ Layout of the output folder::
     manifest.jsonl          one record per output file (see ``face_records``)
     report.json             counts, skipped inputs and their reasons, time taken
     .parts/                 one finished-image record per input, for resuming (an input whose
-                            size or modification time has changed since is made again)
+                            size or modification time has changed since is made again) and
+                            for writing the manifest at the end without holding every record
 
 Each face of each input gives one pair under the same NAME (``<source stem>_<face index>``),
 so the classes are balanced and differ only by the mask. Every pair lands in the split
@@ -68,6 +69,26 @@ class ImageResult:
     source: str
     records: list[dict]
     skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a run keeps in memory of one finished input: its files and counts, not its records.
+
+    The records (landmarks and all, some 12-24 KB a face) stay in the input's file in ``.parts/``,
+    which ``write_manifest`` reads back, so a run over 200,000 photos does not hold gigabytes.
+    """
+
+    source: str
+    stem: str
+    paths: tuple[str, ...]
+    skipped: str | None
+    counts: tuple[tuple[str, int], ...]  # ``record_counts`` of its records, as sorted items
+
+    @classmethod
+    def of(cls, source: str, stem: str, records: list[dict], skipped: str | None) -> "Finished":
+        return cls(source, stem, tuple(record["path"] for record in records), skipped,
+                   tuple(sorted(record_counts(records).items())))
 
 
 def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
@@ -270,28 +291,29 @@ def input_stamp(path: Path) -> list[int] | None:
     return [info.st_size, info.st_mtime_ns]
 
 
-def read_parts(out: Path) -> dict[str, dict]:
-    """The records earlier runs left for their inputs, by output stem; files that are not such records are left out."""
+def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
+    """What earlier runs left for their inputs, by output stem: each input's ``Finished`` and the
+    ``input_stamp`` it was made from. Files that are not such records are left out."""
     parts = {}
     for path in (out / IMAGE_PARTS).glob("*.json"):
         try:
             data = json.loads(path.read_text())
             if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
-                parts[path.stem] = data
+                parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"]),
+                                    data.get("stamp"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return parts
 
 
-def load_finished(out: Path, stems: dict[str, str], parts: dict[str, dict]) -> dict[str, ImageResult]:
-    """Results of inputs an earlier run finished (their ``read_parts`` records), all output files still there."""
+def load_finished(out: Path, stems: dict[str, str], parts: dict[str, tuple[Finished, list[int] | None]]
+                  ) -> dict[str, Finished]:
+    """The inputs an earlier run finished (``read_parts``) whose output files are all still there."""
     finished = {}
     for source, stem in stems.items():
-        data = parts.get(stem)
-        if data is None or data["source"] != source:
-            continue
-        if all((out / record["path"]).is_file() for record in data["records"]):
-            finished[source] = ImageResult(source, data["records"], data["skipped"])
+        done, _ = parts.get(stem, (None, None))
+        if done is not None and done.source == source and all((out / path).is_file() for path in done.paths):
+            finished[source] = done
     return finished
 
 
@@ -338,7 +360,8 @@ def prepare_output(out: Path) -> None:
 
 
 def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, list[int] | None],
-                 listing_problems: list[dict], parts: dict[str, dict]) -> tuple[list[str], list[str]]:
+                 listing_problems: list[dict], parts: dict[str, tuple[Finished, list[int] | None]]
+                 ) -> tuple[list[str], list[str]]:
     """Delete what earlier runs wrote for inputs no longer in ``raw``, or changed since; return both lists.
 
     ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``) and ``stamps``
@@ -352,15 +375,15 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, 
     """
     unreadable = [Path(problem["path"]) for problem in listing_problems]
     removed, changed = [], []
-    for stem, data in sorted(parts.items()):
-        source = data["source"]
-        same_file = data.get("stamp") == stamps.get(source)
+    for stem, (done, stamp) in sorted(parts.items()):
+        source = done.source
+        same_file = stamp == stamps.get(source)
         if stems.get(source) == stem and same_file:
             continue
         if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
             continue
-        for record in data["records"]:
-            path = PurePosixPath(record["path"])
+        for name in done.paths:
+            path = PurePosixPath(name)
             if path.parts[0] in LABELS and ".." not in path.parts:
                 (out / path).unlink(missing_ok=True)
         (out / IMAGE_PARTS / f"{stem}.json").unlink(missing_ok=True)
@@ -374,28 +397,45 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, 
 
 def faces_in(records: list[dict]) -> int:
     """How many masked faces manifest records describe (one per crop pair, or listed per full image)."""
-    return sum(len(record.get("faces", [record])) for record in records if record["label"] == "with_mask")
+    return sum(len(record.get("faces", [record])) for record in records if record.get("label") == "with_mask")
 
 
-def summarise(results: list[ImageResult], listing_problems: list[dict], style_problems: list[str],
+def record_counts(records: list[dict]) -> Counter:
+    """What the report counts in one input's records: faces, files per label, and per masked file its
+    split, style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
+    counts = Counter({"faces": faces_in(records)})
+    for record in records:
+        counts[f"label:{record.get('label')}"] += 1
+        if record.get("label") == "with_mask":
+            counts[f"split:{record.get('split')}"] += 1
+            for key in ("style", "detector"):
+                if record.get(key):
+                    counts[f"{key}:{record[key]}"] += 1
+    return counts
+
+
+def summarise(finished: list[Finished], listing_problems: list[dict], style_problems: list[str],
               seconds: float, resumed: int, removed: list[str], changed: list[str]) -> dict:
     """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs
     removed, inputs made again because their files changed."""
-    records = [record for result in results for record in result.records]
-    labels = Counter(record["label"] for record in records)
-    with_mask = [record for record in records if record["label"] == "with_mask"]
-    faces = faces_in(records)
-    skipped = listing_problems + [{"path": r.source, "reason": r.skipped} for r in results if r.skipped]
+    counts = Counter()
+    for done in finished:
+        counts.update(dict(done.counts))
+
+    def named(kind: str) -> dict[str, int]:
+        return {key.split(":", 1)[1]: count for key, count in sorted(counts.items()) if key.startswith(f"{kind}:")}
+
+    skipped = listing_problems + [{"path": done.source, "reason": done.skipped} for done in finished if done.skipped]
     return {
-        "inputs": len(results) + len(listing_problems),
-        "faces": faces,
-        "with_mask": labels["with_mask"],
-        "without_mask": labels["without_mask"],
+        "inputs": len(finished) + len(listing_problems),
+        "faces": counts["faces"],
+        "with_mask": counts["label:with_mask"],
+        "without_mask": counts["label:without_mask"],
         "skipped": sorted(skipped, key=lambda item: item["path"]),
         "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
-        "splits": dict(Counter(record["split"] for record in with_mask)),
-        "styles": dict(sorted(Counter(record["style"] for record in with_mask if record.get("style")).items())),
-        "detectors": dict(Counter(record.get("detector", "") for record in with_mask if "detector" in record)),
+        "splits": named("split"),
+        "styles": named("style"),
+        "detectors": named("detector"),
         "style_problems": style_problems,
         "resumed": resumed,
         "removed": removed,
@@ -404,7 +444,21 @@ def summarise(results: list[ImageResult], listing_problems: list[dict], style_pr
     }
 
 
-def write_manifest(out: Path, results: list[ImageResult]) -> None:
-    """Write manifest.jsonl, sorted by output path, atomically."""
-    records = sorted((record for result in results for record in result.records), key=lambda r: r["path"])
-    write_atomic(out / "manifest.jsonl", "".join(json.dumps(record) + "\n" for record in records).encode())
+def write_manifest(out: Path, finished: list[Finished]) -> None:
+    """Write manifest.jsonl, one record per output file sorted by its path, atomically.
+
+    The records are read back from each input's file in ``.parts/`` as they are written (each
+    file about twice: once among the with_mask paths, once among the without_mask ones).
+    """
+    order = sorted((path, done.stem) for done in finished for path in done.paths)
+
+    def lines() -> Iterator[bytes]:
+        stem, records = None, {}
+        for path, owner in order:
+            if owner != stem:
+                stem = owner
+                data = json.loads((out / IMAGE_PARTS / f"{stem}.json").read_text())
+                records = {record["path"]: record for record in data["records"]}
+            yield (json.dumps(records[path]) + "\n").encode()
+
+    write_atomic(out / "manifest.jsonl", lines())

@@ -14,7 +14,7 @@ import cv2
 from tqdm import tqdm
 
 from augment import dataset, faces
-from augment.dataset import DatasetError, ImageResult, Settings
+from augment.dataset import DatasetError, Finished, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
 from augment.styles import MaskStyle, StyleError, load_styles
 
@@ -126,15 +126,14 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         removed, changed = dataset.remove_stale(out, raw, stems, stamps, listing_problems, parts)
     finished = dataset.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
-    results = list(finished.values())
+    done = list(finished.values())
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
                dynamic_ncols=True)
-    counts = {"faces": sum(dataset.faces_in(r.records) for r in results),
-              "skipped": sum(1 for r in results if r.skipped)}
+    counts = {"faces": sum(dict(d.counts).get("faces", 0) for d in done), "skipped": sum(1 for d in done if d.skipped)}
 
     def collect(result: ImageResult) -> None:
-        results.append(result)
+        done.append(Finished.of(result.source, stems[result.source], result.records, result.skipped))
         counts["faces"] += dataset.faces_in(result.records)
         if result.skipped:
             counts["skipped"] += 1
@@ -155,9 +154,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
-    report = dataset.summarise(results, listing_problems, style_problems, time.perf_counter() - started,
+    report = dataset.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
                                resumed=len(finished), removed=removed, changed=changed)
     with dataset.writing(out):
-        dataset.write_manifest(out, results)
+        dataset.write_manifest(out, done)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

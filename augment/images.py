@@ -8,6 +8,7 @@ import functools
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -89,8 +90,9 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to path through a temporary file and a rename, so no partial file is ever seen.
+def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
+    """Write bytes (or chunks of bytes, as they come) to path through a temporary file and a rename,
+    so no partial file is ever seen.
 
     A failure raises OSError naming ``path`` (not the temporary file) and leaves nothing behind.
     """
@@ -100,7 +102,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         with os.fdopen(handle, "wb") as file:
-            file.write(data)
+            if isinstance(data, bytes):
+                file.write(data)
+            else:
+                file.writelines(data)
         os.chmod(temp_name, _file_mode())
         os.replace(temp_name, path)
     except BaseException as error:

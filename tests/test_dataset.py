@@ -120,3 +120,25 @@ def test_input_stamp_is_size_and_modification_time_or_none(tmp_path):
     os.utime(photo, ns=(1_000, 2_000))
     assert dataset.input_stamp(photo) == [5, 2_000]
     assert dataset.input_stamp(tmp_path / "missing.jpg") is None
+
+
+def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order(tmp_path):
+    out = tmp_path / "out"
+    dataset.prepare_output(out)
+    # Stems "a" and "a0": sorted by path, a0's files come before a's ("a0_0" < "a_0").
+    for stem, faces in (("a", 2), ("a0", 1)):
+        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "split": "train", "style": "s"}
+                   for index in range(faces) for label in dataset.LABELS]
+        part = {"source": f"{stem}.jpg", "stamp": [1, 1], "records": records, "skipped": None}
+        (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
+    finished = [done for done, _ in dataset.read_parts(out).values()]
+    assert all(not hasattr(done, "records") for done in finished)
+    dataset.write_manifest(out, finished)
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [line["path"] for line in lines] == ["with_mask/a0_0.jpg", "with_mask/a_0.jpg", "with_mask/a_1.jpg",
+                                                "without_mask/a0_0.jpg", "without_mask/a_0.jpg",
+                                                "without_mask/a_1.jpg"]
+    assert all(line["label"] == line["path"].split("/")[0] for line in lines)
+    report = dataset.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[])
+    assert (report["faces"], report["with_mask"], report["without_mask"]) == (3, 3, 3)
+    assert report["splits"] == {"train": 3} and report["styles"] == {"s": 3}

@@ -108,6 +108,19 @@ def test_atomic_write_leaves_nothing_when_it_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_write_takes_chunks_as_they_come_and_all_or_nothing(tmp_path):
+    write_atomic(tmp_path / "whole.txt", (line.encode() for line in ("one\n", "two\n")))
+    assert (tmp_path / "whole.txt").read_bytes() == b"one\ntwo\n"
+
+    def broken_off():
+        yield b"one\n"
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "half.txt", broken_off())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.txt"]
+
+
 def test_a_failed_write_names_the_file_asked_for_not_its_temporary_name(tmp_path):
     (tmp_path / "taken").write_bytes(b"a file where a folder should be")
     target = tmp_path / "taken" / "out.jpg"
