@@ -13,8 +13,8 @@ from typing import Callable
 import cv2
 from tqdm import tqdm
 
-from augment import dataset, faces
-from augment.dataset import DatasetError, Finished, ImageResult, Settings
+from augment import dataset, faces, outputs
+from augment.dataset import DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
 from augment.styles import MaskStyle, StyleError, load_styles
 
@@ -117,14 +117,14 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
     if settings.detector == faces.SCENE_DETECTOR:
         _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
-    dataset.prepare_output(out)
-    dataset.check_settings(out, settings)
+    outputs.prepare_output(out)
+    outputs.check_settings(out, settings)
 
-    parts = dataset.read_parts(out)
+    parts = outputs.read_parts(out)
     stamps = {source: dataset.input_stamp(raw / source) for source in stems}
     with dataset.writing(out):
-        removed, changed = dataset.remove_stale(out, raw, stems, stamps, listing_problems, parts)
-    finished = dataset.load_finished(out, {source: stems[source] for source in sources}, parts)
+        removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
+    finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     done = list(finished.values())
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
@@ -133,8 +133,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     counts = {"faces": sum(dict(d.counts).get("faces", 0) for d in done), "skipped": sum(1 for d in done if d.skipped)}
 
     def collect(result: ImageResult) -> None:
-        done.append(Finished.of(result.source, stems[result.source], result.records, result.skipped))
-        counts["faces"] += dataset.faces_in(result.records)
+        done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped))
+        counts["faces"] += outputs.faces_in(result.records)
         if result.skipped:
             counts["skipped"] += 1
             warn(f"warning: skipped {raw / result.source}: {result.skipped}")
@@ -154,9 +154,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
-    report = dataset.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
+    report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
                                resumed=len(finished), removed=removed, changed=changed)
     with dataset.writing(out):
-        dataset.write_manifest(out, done)
+        outputs.write_manifest(out, done)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

@@ -1,5 +1,4 @@
-"""Dataset bookkeeping: naming, splits, seeding, random parameters, input listing."""
-import json
+"""The dataset's making: naming, splits, seeding, random parameters, input listing, input stamps."""
 import os
 from collections import Counter
 from dataclasses import replace
@@ -75,70 +74,9 @@ def test_list_inputs_reports_a_directory_it_cannot_read(tmp_path, monkeypatch):
     assert problems == [{"path": str(tmp_path / "locked"), "reason": "cannot read directory: Permission denied"}]
 
 
-def test_remove_stale_keeps_what_an_unreadable_directory_may_still_hold(tmp_path):
-    out, raw = tmp_path / "out", tmp_path / "raw"
-    dataset.prepare_output(out)
-    for source, stem in (("gone.jpg", "gone"), ("locked/kept.jpg", "locked__kept"), ("here.jpg", "here")):
-        paths = [f"{label}/{stem}_0.jpg" for label in dataset.LABELS]
-        for path in paths:
-            (out / path).write_bytes(b"jpeg")
-        part = {"source": source, "stamp": [4, 1], "records": [{"path": path} for path in paths], "skipped": None}
-        (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
-    (out / dataset.IMAGE_PARTS / "notes.json").write_text("[1, 2]")  # not a record: left alone
-    problems = [{"path": str(raw / "locked"), "reason": "cannot read directory: Permission denied"}]
-    parts = dataset.read_parts(out)
-    assert sorted(parts) == ["gone", "here", "locked__kept"]
-    removed, changed = dataset.remove_stale(out, raw, {"here.jpg": "here"}, {"here.jpg": [4, 1]}, problems, parts)
-    assert removed == ["gone.jpg"] and changed == [] and sorted(parts) == ["here", "locked__kept"]
-    assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["here_0.jpg", "locked__kept_0.jpg"]
-    assert sorted(p.name for p in (out / dataset.IMAGE_PARTS).iterdir()) == ["here.json", "locked__kept.json",
-                                                                             "notes.json"]
-    assert dataset.remove_stale(out, raw, {"here.jpg": "here"}, {"here.jpg": [4, 1]}, [],
-                                dataset.read_parts(out)) == (["locked/kept.jpg"], [])
-
-
-def test_remove_stale_deletes_the_outputs_of_an_input_whose_file_has_changed(tmp_path):
-    out, raw = tmp_path / "out", tmp_path / "raw"
-    dataset.prepare_output(out)
-    paths = [f"{label}/photo_0.jpg" for label in dataset.LABELS]
-    for path in paths:
-        (out / path).write_bytes(b"jpeg")
-    part = {"source": "photo.jpg", "stamp": [2048, 7], "records": [{"path": path} for path in paths], "skipped": None}
-    (out / dataset.IMAGE_PARTS / "photo.json").write_text(json.dumps(part))
-    parts = dataset.read_parts(out)
-    assert dataset.remove_stale(out, raw, {"photo.jpg": "photo"}, {"photo.jpg": [2048, 7]}, [], parts) == ([], [])
-    assert sorted(parts) == ["photo"]
-    assert dataset.remove_stale(out, raw, {"photo.jpg": "photo"}, {"photo.jpg": [2048, 9]}, [], parts) == (
-        [], ["photo.jpg"])
-    assert parts == {} and [list((out / label).iterdir()) for label in dataset.LABELS] == [[], []]
-    assert not (out / dataset.IMAGE_PARTS / "photo.json").exists()
-
-
 def test_input_stamp_is_size_and_modification_time_or_none(tmp_path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"12345")
     os.utime(photo, ns=(1_000, 2_000))
     assert dataset.input_stamp(photo) == [5, 2_000]
     assert dataset.input_stamp(tmp_path / "missing.jpg") is None
-
-
-def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order(tmp_path):
-    out = tmp_path / "out"
-    dataset.prepare_output(out)
-    # Stems "a" and "a0": sorted by path, a0's files come before a's ("a0_0" < "a_0").
-    for stem, faces in (("a", 2), ("a0", 1)):
-        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "split": "train", "style": "s"}
-                   for index in range(faces) for label in dataset.LABELS]
-        part = {"source": f"{stem}.jpg", "stamp": [1, 1], "records": records, "skipped": None}
-        (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
-    finished = [done for done, _ in dataset.read_parts(out).values()]
-    assert all(not hasattr(done, "records") for done in finished)
-    dataset.write_manifest(out, finished)
-    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert [line["path"] for line in lines] == ["with_mask/a0_0.jpg", "with_mask/a_0.jpg", "with_mask/a_1.jpg",
-                                                "without_mask/a0_0.jpg", "without_mask/a_0.jpg",
-                                                "without_mask/a_1.jpg"]
-    assert all(line["label"] == line["path"].split("/")[0] for line in lines)
-    report = dataset.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[])
-    assert (report["faces"], report["with_mask"], report["without_mask"]) == (3, 3, 3)
-    assert report["splits"] == {"train": 3} and report["styles"] == {"s": 3}

@@ -1,0 +1,211 @@
+"""The output folder's bookkeeping: what a run keeps of each finished input, resuming, clearing
+out what is stale, and the manifest and report written at the end.
+
+For each input a run writes a record in ``.parts/images/STEM.json`` (``dataset.process_image``):
+its source path, the ``input_stamp`` of the file it was made from, its manifest records, and why
+it was skipped if it was. Everything here works from those records and the folder's settings
+stamp; nothing here looks at pixels.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings
+from augment.images import write_atomic
+
+
+def check_settings(out: Path, settings: Settings) -> None:
+    """Refuse to resume into a folder made with other settings; remember these ones otherwise."""
+    path = out / PARTS / "settings.json"
+    current = _as_json(asdict(settings))
+    if path.exists():
+        try:
+            # Settings added since that folder was made had their default values then.
+            previous = {**_as_json(asdict(Settings())), **json.loads(path.read_text())}
+        except (ValueError, TypeError):
+            previous = None
+        if previous != current:
+            if previous is None:
+                what = f"{path} is unreadable"
+            else:
+                what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
+                                 for key, value in current.items() if previous.get(key) != value)
+            raise DatasetError(f"{out}: was generated with other settings ({what}); "
+                               "use another --out, or delete the folder to start again")
+        return
+    write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
+
+
+def _as_json(value: object) -> object:
+    """``value`` as it reads back from JSON (tuples become lists), for comparing with a saved copy."""
+    return json.loads(json.dumps(value))
+
+
+def prepare_output(out: Path) -> None:
+    """Create the output folders, prove they are writable, and clear temporary files of an interrupted run."""
+    folders = (*LABELS, PARTS, IMAGE_PARTS)
+    try:
+        for sub in folders:
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        write_atomic(out / PARTS / ".write-test", b"ok")
+        (out / PARTS / ".write-test").unlink()
+    except OSError as error:
+        raise DatasetError(f"{out}: output folder is not writable ({error.strerror})") from None
+    for sub in folders:
+        for leftover in (out / sub).glob(".*.part"):
+            leftover.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a run keeps in memory of one finished input: its files and counts, not its records.
+
+    The records (landmarks and all, some 12-24 KB a face) stay in the input's file in ``.parts/``,
+    which ``write_manifest`` reads back, so a run over 200,000 photos does not hold gigabytes.
+    """
+
+    source: str
+    stem: str
+    paths: tuple[str, ...]
+    skipped: str | None
+    counts: tuple[tuple[str, int], ...]  # ``record_counts`` of its records, as sorted items
+
+    @classmethod
+    def of(cls, source: str, stem: str, records: list[dict], skipped: str | None) -> "Finished":
+        return cls(source, stem, tuple(record["path"] for record in records), skipped,
+                   tuple(sorted(record_counts(records).items())))
+
+
+def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
+    """What earlier runs left for their inputs, by output stem: each input's ``Finished`` and the
+    ``input_stamp`` it was made from. Files that are not such records are left out."""
+    parts = {}
+    for path in (out / IMAGE_PARTS).glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
+                parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"]),
+                                    data.get("stamp"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return parts
+
+
+def load_finished(out: Path, stems: dict[str, str], parts: dict[str, tuple[Finished, list[int] | None]]
+                  ) -> dict[str, Finished]:
+    """The inputs an earlier run finished (``read_parts``) whose output files are all still there."""
+    finished = {}
+    for source, stem in stems.items():
+        done, _ = parts.get(stem, (None, None))
+        if done is not None and done.source == source and all((out / path).is_file() for path in done.paths):
+            finished[source] = done
+    return finished
+
+
+def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, list[int] | None],
+                 listing_problems: list[dict], parts: dict[str, tuple[Finished, list[int] | None]]
+                 ) -> tuple[list[str], list[str]]:
+    """Delete what earlier runs wrote for inputs no longer in ``raw``, or changed since; return both lists.
+
+    ``stems`` maps every input now in ``raw`` to its output stem (``output_stems``) and ``stamps``
+    to its ``input_stamp``; ``parts`` are the earlier runs' records (``read_parts``), and the
+    deleted ones are dropped from it. Only files that an earlier run recorded as its own are
+    deleted: those of inputs that are gone (first list), of inputs whose file has changed (a
+    photo replaced, a broken file mended: second list), and of an input that is still there but
+    now gets another stem (a same-named file was added beside it; it is made again under the
+    new name, and listed in neither). An input under a directory that could not be read
+    (``listing_problems``) may still be there: its files stay.
+    """
+    unreadable = [Path(problem["path"]) for problem in listing_problems]
+    removed, changed = [], []
+    for stem, (done, stamp) in sorted(parts.items()):
+        source = done.source
+        same_file = stamp == stamps.get(source)
+        if stems.get(source) == stem and same_file:
+            continue
+        if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
+            continue
+        for name in done.paths:
+            path = PurePosixPath(name)
+            if path.parts[0] in LABELS and ".." not in path.parts:
+                (out / path).unlink(missing_ok=True)
+        (out / IMAGE_PARTS / f"{stem}.json").unlink(missing_ok=True)
+        del parts[stem]
+        if source not in stems:
+            removed.append(source)
+        elif not same_file:
+            changed.append(source)
+    return sorted(removed), sorted(changed)
+
+
+def faces_in(records: list[dict]) -> int:
+    """How many masked faces manifest records describe (one per crop pair, or listed per full image)."""
+    return sum(len(record.get("faces", [record])) for record in records if record.get("label") == "with_mask")
+
+
+def record_counts(records: list[dict]) -> Counter:
+    """What the report counts in one input's records: faces, files per label, and per masked file its
+    split, style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
+    counts = Counter({"faces": faces_in(records)})
+    for record in records:
+        counts[f"label:{record.get('label')}"] += 1
+        if record.get("label") == "with_mask":
+            counts[f"split:{record.get('split')}"] += 1
+            for key in ("style", "detector"):
+                if record.get(key):
+                    counts[f"{key}:{record[key]}"] += 1
+    return counts
+
+
+def summarise(finished: list[Finished], listing_problems: list[dict], style_problems: list[str],
+              seconds: float, resumed: int, removed: list[str], changed: list[str]) -> dict:
+    """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs
+    removed, inputs made again because their files changed."""
+    counts = Counter()
+    for done in finished:
+        counts.update(dict(done.counts))
+
+    def named(kind: str) -> dict[str, int]:
+        return {key.split(":", 1)[1]: count for key, count in sorted(counts.items()) if key.startswith(f"{kind}:")}
+
+    skipped = listing_problems + [{"path": done.source, "reason": done.skipped} for done in finished if done.skipped]
+    return {
+        "inputs": len(finished) + len(listing_problems),
+        "faces": counts["faces"],
+        "with_mask": counts["label:with_mask"],
+        "without_mask": counts["label:without_mask"],
+        "skipped": sorted(skipped, key=lambda item: item["path"]),
+        "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
+        "splits": named("split"),
+        "styles": named("style"),
+        "detectors": named("detector"),
+        "style_problems": style_problems,
+        "resumed": resumed,
+        "removed": removed,
+        "changed": changed,
+        "seconds": round(seconds, 2),
+    }
+
+
+def write_manifest(out: Path, finished: list[Finished]) -> None:
+    """Write manifest.jsonl, one record per output file sorted by its path, atomically.
+
+    The records are read back from each input's file in ``.parts/`` as they are written (each
+    file about twice: once among the with_mask paths, once among the without_mask ones).
+    """
+    order = sorted((path, done.stem) for done in finished for path in done.paths)
+
+    def lines() -> Iterator[bytes]:
+        stem, records = None, {}
+        for path, owner in order:
+            if owner != stem:
+                stem = owner
+                data = json.loads((out / IMAGE_PARTS / f"{stem}.json").read_text())
+                records = {record["path"]: record for record in data["records"]}
+            yield (json.dumps(records[path]) + "\n").encode()
+
+    write_atomic(out / "manifest.jsonl", lines())
