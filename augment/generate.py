@@ -130,11 +130,11 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
                dynamic_ncols=True)
-    counts = {"faces": sum(dict(d.counts).get("faces", 0) for d in done), "skipped": sum(1 for d in done if d.skipped)}
+    counts = {"faces": sum(d.faces for d in done), "skipped": sum(1 for d in done if d.skipped)}
 
     def collect(result: ImageResult) -> None:
         done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped))
-        counts["faces"] += outputs.faces_in(result.records)
+        counts["faces"] += done[-1].faces
         if result.skipped:
             counts["skipped"] += 1
             warn(f"warning: skipped {raw / result.source}: {result.skipped}")

@@ -76,8 +76,14 @@ class Finished:
 
     @classmethod
     def of(cls, source: str, stem: str, records: list[dict], skipped: str | None) -> "Finished":
+        """What to keep of an input whose manifest records (or reason for being skipped) are given."""
         return cls(source, stem, tuple(record["path"] for record in records), skipped,
                    tuple(sorted(record_counts(records).items())))
+
+    @property
+    def faces(self) -> int:
+        """How many masked faces it gave."""
+        return dict(self.counts).get("faces", 0)
 
 
 def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
@@ -142,7 +148,7 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, 
     return sorted(removed), sorted(changed)
 
 
-def faces_in(records: list[dict]) -> int:
+def _faces_in(records: list[dict]) -> int:
     """How many masked faces manifest records describe (one per crop pair, or listed per full image)."""
     return sum(len(record.get("faces", [record])) for record in records if record.get("label") == "with_mask")
 
@@ -150,7 +156,7 @@ def faces_in(records: list[dict]) -> int:
 def record_counts(records: list[dict]) -> Counter:
     """What the report counts in one input's records: faces, files per label, and per masked file its
     split, style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
-    counts = Counter({"faces": faces_in(records)})
+    counts = Counter({"faces": _faces_in(records)})
     for record in records:
         counts[f"label:{record.get('label')}"] += 1
         if record.get("label") == "with_mask":
