@@ -1,0 +1,113 @@
+"""Copies among the input photos: the same picture mirrored, resized, re-saved or recoloured.
+
+Folders of faces gathered from the web often hold such copies (augmented versions saved beside
+the originals, one photo from two sites): 51 pairs among the 514 photos of ``data/raw``. Split by
+file name, 21 of those pairs put a copy of a face in another split than the face itself (a copy
+of a training face in ``val`` or ``test`` flatters the scores there), so the generator gives
+every group of copies the split of one of them.
+
+A photo's signature is a difference hash (is each of 16 x 17 grey cells brighter than its left
+neighbour?) of the picture and of its mirror image. Copies differ in a few of the 256 bits;
+different photos, even two portraits on the same black background, in 20 or more. A copy that
+was also turned or cropped is not caught (two pairs of ``data/raw``, 18 and 24 bits apart), nor
+are two photos of one person. Pure functions; signatures are hex strings, so they can be kept
+in each input's JSON record.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import cv2
+import numpy as np
+
+HASH_SIDE = 16
+HASH_BITS = HASH_SIDE * HASH_SIDE
+SAMPLED = ((HASH_SIDE + 1) * 64, HASH_SIDE * 64)  # (width, height) a large photo is sampled down to first
+# Copies in data/raw differ by 0-10 bits (mirrored and resized: 10); the closest pair of
+# different photos by 21.
+MAX_DISTANCE = 12
+MAX_SEARCH = 32  # farther limits would make the bands compared too narrow to tell photos apart
+# A band value shared by this many photos says nothing (a flat sky, a plain backdrop): not used
+# to find candidates, so the work stays about linear in the number of photos.
+CROWDED_BAND = 1000
+
+
+def _difference_hash(cells: np.ndarray) -> bytes:
+    return np.packbits(cells[:, 1:] > cells[:, :-1]).tobytes()
+
+
+def signature(rgb: np.ndarray) -> str:
+    """The signature of an RGB uint8 image (H, W, 3): its hash and its mirror image's, 128 hex digits."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    height, width = rgb.shape[:2]
+    if width > SAMPLED[0] and height > SAMPLED[1]:
+        # Averaging every pixel of a camera's photo costs more than finding its faces; 4,096
+        # samples a cell average as well (a 13-megapixel frame and its copies at half and a
+        # quarter of the size: the same hash).
+        rgb = cv2.resize(rgb, SAMPLED, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(rgb, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    cells = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)  # a mirror image has these cells mirrored
+    return (_difference_hash(cells) + _difference_hash(cells[:, ::-1])).hex()
+
+
+def _halves(signature_hex: str) -> tuple[int, int]:
+    digits = HASH_BITS // 4
+    return int(signature_hex[:digits], 16), int(signature_hex[digits:], 16)
+
+
+def distance(a: str, b: str) -> int:
+    """How many of the 256 bits two signatures differ in, either picture mirrored (the fewer)."""
+    return _bits_apart(_halves(a), _halves(b))
+
+
+def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) -> dict[str, str]:
+    """Each photo's group among ``signatures`` (name -> signature): the smallest name of the photos
+    it is a copy of, directly or through another copy (itself when it has none).
+
+    Two hashes within ``max_distance`` bits agree on at least one of ``max_distance + 1`` bands
+    of bits, so only photos sharing a band's value (plain or mirrored) are compared: the work
+    grows with the number of photos, not with its square.
+    """
+    if not 0 <= max_distance < MAX_SEARCH:
+        raise ValueError(f"max_distance must be from 0 to under {MAX_SEARCH} bits, got {max_distance}")
+    names = sorted(signatures)
+    halves = [_halves(signatures[name]) for name in names]
+    parent = list(range(len(names)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    def join(first: int, second: int) -> None:
+        a, b = root(first), root(second)
+        parent[max(a, b)] = min(a, b)  # the smaller index, hence the smaller name, leads
+
+    identical: dict[int, int] = {}
+    for index, (plain, mirrored) in enumerate(halves):
+        for half in (plain, mirrored):
+            if half in identical:  # the same picture, or its mirror image: however many there are
+                join(identical[half], index)
+        identical.setdefault(plain, index)
+    bands = max_distance + 1
+    width = -(-HASH_BITS // bands)
+    for shift in range(0, HASH_BITS, width):  # one band at a time, so memory stays one entry a photo
+        mask = (1 << width) - 1
+        with_value: dict[int, list[int]] = defaultdict(list)
+        for index, (plain, _) in enumerate(halves):
+            with_value[(plain >> shift) & mask].append(index)
+        for index, (plain, mirrored) in enumerate(halves):
+            for half in (plain, mirrored):
+                others = with_value.get((half >> shift) & mask, ())
+                if len(others) >= CROWDED_BAND:
+                    continue
+                for other in others:
+                    if root(other) != root(index) and _bits_apart(halves[index], halves[other]) <= max_distance:
+                        join(index, other)
+    return {name: names[root(index)] for index, name in enumerate(names)}
+
+
+def _bits_apart(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return min((a[0] ^ b[0]).bit_count(), (a[0] ^ b[1]).bit_count())
