@@ -31,6 +31,8 @@ def _summary(report: dict) -> str:
         line += f"; removed the outputs of {_count(len(report['removed']), 'image')} no longer in the input folder"
     if report["changed"]:
         line += f"; made {_count(len(report['changed']), 'image')} again: changed since the earlier run"
+    if report["copies"]:
+        line += f"; {report['copies']} images are copies of others (mirrored, resized, re-saved): each group in one split"
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"

@@ -11,8 +11,9 @@ Layout of the output folder::
 
 Each face of each input gives one pair under the same NAME (``<source stem>_<face index>``),
 so the classes are balanced and differ only by the mask. Every pair lands in the split
-(train / val / test) of its source image. Random choices come from a generator seeded by
-(seed, source path, face index), so the output does not depend on worker scheduling.
+(train / val / test) of its source image, and copies of one photo (``augment.copies``) share
+a split; the manifest gets it when it is written. Random choices come from a generator seeded
+by (seed, source path, face index), so the output does not depend on worker scheduling.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Iterator
 
 import numpy as np
 
+from augment import copies
 from augment.blend import MaskParams, wear_mask
 from augment.faces import SCENE_DETECTOR, Face, crop_box, face_box, faces_in_boxes, find_faces
 from augment.images import ImageError, is_image_path, load_rgb, resize_longest, save_rgb, write_atomic
@@ -63,11 +65,13 @@ class Settings:
 
 @dataclass
 class ImageResult:
-    """What one input gave: manifest records, or the reason it was skipped."""
+    """What one input gave: manifest records (their split still to come), or the reason it was
+    skipped; and the picture's ``copies.signature`` when it could be read."""
 
     source: str
     records: list[dict]
     skipped: str | None = None
+    signature: str | None = None
 
 
 def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
@@ -98,7 +102,8 @@ def output_stems(sources: list[str]) -> dict[str, str]:
 
 
 def split_of(source: str) -> str:
-    """The split of a source image: a fixed hash of its path, so both classes and every seed agree."""
+    """The split of a source image (or of its group of copies, by the group's name): a fixed
+    hash of its path, so both classes and every seed agree."""
     position = zlib.crc32(source.encode()) / 2**32
     edge = 0.0
     for name, share in SPLITS:
@@ -141,7 +146,6 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
                  styles: dict[str, MaskStyle], out: Path) -> list[dict]:
     """Write the crop pair of every face of one image; return their manifest records."""
     records = []
-    split = split_of(source)
     style_list = list(styles.values())
     for index, face in enumerate(faces):
         rng = face_rng(settings.seed, source, index)
@@ -157,7 +161,6 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
         common = {
             "source": source,
             "face": index,
-            "split": split,
             "detector": face.detector,
             "box": _rounded((np.asarray(box) - (x0, y0, x0, y0)) * scale),
             "source_box": _rounded(box),
@@ -193,7 +196,7 @@ def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, 
         faces_here = faces_out if label == "with_mask" else [
             {key: value for key, value in face.items() if key not in ("style", "params")} for face in faces_out
         ]
-        records.append({"path": f"{label}/{name}", "label": label, "source": source, "split": split_of(source),
+        records.append({"path": f"{label}/{name}", "label": label, "source": source,
                         "size": [image.shape[1], image.shape[0]], "faces": faces_here})
     return records
 
@@ -207,8 +210,10 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     every image after it would fail the same way.
     """
     stamp = input_stamp(raw / source)  # before reading: a file changed meanwhile is made again next run
+    signature = None
     try:
         image = load_rgb(raw / source)
+        signature = copies.signature(image)
         found = locate_faces(image, settings)
         faces = [f for f in found if _box_side(f) >= MIN_FACE]
         if not found:
@@ -227,7 +232,9 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
         raise
     except Exception as error:  # one bad image must not end a batch of thousands
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
-    part = {"source": source, "stamp": stamp, "records": result.records, "skipped": result.skipped}
+    result.signature = signature
+    part = {"source": source, "stamp": stamp, "signature": signature, "records": result.records,
+            "skipped": result.skipped}
     with writing(out):
         write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
     return result

@@ -133,7 +133,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     counts = {"faces": sum(d.faces for d in done), "skipped": sum(1 for d in done if d.skipped)}
 
     def collect(result: ImageResult) -> None:
-        done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped))
+        done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped,
+                                        result.signature))
         counts["faces"] += done[-1].faces
         if result.skipped:
             counts["skipped"] += 1
@@ -154,9 +155,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
+    split, copies = outputs.splits(done)
     report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished), removed=removed, changed=changed)
+                               resumed=len(finished), removed=removed, changed=changed, split=split, copies=copies)
     with dataset.writing(out):
-        outputs.write_manifest(out, done)
+        outputs.write_manifest(out, done, split)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

@@ -2,9 +2,9 @@
 out what is stale, and the manifest and report written at the end.
 
 For each input a run writes a record in ``.parts/images/STEM.json`` (``dataset.process_image``):
-its source path, the ``input_stamp`` of the file it was made from, its manifest records, and why
-it was skipped if it was. Everything here works from those records and the folder's settings
-stamp; nothing here looks at pixels.
+its source path, the ``input_stamp`` of the file it was made from, its picture's signature
+(``copies.signature``), its manifest records, and why it was skipped if it was. Everything here
+works from those records and the folder's settings stamp; nothing here looks at pixels.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings
+from augment.copies import copy_groups
+from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, split_of
 from augment.images import write_atomic
 
 
@@ -73,12 +74,14 @@ class Finished:
     paths: tuple[str, ...]
     skipped: str | None
     counts: tuple[tuple[str, int], ...]  # ``record_counts`` of its records, as sorted items
+    signature: str | None = None  # ``copies.signature`` of the picture (None: unreadable, or an older run's)
 
     @classmethod
-    def of(cls, source: str, stem: str, records: list[dict], skipped: str | None) -> "Finished":
+    def of(cls, source: str, stem: str, records: list[dict], skipped: str | None,
+           signature: str | None = None) -> "Finished":
         """What to keep of an input whose manifest records (or reason for being skipped) are given."""
         return cls(source, stem, tuple(record["path"] for record in records), skipped,
-                   tuple(sorted(record_counts(records).items())))
+                   tuple(sorted(record_counts(records).items())), signature)
 
     @property
     def faces(self) -> int:
@@ -94,7 +97,9 @@ def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
         try:
             data = json.loads(path.read_text())
             if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
-                parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"]),
+                signature = data.get("signature")
+                parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"],
+                                                signature if isinstance(signature, str) else None),
                                     data.get("stamp"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -155,25 +160,39 @@ def _faces_in(records: list[dict]) -> int:
 
 def record_counts(records: list[dict]) -> Counter:
     """What the report counts in one input's records: faces, files per label, and per masked file its
-    split, style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
+    style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
     counts = Counter({"faces": _faces_in(records)})
     for record in records:
         counts[f"label:{record.get('label')}"] += 1
         if record.get("label") == "with_mask":
-            counts[f"split:{record.get('split')}"] += 1
             for key in ("style", "detector"):
                 if record.get(key):
                     counts[f"{key}:{record[key]}"] += 1
     return counts
 
 
+def splits(finished: list[Finished]) -> tuple[dict[str, str], int]:
+    """The split of every finished input, and how many inputs are copies of another.
+
+    An input's split is ``split_of`` its name, or, for copies of one picture, of the smallest
+    name among them (``copies.copy_groups``), so no copy sits in a split apart from the others.
+    """
+    groups = copy_groups({done.source: done.signature for done in finished if done.signature})
+    sizes = Counter(groups.values())
+    split = {done.source: split_of(groups.get(done.source, done.source)) for done in finished}
+    return split, sum(1 for group in groups.values() if sizes[group] > 1)
+
+
 def summarise(finished: list[Finished], listing_problems: list[dict], style_problems: list[str],
-              seconds: float, resumed: int, removed: list[str], changed: list[str]) -> dict:
-    """The run's report: counts, skipped inputs with reasons, detectors and styles used, stale outputs
-    removed, inputs made again because their files changed."""
+              seconds: float, resumed: int, removed: list[str], changed: list[str],
+              split: dict[str, str], copies: int) -> dict:
+    """The run's report: counts, skipped inputs with reasons, masked files per split (``split``: each
+    input's, from ``splits``), inputs that are copies of another, detectors and styles used, stale
+    outputs removed, inputs made again because their files changed."""
     counts = Counter()
     for done in finished:
         counts.update(dict(done.counts))
+        counts[f"split:{split[done.source]}"] += sum(1 for path in done.paths if path.startswith("with_mask/"))
 
     def named(kind: str) -> dict[str, int]:
         return {key.split(":", 1)[1]: count for key, count in sorted(counts.items()) if key.startswith(f"{kind}:")}
@@ -186,7 +205,8 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
         "without_mask": counts["label:without_mask"],
         "skipped": sorted(skipped, key=lambda item: item["path"]),
         "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
-        "splits": named("split"),
+        "splits": {name: count for name, count in named("split").items() if count},
+        "copies": copies,
         "styles": named("style"),
         "detectors": named("detector"),
         "style_problems": style_problems,
@@ -197,8 +217,9 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
     }
 
 
-def write_manifest(out: Path, finished: list[Finished]) -> None:
-    """Write manifest.jsonl, one record per output file sorted by its path, atomically.
+def write_manifest(out: Path, finished: list[Finished], split: dict[str, str]) -> None:
+    """Write manifest.jsonl, one record per output file sorted by its path, atomically; each record
+    gets its input's ``split`` (from ``splits``).
 
     The records are read back from each input's file in ``.parts/`` as they are written (each
     file about twice: once among the with_mask paths, once among the without_mask ones).
@@ -212,6 +233,7 @@ def write_manifest(out: Path, finished: list[Finished]) -> None:
                 stem = owner
                 data = json.loads((out / IMAGE_PARTS / f"{stem}.json").read_text())
                 records = {record["path"]: record for record in data["records"]}
-            yield (json.dumps(records[path]) + "\n").encode()
+            record = records[path]
+            yield (json.dumps({**record, "split": split[record["source"]]}) + "\n").encode()
 
     write_atomic(out / "manifest.jsonl", lines())

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import PROJECT, main
+from augment.dataset import split_of
 from augment.faces import box_iou, find_faces
 from augment.images import encode_image, load_rgb, save_rgb
 
@@ -75,6 +76,21 @@ def test_generate_writes_paired_crops_manifest_and_report(raw_dir, styles_dir, t
             assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow"}
         else:
             assert record["style"] is None
+
+
+def test_copies_of_a_photo_share_its_split(raw_dir, styles_dir, tmp_path):
+    upright = load_rgb(raw_dir / "upright.png")
+    save_rgb(raw_dir / "upright_mirror.jpg", np.ascontiguousarray(upright[:, ::-1]), quality=80)
+    assert split_of("upright_mirror.jpg") != split_of("upright.png")  # by name alone they would part
+    out = tmp_path / "out"
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    assert "2 images are copies of others" in result.output
+    splits = {record["source"]: record["split"] for record in records(out)}
+    assert splits == {"upright.png": split_of("upright.png"), "upright_mirror.jpg": split_of("upright.png"),
+                      "tilted.jpg": split_of("tilted.jpg")}
+    report = json.loads((out / "report.json").read_text())
+    assert report["copies"] == 2 and sum(report["splits"].values()) == 3
 
 
 def test_the_masked_crop_differs_from_its_pair_only_over_nose_and_mouth(raw_dir, styles_dir, tmp_path):

@@ -43,23 +43,32 @@ def test_remove_stale_deletes_the_outputs_of_an_input_whose_file_has_changed(tmp
     assert not (out / dataset.IMAGE_PARTS / "photo.json").exists()
 
 
-def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order(tmp_path):
+def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order_with_the_split_of_its_copies(tmp_path):
     out = tmp_path / "out"
     outputs.prepare_output(out)
-    # Stems "a" and "a0": sorted by path, a0's files come before a's ("a0_0" < "a_0").
-    for stem, faces in (("a", 2), ("a0", 1)):
-        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "split": "train", "style": "s"}
+    # Stems "c" and "c0": sorted by path, c0's files come before c's ("c0_0" < "c_0"). Their
+    # pictures are copies (one signature), so both take the split of "c.jpg"; "b.jpg" keeps its own.
+    copy_signature = "0f" * 64
+    for stem, faces, signature in (("c", 2, copy_signature), ("c0", 1, copy_signature), ("b", 1, "f0" * 64)):
+        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "source": f"{stem}.jpg", "style": "s"}
                    for index in range(faces) for label in dataset.LABELS]
-        part = {"source": f"{stem}.jpg", "stamp": [1, 1], "records": records, "skipped": None}
+        part = {"source": f"{stem}.jpg", "stamp": [1, 1], "signature": signature, "records": records, "skipped": None}
         (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
     finished = [done for done, _ in outputs.read_parts(out).values()]
     assert all(not hasattr(done, "records") for done in finished)
-    outputs.write_manifest(out, finished)
+    split, copies = outputs.splits(finished)
+    assert split == {"c.jpg": dataset.split_of("c.jpg"), "c0.jpg": dataset.split_of("c.jpg"),
+                     "b.jpg": dataset.split_of("b.jpg")} and copies == 2
+    assert dataset.split_of("c0.jpg") != dataset.split_of("c.jpg")  # by name alone they would part
+    outputs.write_manifest(out, finished, split)
     lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert [line["path"] for line in lines] == ["with_mask/a0_0.jpg", "with_mask/a_0.jpg", "with_mask/a_1.jpg",
-                                                "without_mask/a0_0.jpg", "without_mask/a_0.jpg",
-                                                "without_mask/a_1.jpg"]
+    assert [line["path"] for line in lines] == ["with_mask/b_0.jpg", "with_mask/c0_0.jpg", "with_mask/c_0.jpg",
+                                                "with_mask/c_1.jpg", "without_mask/b_0.jpg",
+                                                "without_mask/c0_0.jpg", "without_mask/c_0.jpg",
+                                                "without_mask/c_1.jpg"]
     assert all(line["label"] == line["path"].split("/")[0] for line in lines)
-    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[])
-    assert (report["faces"], report["with_mask"], report["without_mask"]) == (3, 3, 3)
-    assert report["splits"] == {"train": 3} and report["styles"] == {"s": 3}
+    assert all(line["split"] == split[line["source"]] for line in lines)
+    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[], split=split, copies=copies)
+    assert (report["faces"], report["with_mask"], report["without_mask"]) == (4, 4, 4)
+    assert report["splits"] == {"val": 4}  # c.jpg's split, and b.jpg's
+    assert report["copies"] == 2 and report["styles"] == {"s": 4}
