@@ -91,10 +91,9 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
             if half in identical:  # the same picture, or its mirror image: however many there are
                 join(identical[half], index)
         identical.setdefault(plain, index)
-    bands = max_distance + 1
-    width = -(-HASH_BITS // bands)
+    width = -(-HASH_BITS // (max_distance + 1))  # bits in a band
+    mask = (1 << width) - 1
     for shift in range(0, HASH_BITS, width):  # one band at a time, so memory stays one entry a photo
-        mask = (1 << width) - 1
         with_value: dict[int, list[int]] = defaultdict(list)
         for index, (plain, _) in enumerate(halves):
             with_value[(plain >> shift) & mask].append(index)

@@ -192,7 +192,9 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
     counts = Counter()
     for done in finished:
         counts.update(dict(done.counts))
-        counts[f"split:{split[done.source]}"] += sum(1 for path in done.paths if path.startswith("with_mask/"))
+        masked = sum(1 for path in done.paths if path.startswith("with_mask/"))
+        if masked:
+            counts[f"split:{split[done.source]}"] += masked
 
     def named(kind: str) -> dict[str, int]:
         return {key.split(":", 1)[1]: count for key, count in sorted(counts.items()) if key.startswith(f"{kind}:")}
@@ -205,7 +207,7 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
         "without_mask": counts["label:without_mask"],
         "skipped": sorted(skipped, key=lambda item: item["path"]),
         "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
-        "splits": {name: count for name, count in named("split").items() if count},
+        "splits": named("split"),
         "copies": copies,
         "styles": named("style"),
         "detectors": named("detector"),
