@@ -30,6 +30,10 @@ MAX_SEARCH = 32  # farther limits would make the bands compared too narrow to te
 # A band value shared by this many photos says nothing (a flat sky, a plain backdrop): not used
 # to find candidates, so the work stays about linear in the number of photos.
 CROWDED_BAND = 1000
+# A hash with fewer than this many bits set, or unset, is a blank or nearly flat picture (equal
+# cells read as 0): every such picture would look like a copy of every other, so none is grouped.
+# Photos of data/raw and real_dev set 42-190 of the 256.
+FEATURELESS = 32
 
 
 def _difference_hash(cells: np.ndarray) -> bytes:
@@ -63,7 +67,8 @@ def distance(a: str, b: str) -> int:
 
 def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) -> dict[str, str]:
     """Each photo's group among ``signatures`` (name -> signature): the smallest name of the photos
-    it is a copy of, directly or through another copy (itself when it has none).
+    it is a copy of, directly or through another copy (itself when it has none, or when its
+    picture is too plain to tell: ``FEATURELESS``).
 
     Two hashes within ``max_distance`` bits agree on at least one of ``max_distance + 1`` bands
     of bits, so only photos sharing a band's value (plain or mirrored) are compared: the work
@@ -71,7 +76,8 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
     """
     if not 0 <= max_distance < MAX_SEARCH:
         raise ValueError(f"max_distance must be from 0 to under {MAX_SEARCH} bits, got {max_distance}")
-    names = sorted(signatures)
+    names = sorted(name for name, value in signatures.items()
+                   if FEATURELESS <= _halves(value)[0].bit_count() <= HASH_BITS - FEATURELESS)
     halves = [_halves(signatures[name]) for name in names]
     parent = list(range(len(names)))
 
@@ -105,7 +111,7 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
                 for other in others:
                     if root(other) != root(index) and _bits_apart(halves[index], halves[other]) <= max_distance:
                         join(index, other)
-    return {name: names[root(index)] for index, name in enumerate(names)}
+    return {name: name for name in signatures} | {name: names[root(index)] for index, name in enumerate(names)}
 
 
 def _bits_apart(a: tuple[int, int], b: tuple[int, int]) -> int:

@@ -89,3 +89,12 @@ def test_a_large_photo_is_sampled_and_keeps_the_hash_of_its_smaller_copies():
     for side in (1200, 600):
         smaller = cv2.resize(large, (side, side), interpolation=cv2.INTER_AREA)
         assert copies.distance(copies.signature(large), copies.signature(smaller)) <= 2
+
+
+def test_blank_and_flat_pictures_are_not_taken_for_copies_of_each_other():
+    blank, grey = np.zeros((90, 120, 3), np.uint8), np.full((300, 200, 3), 128, np.uint8)
+    ramp = np.repeat(np.linspace(0, 255, 200, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(100, axis=0)
+    signatures = {name: copies.signature(np.ascontiguousarray(image))
+                  for name, image in (("blank.png", blank), ("grey.png", grey), ("ramp.png", ramp))}
+    assert copies.distance(signatures["blank.png"], signatures["grey.png"]) == 0
+    assert copies.copy_groups(signatures) == {name: name for name in signatures}
