@@ -76,9 +76,10 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
     """
     if not 0 <= max_distance < MAX_SEARCH:
         raise ValueError(f"max_distance must be from 0 to under {MAX_SEARCH} bits, got {max_distance}")
-    names = sorted(name for name, value in signatures.items()
-                   if FEATURELESS <= _halves(value)[0].bit_count() <= HASH_BITS - FEATURELESS)
-    halves = [_halves(signatures[name]) for name in names]
+    parsed = {name: _halves(value) for name, value in signatures.items()}
+    names = sorted(name for name, (plain, _) in parsed.items()
+                   if FEATURELESS <= plain.bit_count() <= HASH_BITS - FEATURELESS)
+    halves = [parsed[name] for name in names]
     parent = list(range(len(names)))
 
     def root(index: int) -> int:
