@@ -65,10 +65,12 @@ def distance(a: str, b: str) -> int:
     return _bits_apart(_halves(a), _halves(b))
 
 
-def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) -> dict[str, str]:
+def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE,
+                linked: dict[str, str] | None = None) -> dict[str, str]:
     """Each photo's group among ``signatures`` (name -> signature): the smallest name of the photos
     it is a copy of, directly or through another copy (itself when it has none, or when its
-    picture is too plain to tell: ``FEATURELESS``).
+    picture is too plain to tell: ``FEATURELESS``). Names that ``linked`` maps to one key (two
+    versions of one face, say) are in one group whatever their pictures.
 
     Two hashes within ``max_distance`` bits agree on at least one of ``max_distance + 1`` bands
     of bits, so only photos sharing a band's value (plain or mirrored) are compared: the work
@@ -76,10 +78,8 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
     """
     if not 0 <= max_distance < MAX_SEARCH:
         raise ValueError(f"max_distance must be from 0 to under {MAX_SEARCH} bits, got {max_distance}")
-    parsed = {name: _halves(value) for name, value in signatures.items()}
-    names = sorted(name for name, (plain, _) in parsed.items()
-                   if FEATURELESS <= plain.bit_count() <= HASH_BITS - FEATURELESS)
-    halves = [parsed[name] for name in names]
+    names = sorted(signatures)
+    halves = [_halves(signatures[name]) for name in names]
     parent = list(range(len(names)))
 
     def root(index: int) -> int:
@@ -92,19 +92,26 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
         a, b = root(first), root(second)
         parent[max(a, b)] = min(a, b)  # the smaller index, hence the smaller name, leads
 
+    first_with_key: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in (linked or {}):
+            join(first_with_key.setdefault(linked[name], index), index)
+    distinct = [index for index, (plain, _) in enumerate(halves)
+                if FEATURELESS <= plain.bit_count() <= HASH_BITS - FEATURELESS]
     identical: dict[int, int] = {}
-    for index, (plain, mirrored) in enumerate(halves):
-        for half in (plain, mirrored):
+    for index in distinct:
+        for half in halves[index]:
             if half in identical:  # the same picture, or its mirror image: however many there are
                 join(identical[half], index)
-        identical.setdefault(plain, index)
+        identical.setdefault(halves[index][0], index)
     width = -(-HASH_BITS // (max_distance + 1))  # bits in a band
     mask = (1 << width) - 1
     for shift in range(0, HASH_BITS, width):  # one band at a time, so memory stays one entry a photo
         with_value: dict[int, list[int]] = defaultdict(list)
-        for index, (plain, _) in enumerate(halves):
-            with_value[(plain >> shift) & mask].append(index)
-        for index, (plain, mirrored) in enumerate(halves):
+        for index in distinct:
+            with_value[(halves[index][0] >> shift) & mask].append(index)
+        for index in distinct:
+            plain, mirrored = halves[index]
             for half in (plain, mirrored):
                 others = with_value.get((half >> shift) & mask, ())
                 if len(others) >= CROWDED_BAND:
@@ -112,7 +119,7 @@ def copy_groups(signatures: dict[str, str], max_distance: int = MAX_DISTANCE) ->
                 for other in others:
                     if root(other) != root(index) and _bits_apart(halves[index], halves[other]) <= max_distance:
                         join(index, other)
-    return {name: name for name in signatures} | {name: names[root(index)] for index, name in enumerate(names)}
+    return {name: names[root(index)] for index, name in enumerate(names)}
 
 
 def _bits_apart(a: tuple[int, int], b: tuple[int, int]) -> int:

@@ -66,6 +66,23 @@ def test_copies_are_grouped_through_each_other_under_the_smallest_name():
         "a.jpg": "a.jpg", "b.jpg": "b.jpg", "c.jpg": "c.jpg", "d.jpg": "d.jpg", "e.jpg": "c.jpg"}
 
 
+def test_linked_names_start_in_one_group_and_join_their_copies():
+    base = list(range(0, 256, 2))
+    signatures = {
+        "masked/b.jpg": signature_of(list(range(1, 256, 2))),  # b's other version: nothing like b
+        "plain/b.jpg": signature_of(base),
+        "plain/b_mirror.jpg": signature_of(base[4:]),  # a copy of plain/b
+        "plain/c.jpg": signature_of(list(range(0, 256, 3))),
+        "plain/blank.jpg": signature_of([]),
+        "masked/blank.jpg": signature_of([]),
+    }
+    linked = {"masked/b.jpg": "b", "plain/b.jpg": "b", "plain/b_mirror.jpg": "b_mirror", "plain/c.jpg": "c",
+              "plain/blank.jpg": "blank", "masked/blank.jpg": "blank"}
+    assert copies.copy_groups(signatures, linked=linked) == {
+        "masked/b.jpg": "masked/b.jpg", "plain/b.jpg": "masked/b.jpg", "plain/b_mirror.jpg": "masked/b.jpg",
+        "plain/c.jpg": "plain/c.jpg", "plain/blank.jpg": "masked/blank.jpg", "masked/blank.jpg": "masked/blank.jpg"}
+
+
 def test_a_mirrored_copy_is_found_and_so_are_many_identical_ones():
     photo = astronaut()
     signatures = {f"same{index:04d}.png": copies.signature(photo) for index in range(copies.CROWDED_BAND + 5)}

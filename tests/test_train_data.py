@@ -5,9 +5,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from augment.images import save_rgb
+from skimage import data
+
 from augment.dataset import split_of
-from train.data import DataError, class_folders, load_samples, pair_key
+from augment.demo import astronaut
+from augment.images import load_rgb, save_rgb
+from train.data import DataError, class_folders, copies_together, load_samples, pair_key
 
 GREY = np.full((40, 40, 3), 128, np.uint8)
 
@@ -51,6 +54,33 @@ def test_folder_without_manifest_keeps_pairs_together(tmp_path):
     assert all(by_name[f"{i}.png"] == by_name[f"{i}-with-mask.png"] for i in range(30))
     assert len(set(by_name.values())) > 1
     assert all(s.box is None for s in samples)
+
+
+def test_copies_of_one_picture_and_their_pairs_share_a_split(tmp_path):
+    photo, cat, coffee = astronaut(), data.chelsea(), data.coffee()
+    covered = photo.copy()
+    covered[260:, 150:350] = (40, 90, 160)  # the face's other version: not a copy of the photo
+    mirrored_name = next(f"copy{i}" for i in range(100) if split_of(f"copy{i}") != split_of("photo"))
+    for name, image in (("photo", photo), (mirrored_name, np.ascontiguousarray(photo[:, ::-1])),
+                        ("cat", cat), ("coffee", coffee)):
+        save_rgb(tmp_path / "without_mask" / f"{name}.png", image)
+    save_rgb(tmp_path / "with_mask" / "photo-with-mask.png", covered)
+    save_rgb(tmp_path / "with_mask" / "cat-with-mask.png", cat[:, ::-1])
+    samples, labels, source = load_samples(tmp_path)
+    assert source == "file names"
+    assert split_of(pair_key(samples[0].path, labels)) == samples[0].split
+    # An unreadable file (None) keeps its split and counts for nothing.
+    images = [None if sample.path.stem == "coffee" else load_rgb(sample.path) for sample in samples]
+    together, copies = copies_together(samples, images, labels)
+
+    split = {f"{s.label}/{s.path.stem}": s.split for s in together}
+    assert split[f"without_mask/{mirrored_name}"] == split["without_mask/photo"] == split["with_mask/photo-with-mask"]
+    assert split[f"without_mask/{mirrored_name}"] != {f"{s.label}/{s.path.stem}": s.split for s in samples}[
+        f"without_mask/{mirrored_name}"]
+    # The cat's mirror image in with_mask/ is its pair by name already: not a copy of another face.
+    assert split["with_mask/cat-with-mask"] == split["without_mask/cat"] == split_of("cat")
+    assert split["without_mask/coffee"] == split_of("coffee")
+    assert copies == 3  # the photo, its masked version and its mirrored copy
 
 
 def test_manifest_gives_splits_and_boxes_for_crops_and_whole_images(tmp_path):

@@ -5,16 +5,20 @@ photo, so both versions of a face stay together) and its face boxes are used as 
 other folder with one sub-folder per label also works: its split then comes from a hash of the
 file name with the label words taken out (the generator's own
 split rule, ``augment.dataset.split_of``), so ``12.jpg`` and ``12-with-mask.jpg`` still land
-together.
+together; once the images are decoded, ``copies_together`` also puts copies of one picture
+(mirrored, resized, re-saved: ``augment.copies``) and their pairs in one split.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
+from augment.copies import copy_groups, signature
 from augment.dataset import split_of
 from augment.images import is_image_path
 
@@ -99,3 +103,23 @@ def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
     samples = [Sample(path, label, split_of(pair_key(path, labels)))
                for label, paths in folders.items() for path in paths]
     return samples, labels, "file names"
+
+
+def copies_together(samples: list[Sample], images: list[np.ndarray | None], labels: list[str]
+                    ) -> tuple[list[Sample], int]:
+    """The samples of a folder split by file name, re-split so that copies of one picture share a
+    split with each other and with their paired names; and how many images are such copies.
+
+    ``images`` are the samples' decoded RGB images (None where unreadable). A group's split is
+    that of its smallest path's name key, so a sample with no copy keeps its split.
+    """
+    signatures = {str(sample.path): signature(image) for sample, image in zip(samples, images) if image is not None}
+    keys = {str(sample.path): pair_key(sample.path, labels) for sample in samples}
+    groups = copy_groups(signatures, linked=keys)
+    keys_in_group: dict[str, set[str]] = {}
+    for path, group in groups.items():
+        keys_in_group.setdefault(group, set()).add(keys[path])
+    copies = sum(1 for path, group in groups.items() if len(keys_in_group[group]) > 1)
+    resplit = [replace(sample, split=split_of(keys[groups[str(sample.path)]]))
+               if str(sample.path) in groups else sample for sample in samples]
+    return resplit, copies

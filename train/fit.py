@@ -29,7 +29,7 @@ from tqdm import tqdm
 from augment.images import write_atomic
 from train.backend import keras, tf
 from train.checkpoint import checkpoint_every_epoch, resume
-from train.data import DataError, Sample, load_samples
+from train.data import DataError, Sample, copies_together, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
@@ -195,6 +195,8 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed)
     images, problems = decode_images([sample.path for sample in samples], progress=progress)
+    if split_source == "file names":
+        samples, copies = copies_together(samples, images, labels)
     splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
     train_images, train_boxes, train_labels, _ = splits["train"]
     if len(set(train_labels.tolist())) < 2:
@@ -242,6 +244,8 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
                "images": {name: len(split[2]) for name, split in splits.items()},
                "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
+    if split_source == "file names":
+        summary["copies"] = copies
     if tflite:
         summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
     write_atomic(folder / "labels.txt", ("\n".join(labels) + "\n").encode())
