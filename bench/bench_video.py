@@ -28,7 +28,7 @@ sys.path.insert(0, str(PROJECT))
 from augment.faces import detect_boxes  # noqa: E402
 from detect.draw import draw_faces  # noqa: E402
 from detect.faces import LabelledFace, make_labeller  # noqa: E402
-from detect.video import process_video  # noqa: E402
+from detect.video import open_source, process_video  # noqa: E402
 from train.model import load_classifier  # noqa: E402
 from train.views import plain_view  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
 
     results = {}
     for name, every in (("ours, detect every 3rd frame", 3), ("ours, detect every frame", 1)):
-        run = process_video(str(video), find, every)
+        run = process_video(open_source(str(video)), find, every)
         faces = sum(len(r["faces"]) for r in run.records if r["detected"])
         results[name] = {"fps": round(run.frames / run.seconds, 1), "frames": run.frames, "faces_on_detection_frames": faces}
         print(f"{name}: {run.frames} frames in {run.seconds:.1f} s = {run.frames / run.seconds:.1f} FPS "

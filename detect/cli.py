@@ -160,7 +160,7 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     _check_writable(json_path)
     _check_writable(out)
     try:
-        open_source(source).release()  # a missing file or camera fails before the model loads
+        opened = open_source(source)  # a missing file or camera fails before the model loads
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     find, _ = _labeller(detector, model_path, classify, detector_model, 0 if upsample is None else upsample,
@@ -170,7 +170,7 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
         click.echo("note: no display available; running without a window", err=True)
     with tqdm(desc="video", unit="frame", disable=display) as bar:
         try:
-            result = process_video(source, find, every, out, display, max_frames, on_frame=lambda _: bar.update())
+            result = process_video(opened, find, every, out, display, max_frames, on_frame=lambda _: bar.update())
         except EXPECTED as error:
             raise click.ClickException(str(error)) from None
     report = result.as_json(source)

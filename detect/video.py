@@ -43,7 +43,21 @@ def quiet_capture_backends() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def open_source(source: str) -> cv2.VideoCapture:
+@dataclass
+class VideoSource:
+    """An opened video: its name as given, its capture and, from a file, the first frame, already
+    read to prove that the file decodes (``frames`` gives it first)."""
+
+    name: str
+    capture: cv2.VideoCapture
+    first: np.ndarray | None = None
+
+    @property
+    def live(self) -> bool:
+        return is_camera(self.name)
+
+
+def open_source(source: str) -> VideoSource:
     """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it cannot be used.
 
     A file must give a first frame: FFmpeg opens some files it cannot decode (a text file named
@@ -53,20 +67,22 @@ def open_source(source: str) -> cv2.VideoCapture:
         capture = cv2.VideoCapture(int(source))
         if not capture.isOpened():
             raise VideoError(f"{source}: no camera with this index")
-        return capture
+        return VideoSource(source, capture)
     if not Path(source).is_file():
         raise VideoError(f"{source}: video file not found")
-    probe = cv2.VideoCapture(source)
-    readable = probe.isOpened() and probe.grab()
-    probe.release()
+    capture = cv2.VideoCapture(source)
+    readable, first = capture.read() if capture.isOpened() else (False, None)
     if not readable:
+        capture.release()
         raise VideoError(f"{source}: cannot be read as a video (not a video file, or in a format this "
                          "OpenCV cannot decode)")
-    return cv2.VideoCapture(source)  # opened again: the probe used up the first frame
+    return VideoSource(source, capture, first)
 
 
-def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False) -> Iterator[tuple[int, np.ndarray]]:
-    """Decoded BGR frames and their numbers in the source, read ahead on a background thread.
+def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, first: np.ndarray | None = None
+           ) -> Iterator[tuple[int, np.ndarray]]:
+    """Decoded BGR frames and their numbers in the source, read ahead on a background thread;
+    ``first``, a frame already read from ``capture``, comes first.
 
     From a file every frame comes, in order (decoding overlaps detection). From a ``live``
     source (a camera) only the newest frame is kept: one that has not been taken when the next
@@ -83,7 +99,7 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False) -> 
         number = 0
         try:
             while not stop.is_set():
-                ok, frame = capture.read()
+                ok, frame = (True, first) if number == 0 and first is not None else capture.read()
                 if not ok:
                     break
                 if live:
@@ -154,9 +170,10 @@ class VideoResult:
                 "interrupted": self.interrupted, "records": self.records}
 
 
-def process_video(source: str, find: Labeller, every: int = 3, out: Path | None = None, display: bool = False,
-                  max_frames: int | None = None, on_frame: Callable[[int], None] | None = None) -> VideoResult:
-    """Run the whole loop on ``source`` (a file path or a camera index as text).
+def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path | None = None,
+                  display: bool = False, max_frames: int | None = None,
+                  on_frame: Callable[[int], None] | None = None) -> VideoResult:
+    """Run the whole loop on ``source`` (from ``open_source``), and release it.
 
     ``find`` labels the faces of a frame (``detect.faces.make_labeller``, made to detect on a
     reduced copy); it runs every ``every`` frames. With ``out`` the annotated video is written
@@ -164,7 +181,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     first frame is processed. Ctrl-C ends the run like the end of the stream (without a window it
     is how a camera run stops): the result holds every frame seen, marked ``interrupted``.
     """
-    capture = open_source(source)
+    capture = source.capture
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     writer = None
     if out is not None:
@@ -177,7 +194,7 @@ def process_video(source: str, find: Labeller, every: int = 3, out: Path | None 
     result, faces = VideoResult(), []
     started = time.perf_counter()
     try:
-        for shown, (number, bgr) in enumerate(frames(capture, live=is_camera(source))):
+        for shown, (number, bgr) in enumerate(frames(capture, live=source.live, first=source.first)):
             if max_frames is not None and shown >= max_frames:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a strided numpy copy costs 40 times as much at 1080p

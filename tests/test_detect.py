@@ -297,6 +297,21 @@ def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
     assert taken == ([0, 1, 2] if not live else sorted(set(taken))) and capture.released
 
 
+def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
+    from detect.video import frames, open_source
+
+    source = open_source(str(clip))
+    assert not source.live and source.first is not None
+    streamed = list(frames(source.capture, first=source.first))
+    capture = cv2.VideoCapture(str(clip))
+    direct = []
+    while (read := capture.read())[0]:
+        direct.append(read[1])
+    capture.release()
+    assert [number for number, _ in streamed] == list(range(len(direct))) and len(direct) == 12
+    assert all(np.array_equal(frame, expected) for (_, frame), expected in zip(streamed, direct))
+
+
 def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):
     data = tmp_path / "voc"
     save_rgb(data / "images" / "one.png", face_image)
