@@ -51,7 +51,7 @@ def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
     assert (run / "labels.txt").read_text().split() == ["with_mask", "without_mask"]
     summary = json.loads((run / "metrics.json").read_text())
     assert sum(summary["images"].values()) == 80
-    assert f"and so are the {summary['copies']} images that are copies of others" in output
+    assert f"copies of one picture (mirrored, resized, re-saved) with their pairs: {summary['copies']} images" in output
     for split, metrics in summary["metrics"].items():
         assert metrics["n"] == summary["images"][split]
         assert np.array(metrics["confusion"]).sum() == metrics["n"]

@@ -4,7 +4,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from skimage import data
 
 from augment.dataset import split_of

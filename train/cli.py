@@ -66,8 +66,8 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
     except KeyboardInterrupt:
         exit_interrupted(f"the work done so far, in {run_folder(model_path) / 'unfinished'},")
     if summary["split_from"] != "manifest":
-        click.echo(f"note: {data} has no generator manifest; split by file name, paired names kept together, "
-                   f"and so are the {summary['copies']} images that are copies of others (mirrored, resized, re-saved)")
+        click.echo(f"note: {data} has no generator manifest; split by file name, paired names kept together, and "
+                   f"copies of one picture (mirrored, resized, re-saved) with their pairs: {summary['copies']} images")
     for problem in summary["unreadable"]:
         click.echo(f"warning: skipped {problem['path']}: {problem['reason']}", err=True)
     for name, metrics in summary["metrics"].items():

@@ -108,7 +108,8 @@ def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
 def copies_together(samples: list[Sample], images: list[np.ndarray | None], labels: list[str]
                     ) -> tuple[list[Sample], int]:
     """The samples of a folder split by file name, re-split so that copies of one picture share a
-    split with each other and with their paired names; and how many images are such copies.
+    split with each other and with their paired names; and how many images are in such groups
+    (a copy, and every version of it and of its original).
 
     ``images`` are the samples' decoded RGB images (None where unreadable). A group's split is
     that of its smallest path's name key, so a sample with no copy keeps its split.
