@@ -115,3 +115,19 @@ def test_blank_and_flat_pictures_are_not_taken_for_copies_of_each_other():
                   for name, image in (("blank.png", blank), ("grey.png", grey), ("ramp.png", ramp))}
     assert copies.distance(signatures["blank.png"], signatures["grey.png"]) == 0
     assert copies.copy_groups(signatures) == {name: name for name in signatures}
+
+
+def test_a_face_keeps_its_signature_when_its_photo_is_turned_zoomed_and_cropped(face_image, face_landmarks):
+    turn = cv2.getRotationMatrix2D((128.0, 110.0), 20.0, 1.7)  # eyes about 77 px apart instead of 45
+    turn[:, 2] += (40.0, 30.0)
+    turned = cv2.warpAffine(face_image, turn, (360, 360), flags=cv2.INTER_LINEAR)
+    turned_landmarks = np.c_[face_landmarks, np.ones(68)] @ turn.T
+    original = copies.face_signature(face_image, face_landmarks)
+    assert copies.distance(original, copies.face_signature(turned, turned_landmarks)) <= copies.MAX_DISTANCE
+    assert copies.distance(copies.signature(face_image), copies.signature(turned)) > 60  # the picture's hash is lost
+    cat = cv2.resize(data.chelsea(), (256, 256), interpolation=cv2.INTER_AREA)
+    assert copies.distance(original, copies.face_signature(cat, face_landmarks)) > 60
+    small = cv2.resize(face_image, (64, 64), interpolation=cv2.INTER_AREA)  # eyes 11 px apart: enlarged to the chip
+    assert len(copies.face_signature(small, face_landmarks / 4)) == 128
+    with pytest.raises(ValueError, match="68 landmarks"):
+        copies.face_signature(face_image, face_landmarks[:5])
