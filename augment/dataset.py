@@ -66,12 +66,14 @@ class Settings:
 @dataclass
 class ImageResult:
     """What one input gave: manifest records (their split still to come), or the reason it was
-    skipped; and the picture's ``copies.signature`` when it could be read."""
+    skipped; the picture's ``copies.signature`` when it could be read, and its faces'
+    ``copies.face_signature``."""
 
     source: str
     records: list[dict]
     skipped: str | None = None
     signature: str | None = None
+    face_signatures: tuple[str, ...] = ()
 
 
 def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
@@ -210,12 +212,13 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     every image after it would fail the same way.
     """
     stamp = input_stamp(raw / source)  # before reading: a file changed meanwhile is made again next run
-    signature = None
+    signature, face_signatures = None, ()
     try:
         image = load_rgb(raw / source)
         signature = copies.signature(image)
         found = locate_faces(image, settings)
         faces = [f for f in found if _box_side(f) >= MIN_FACE]
+        face_signatures = tuple(copies.face_signature(image, face.landmarks) for face in faces)
         if not found:
             result = ImageResult(source, [], "no face found")
         elif not faces:
@@ -232,9 +235,9 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
         raise
     except Exception as error:  # one bad image must not end a batch of thousands
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
-    result.signature = signature
-    part = {"source": source, "stamp": stamp, "signature": signature, "records": result.records,
-            "skipped": result.skipped}
+    result.signature, result.face_signatures = signature, face_signatures
+    part = {"source": source, "stamp": stamp, "signature": signature, "face_signatures": face_signatures,
+            "records": result.records, "skipped": result.skipped}
     with writing(out):
         write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
     return result

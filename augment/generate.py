@@ -134,7 +134,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     def collect(result: ImageResult) -> None:
         done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped,
-                                        result.signature))
+                                        result.signature, result.face_signatures))
         counts["faces"] += done[-1].faces
         if result.skipped:
             counts["skipped"] += 1

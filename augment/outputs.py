@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from augment.copies import copy_groups
+from augment.copies import MAX_FACE_DISTANCE, copy_groups
 from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, split_of
 from augment.images import write_atomic
 
@@ -75,13 +75,14 @@ class Finished:
     skipped: str | None
     counts: tuple[tuple[str, int], ...]  # ``record_counts`` of its records, as sorted items
     signature: str | None = None  # ``copies.signature`` of the picture (None: unreadable, or an older run's)
+    face_signatures: tuple[str, ...] = ()  # ``copies.face_signature`` of each face found
 
     @classmethod
     def of(cls, source: str, stem: str, records: list[dict], skipped: str | None,
-           signature: str | None = None) -> "Finished":
+           signature: str | None = None, face_signatures: tuple[str, ...] = ()) -> "Finished":
         """What to keep of an input whose manifest records (or reason for being skipped) are given."""
         return cls(source, stem, tuple(record["path"] for record in records), skipped,
-                   tuple(sorted(record_counts(records).items())), signature)
+                   tuple(sorted(record_counts(records).items())), signature, tuple(face_signatures))
 
     @property
     def faces(self) -> int:
@@ -97,9 +98,10 @@ def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
         try:
             data = json.loads(path.read_text())
             if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
-                signature = data.get("signature")
+                signature, face_signatures = data.get("signature"), data.get("face_signatures") or []
                 parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"],
-                                                signature if isinstance(signature, str) else None),
+                                                signature if isinstance(signature, str) else None,
+                                                tuple(value for value in face_signatures if isinstance(value, str))),
                                     data.get("stamp"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -176,8 +178,16 @@ def splits(finished: list[Finished]) -> tuple[dict[str, str], int]:
 
     An input's split is ``split_of`` its name, or, for copies of one picture, of the smallest
     name among them (``copies.copy_groups``), so no copy sits in a split apart from the others.
+    Copies are found by the whole picture and by each face (a copy turned, cropped or zoomed).
     """
-    groups = copy_groups({done.source: done.signature for done in finished if done.signature})
+    # First the faces, each tied to its photo; then the photos, each tied to its faces' group.
+    face_groups = copy_groups({f"{done.source}#{index}": value for done in finished
+                               for index, value in enumerate(done.face_signatures)}, MAX_FACE_DISTANCE,
+                              linked={f"{done.source}#{index}": done.source for done in finished
+                                      for index in range(len(done.face_signatures))})
+    groups = copy_groups({done.source: done.signature for done in finished if done.signature},
+                         linked={done.source: face_groups[f"{done.source}#0"] for done in finished
+                                 if done.signature and done.face_signatures})
     sizes = Counter(groups.values())
     split = {done.source: split_of(groups.get(done.source, done.source)) for done in finished}
     return split, sum(1 for group in groups.values() if sizes[group] > 1)

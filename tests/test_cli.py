@@ -81,16 +81,21 @@ def test_generate_writes_paired_crops_manifest_and_report(raw_dir, styles_dir, t
 def test_copies_of_a_photo_share_its_split(raw_dir, styles_dir, tmp_path):
     upright = load_rgb(raw_dir / "upright.png")
     save_rgb(raw_dir / "upright_mirror.jpg", np.ascontiguousarray(upright[:, ::-1]), quality=80)
-    assert split_of("upright_mirror.jpg") != split_of("upright.png")  # by name alone they would part
+    zoomed = cv2.resize(upright, None, fx=1.2, fy=1.2, interpolation=cv2.INTER_CUBIC)[12:276, 27:291]
+    save_rgb(raw_dir / "upright_crop.jpg", np.ascontiguousarray(zoomed), quality=80)
+    for name in ("upright_mirror.jpg", "upright_crop.jpg"):
+        assert split_of(name) != split_of("upright.png")  # by name alone they would part
     out = tmp_path / "out"
     result = generate(raw_dir, out, styles_dir)
     assert result.exit_code == 0, result.output
-    assert "2 images are copies of others" in result.output
+    # The mirror image by the whole picture; the zoomed crop and the photo turned by 25 degrees
+    # (raw_dir's tilted.jpg) by their faces.
+    assert "4 images are copies of others" in result.output
     splits = {record["source"]: record["split"] for record in records(out)}
-    assert splits == {"upright.png": split_of("upright.png"), "upright_mirror.jpg": split_of("upright.png"),
-                      "tilted.jpg": split_of("tilted.jpg")}
+    assert splits == {name: split_of("upright.png")
+                      for name in ("upright.png", "upright_mirror.jpg", "upright_crop.jpg", "tilted.jpg")}
     report = json.loads((out / "report.json").read_text())
-    assert report["copies"] == 2 and sum(report["splits"].values()) == 3
+    assert report["copies"] == 4 and sum(report["splits"].values()) == 4
 
 
 def test_the_masked_crop_differs_from_its_pair_only_over_nose_and_mouth(raw_dir, styles_dir, tmp_path):

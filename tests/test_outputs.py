@@ -72,3 +72,21 @@ def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order_with_the_
     assert (report["faces"], report["with_mask"], report["without_mask"]) == (4, 4, 4)
     assert report["splits"] == {"val": 4}  # c.jpg's split, and b.jpg's
     assert report["copies"] == 2 and report["styles"] == {"s": 4}
+
+
+def test_photos_whose_faces_are_copies_share_a_split():
+    # Every signature below is far from every other unless it is the same string: the pictures
+    # differ (a copy turned or zoomed), the faces tell.
+    def done(source: str, picture: str, faces: tuple[str, ...]) -> outputs.Finished:
+        return outputs.Finished(source, source.split(".")[0], (), None, (), picture * 64,
+                                tuple(face * 64 for face in faces))
+
+    zoomed = next(f"zoomed{i}.jpg" for i in range(100) if dataset.split_of(f"zoomed{i}.jpg") != dataset.split_of("a.jpg"))
+    finished = [done("a.jpg", "0f", ("33",)), done(zoomed, "f0", ("33",)),
+                done("m.jpg", "55", ("cc", "aa")), done("n.jpg", "5a", ("aa",)),  # m's second face is n's
+                done("solo.jpg", "3c", ("c3",)), outputs.Finished("unread.jpg", "unread", (), "unreadable", ())]
+    split, copies = outputs.splits(finished)
+    assert split == {"a.jpg": dataset.split_of("a.jpg"), zoomed: dataset.split_of("a.jpg"),
+                     "m.jpg": dataset.split_of("m.jpg"), "n.jpg": dataset.split_of("m.jpg"),
+                     "solo.jpg": dataset.split_of("solo.jpg"), "unread.jpg": dataset.split_of("unread.jpg")}
+    assert copies == 4
