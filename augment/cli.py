@@ -32,7 +32,8 @@ def _summary(report: dict) -> str:
     if report["changed"]:
         line += f"; made {_count(len(report['changed']), 'image')} again: changed since the earlier run"
     if report["copies"]:
-        line += f"; {report['copies']} images are copies of others (mirrored, turned, cropped, resized, re-saved): each group in one split"
+        line += (f"; {report['copies']} images are copies of others (mirrored, turned, cropped, resized, "
+                 "re-saved): each group in one split")
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"

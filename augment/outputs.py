@@ -98,10 +98,12 @@ def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
         try:
             data = json.loads(path.read_text())
             if isinstance(data["source"], str) and all(isinstance(record["path"], str) for record in data["records"]):
-                signature, face_signatures = data.get("signature"), data.get("face_signatures") or []
+                signature, face_signatures = data.get("signature"), data.get("face_signatures")
+                if not isinstance(face_signatures, list) or not all(isinstance(v, str) for v in face_signatures):
+                    face_signatures = []  # an older run's part
                 parts[path.stem] = (Finished.of(data["source"], path.stem, data["records"], data["skipped"],
                                                 signature if isinstance(signature, str) else None,
-                                                tuple(value for value in face_signatures if isinstance(value, str))),
+                                                tuple(face_signatures)),
                                     data.get("stamp"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
