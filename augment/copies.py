@@ -1,7 +1,7 @@
 """Copies among the input photos: the same picture mirrored, turned, cropped, resized, re-saved or recoloured.
 
 Folders of faces gathered from the web often hold such copies (augmented versions saved beside
-the originals, one photo from two sites): 165 of the 514 photos of ``data/raw`` are in 67 groups
+the originals, one photo from two sites): 166 of the 514 photos of ``data/raw`` are in 68 groups
 of copies. A copy of a training face in ``val`` or ``test`` flatters the scores there, so the
 generator gives every group of copies the split of one of them.
 
@@ -10,7 +10,7 @@ neighbour?) of the picture and of its mirror image. Copies differ in a few of th
 different photos, even two portraits on the same black background, in 20 or more. A copy that
 was also turned, cropped or zoomed changes the whole picture's hash, so each face has a
 signature too: the same hash of the face alone, turned upright and scaled to a fixed size by
-its landmarks (``face_signature``). Such copies are common: in ``data/raw`` they put 63 more
+its landmarks (``face_signature``). Such copies are common: in ``data/raw`` they put 64 more
 photos in groups than the whole picture's hash does. Two photos of one person are not copies
 and are not grouped. Pure functions; signatures are hex strings, so they
 can be kept in each input's JSON record.
@@ -30,10 +30,10 @@ SAMPLED = ((HASH_SIDE + 1) * 64, HASH_SIDE * 64)  # (width, height) a large phot
 # Copies in data/raw differ by 0-10 bits (mirrored and resized: 10); the closest pair of
 # different photos by 21.
 MAX_DISTANCE = 12
-# A face's hash moves with its landmarks' jitter: copies turned or zoomed differ by 1-30 bits,
-# most by under 16 (the 45-px astronaut zoomed and cropped: 4-16), faces of photos that are not
+# A face's hash moves with its landmarks' jitter: copies turned or zoomed differ by 1-31 bits,
+# most by under 16 (the 45-px astronaut zoomed and cropped: 2-15), faces of photos that are not
 # copies by 28 or more in data/raw (a painting and a photo of a woman much like it; two renders
-# of one 3-D head), 39 or more in real_dev.
+# of one 3-D head), 38 or more in real_dev.
 MAX_FACE_DISTANCE = 16
 MAX_SEARCH = 32  # farther limits would make the bands compared too narrow to tell photos apart
 # The face chip: a CHIP_SIDE square where the canonical face's eyes are CHIP_EYE_DISTANCE apart
@@ -80,20 +80,10 @@ def face_signature(rgb: np.ndarray, landmarks: np.ndarray) -> str:
     if points.shape != (68, 2):
         raise ValueError(f"expected 68 landmarks of shape (68, 2), got {points.shape}")
     to_chip = fit_affine(points[INNER], CANONICAL_FACE[INNER] * CHIP_EYE_DISTANCE + CHIP_ORIGIN)
-    scale = np.sqrt(abs(np.linalg.det(to_chip[:, :2])))  # chip pixels per image pixel
-    if scale < 1.0:
-        # Sampling a larger face straight down to the chip would alias: average the part of the
-        # image under the chip down to the chip's scale first.
-        corners = np.array([(0, 0), (CHIP_SIDE, 0), (0, CHIP_SIDE), (CHIP_SIDE, CHIP_SIDE)], dtype=np.float64)
-        under = (corners - to_chip[:, 2]) @ np.linalg.inv(to_chip[:, :2]).T
-        x0, y0 = np.maximum(np.floor(under.min(axis=0)), 0).astype(int)
-        x1, y1 = np.ceil(under.max(axis=0)).astype(int) + 1
-        region = rgb[y0:y1, x0:x1]
-        size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
-        rgb = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-        factors = np.array(size) / (region.shape[1], region.shape[0])  # region pixels per resized pixel, inverted
-        to_chip = np.hstack([to_chip[:, :2] / factors, (to_chip[:, :2] @ (x0, y0) + to_chip[:, 2])[:, None]])
-    chip = cv2.warpAffine(rgb, to_chip, (CHIP_SIDE, CHIP_SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # Sampled at four times the chip's pixels and averaged down, so that a large face does not alias.
+    supersampled = cv2.warpAffine(rgb, to_chip * 2.0, (2 * CHIP_SIDE, 2 * CHIP_SIDE), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT)
+    chip = cv2.resize(supersampled, (CHIP_SIDE, CHIP_SIDE), interpolation=cv2.INTER_AREA)
     return signature(chip)
 
 
