@@ -12,8 +12,8 @@ was also turned, cropped or zoomed changes the whole picture's hash, so each fac
 signature too: the same hash of the face alone, turned upright and scaled to a fixed size by
 its landmarks (``face_signature``). Such copies are common: in ``data/raw`` they put 64 more
 photos in groups than the whole picture's hash does. Two photos of one person are not copies
-and are not grouped. Pure functions; signatures are hex strings, so they
-can be kept in each input's JSON record.
+and are not grouped. Pure functions; signatures are hex strings, so they can be kept in each
+input's JSON record.
 """
 from __future__ import annotations
 
