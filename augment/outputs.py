@@ -2,9 +2,9 @@
 out what is stale, and the manifest and report written at the end.
 
 For each input a run writes a record in ``.parts/images/STEM.json`` (``dataset.process_image``):
-its source path, the ``input_stamp`` of the file it was made from, its picture's signature
-(``copies.signature``), its manifest records, and why it was skipped if it was. Everything here
-works from those records and the folder's settings stamp; nothing here looks at pixels.
+its source path, the ``input_stamp`` of the file it was made from, the signatures of its picture
+and of its faces (``copies``), its manifest records, and why it was skipped if it was. Everything
+here works from those records and the folder's settings stamp; nothing here looks at pixels.
 """
 from __future__ import annotations
 
@@ -183,10 +183,10 @@ def splits(finished: list[Finished]) -> tuple[dict[str, str], int]:
     Copies are found by the whole picture and by each face (a copy turned, cropped or zoomed).
     """
     # First the faces, each tied to its photo; then the photos, each tied to its faces' group.
-    face_groups = copy_groups({f"{done.source}#{index}": value for done in finished
-                               for index, value in enumerate(done.face_signatures)}, MAX_FACE_DISTANCE,
-                              linked={f"{done.source}#{index}": done.source for done in finished
-                                      for index in range(len(done.face_signatures))})
+    faces = {f"{done.source}#{index}": (value, done.source) for done in finished
+             for index, value in enumerate(done.face_signatures)}
+    face_groups = copy_groups({key: value for key, (value, _) in faces.items()}, MAX_FACE_DISTANCE,
+                              linked={key: source for key, (_, source) in faces.items()})
     groups = copy_groups({done.source: done.signature for done in finished if done.signature},
                          linked={done.source: face_groups[f"{done.source}#0"] for done in finished
                                  if done.signature and done.face_signatures})
