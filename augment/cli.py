@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -10,7 +11,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import DatasetError, Settings
+from augment.dataset import DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.styles import MaskStyle
 
@@ -265,7 +266,14 @@ def demo(out: Path, workers: int | None) -> None:
 
     write_demo_faces(out / "raw")
     try:
-        report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
+        try:
+            report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
+        except SettingsChanged:
+            # An earlier demo, made before the built-in styles or defaults changed: the demo's
+            # output is made wholly from built-in data, so it is made again rather than refused.
+            click.echo(f"{out / 'generated'}: made by an earlier version of the demo; making it again")
+            shutil.rmtree(out / "generated")
+            report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))

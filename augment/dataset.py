@@ -45,6 +45,10 @@ class DatasetError(RuntimeError):
     """A problem that stops a whole run (no inputs, unwritable output, no usable style)."""
 
 
+class SettingsChanged(DatasetError):
+    """The output folder was made with other settings, so resuming into it would mix two recipes."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a run produces; recorded in the output so a resumed run cannot mix two recipes."""

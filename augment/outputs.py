@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
-from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, split_of
+from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, split_of
 from augment.images import write_atomic
 
 
@@ -35,7 +35,7 @@ def check_settings(out: Path, settings: Settings) -> None:
             else:
                 what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
                                  for key, value in current.items() if previous.get(key) != value)
-            raise DatasetError(f"{out}: was generated with other settings ({what}); "
+            raise SettingsChanged(f"{out}: was generated with other settings ({what}); "
                                "use another --out, or delete the folder to start again")
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())

@@ -326,6 +326,24 @@ def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, t
     assert generate(raw_dir, tmp_path / "other", styles_dir).exit_code == 0
 
 
+def test_demo_makes_its_pictures_and_remakes_an_older_demos_output(tmp_path):
+    """The demo's output comes from built-in data only, so one made before the built-in styles
+    changed is made again instead of refused as another recipe."""
+    out = tmp_path / "demo"
+    first = run("demo", "--out", out, "--workers", "1")
+    assert first.exit_code == 0, first.output
+    sheets = {name: cv2.imread(str(out / name)) for name in ("examples.png", "styles.png")}
+    assert all(sheet is not None and sheet.std() > 20 for sheet in sheets.values())
+    stamp = out / "generated" / ".parts" / "settings.json"
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "styles": ["an_older_style"]}))
+    again = run("demo", "--out", out, "--workers", "1")
+    assert again.exit_code == 0, again.output
+    assert "making it again" in again.output
+    assert "an_older_style" not in stamp.read_text()
+    report = json.loads((out / "generated" / "report.json").read_text())
+    assert report["resumed"] == 0 and report["with_mask"] == report["without_mask"] > 0
+
+
 def test_a_folder_made_before_a_setting_existed_resumes_with_its_default(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)
