@@ -1,4 +1,4 @@
-"""Draw the built-in mask styles: surgical, KN95 and cloth masks with fabric, folds and shading.
+"""Draw the built-in mask styles: surgical, KN95, cloth and moulded cup masks with fabric, folds and shading.
 
 Each style is drawn directly on the canonical face (see ``augment.fit``), so its anchors are
 known exactly and written to a sidecar. ``python -m augment draw-styles --out mask_images``
@@ -27,7 +27,7 @@ class Style:
     """A built-in style's recipe: its kind (shape and construction), colours and print."""
 
     name: str
-    kind: str  # "surgical", "kn95" or "cloth"
+    kind: str  # "surgical", "kn95", "cloth" or "cup"
     colour: tuple[int, int, int]  # sRGB base colour
     cord: tuple[int, int, int] = (236, 236, 236)
     pattern: str = "plain"  # cloth prints: plain, stripes, dots, plaid, floral
@@ -42,7 +42,7 @@ class Style:
 # on the real photos for each of six seeds (docs/benchmarks.md, "The mix of styles").
 STYLES = (
     Style("surgical_blue", "surgical", (128, 178, 214), weight=4),
-    Style("surgical_white", "surgical", (232, 234, 236), weight=8),
+    Style("surgical_white", "surgical", (232, 234, 236), weight=6),
     Style("surgical_pink", "surgical", (230, 170, 190)),
     Style("surgical_black", "surgical", (28, 29, 33), cord=(40, 40, 44), weight=4),
     Style("kn95_white", "kn95", (236, 236, 232), weight=4),
@@ -59,6 +59,9 @@ STYLES = (
     Style("kn95_pink", "kn95", (235, 160, 190)),
     Style("cloth_beige", "cloth", (205, 175, 145), cord=(90, 70, 55)),
     Style("surgical_green", "surgical", (120, 175, 150), weight=2),
+    # The moulded dome of a builder's or clinic's respirator, with head straps instead of ear
+    # loops: 4 of 48 real masked photos drawn at random from the development set wear one.
+    Style("cup_white", "cup", (232, 232, 226), cord=(218, 190, 96), weight=2),
 )
 
 # Per kind: top edge height at the centre and at the sides, how far the side and chin edges
@@ -68,6 +71,9 @@ SHAPES = {
     "kn95": dict(top_centre=0.20, top_side=0.50, jaw_gap=0.05, chin_gap=0.17, top_curve=1.0),
     "cloth": dict(top_centre=0.21, top_side=0.46, jaw_gap=0.04, chin_gap=0.16, top_curve=1.3),
 }
+# A moulded cup does not follow the jaw: an egg from the nose bridge to under the chin, its
+# widest part (half_width) at the mouth, narrower towards the top (top_narrowing).
+CUP = dict(top=0.20, bottom=1.94, half_width=0.86, top_narrowing=0.2)
 
 
 def to_pixels(points: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -110,6 +116,19 @@ def outline(shape: dict) -> np.ndarray:
     top = np.stack([xs, ys], axis=1)
     # The jaw runs left -> chin -> right; after the top edge (left -> right) it is walked back.
     return np.vstack([top, lower[::-1]])
+
+
+def cup_outline(cup: dict = CUP, samples: int = 240) -> np.ndarray:
+    """A moulded cup's closed outline (samples, 2) in canonical units, clockwise from the top."""
+    t = np.linspace(0.0, 2 * np.pi, samples, endpoint=False)
+    centre, half_height = (cup["top"] + cup["bottom"]) / 2, (cup["bottom"] - cup["top"]) / 2
+    narrowing = 1.0 - cup["top_narrowing"] * np.clip(np.cos(t), 0.0, None) ** 2
+    return np.stack([cup["half_width"] * np.sin(t) * narrowing, centre - half_height * np.cos(t)], axis=1)
+
+
+def body_outline(kind: str) -> np.ndarray:
+    """The outline of a mask of ``kind`` (N, 2) in canonical units."""
+    return cup_outline() if kind == "cup" else outline(SHAPES[kind])
 
 
 def fill(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -189,9 +208,12 @@ def print_pattern(style: Style, size: tuple[int, int], rng: np.random.Generator)
     return image * (1 - smooth) + accent * smooth
 
 
-def shading(style: Style, size: tuple[int, int], shape: dict) -> np.ndarray:
+def shading(style: Style, size: tuple[int, int]) -> np.ndarray:
     """Multiplicative shading (h, w) for the mask's 3-D form: curved round the face, raised over the nose."""
     x, y = coordinates(size)
+    if style.kind == "cup":
+        return dome(x, y)
+    shape = SHAPES[style.kind]
     around = 1.0 - 0.22 * np.clip(np.abs(x) / 1.1, 0, 1) ** 2.2
     nose_ridge = 0.07 * np.exp(-((x / 0.18) ** 2) - ((y - 0.55) / 0.35) ** 2)
     nose_shadow = -0.06 * np.exp(-(((np.abs(x) - 0.32) / 0.12) ** 2) - ((y - 0.75) / 0.25) ** 2)
@@ -211,9 +233,32 @@ def shading(style: Style, size: tuple[int, int], shape: dict) -> np.ndarray:
     return result.astype(np.float32)
 
 
+def dome(x: np.ndarray, y: np.ndarray, cup: dict = CUP) -> np.ndarray:
+    """Multiplicative shading of a moulded cup: a shell lit from the upper left, its rim a flat flange.
+
+    The shell is a half ellipsoid over the cup's outline; light falls on it by the cosine of
+    its surface's slope (with some ambient light), so the side turned away and the part under
+    the chin are darker and the outline is seen as an edge even on a face of the same colour.
+    """
+    centre, half_height = (cup["top"] + cup["bottom"]) / 2, (cup["bottom"] - cup["top"]) / 2
+    u = x / cup["half_width"]
+    v = (y - centre) / half_height
+    radius = np.minimum(np.hypot(u, v), 1.0)
+    # The shell's height is 0.8 * sqrt(1 - radius^2); its slope, kept finite at the rim:
+    steep = np.clip(radius, 0.0, 0.985)
+    slope = 0.8 * steep / np.sqrt(1.0 - steep**2)
+    angle = np.arctan2(v, u)
+    normal = np.stack([slope * np.cos(angle), slope * np.sin(angle), np.ones_like(u)], axis=-1)
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    light = np.array([-0.35, -0.45, 1.0], np.float32) / np.linalg.norm([-0.35, -0.45, 1.0])
+    lit = 0.3 + 0.8 * np.clip(normal @ light, 0.0, 1.0)
+    flange = 0.10 * np.exp(-(((radius - 0.93) / 0.02) ** 2)) - 0.18 * np.exp(-(((radius - 0.965) / 0.012) ** 2))
+    return (lit + flange).astype(np.float32)
+
+
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask
 # look like cloth over a nose and cheeks rather than a hole in the picture (linear light).
-SHEEN = {"surgical": 0.04, "kn95": 0.05, "cloth": 0.03}
+SHEEN = {"surgical": 0.04, "kn95": 0.05, "cloth": 0.03, "cup": 0.05}
 
 
 def sheen(size: tuple[int, int]) -> np.ndarray:
@@ -256,18 +301,40 @@ def ear_loops(body: np.ndarray) -> list[np.ndarray]:
     return loops
 
 
+def head_straps() -> list[np.ndarray]:
+    """Polylines of a cup's two head straps on each side: over the ear towards the crown, and back
+    under the ear, where the neck hides it."""
+    straps = []
+    for sign in (-1.0, 1.0):
+        for start, end, bend in (((0.70, 0.62), (1.32, 0.02), -0.06), ((0.80, 1.40), (1.04, 1.32), 0.02)):
+            start, end = np.array([sign * start[0], start[1]]), np.array([sign * end[0], end[1]])
+            t = np.linspace(0, 1, 40)[:, None]
+            control = (start + end) / 2 + np.array([0.0, bend])
+            straps.append((1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end)
+    return straps
+
+
+def nose_clip(size: tuple[int, int], cup: dict = CUP) -> tuple[np.ndarray, np.ndarray]:
+    """A cup's metal nose clip: its coverage (h, w) just under the top edge, and a glint along it (h, w)."""
+    x, y = coordinates(size)
+    arch = cup["top"] + 0.07 + 0.35 * x**2  # follows the top of the cup
+    across = np.clip((0.2 - np.abs(x)) / 0.01, 0, 1)
+    clip = across * np.clip((0.025 - np.abs(y - arch)) / 0.006, 0, 1)
+    glint = np.exp(-(((y - arch + 0.008) / 0.006) ** 2)) * np.exp(-((x + 0.05) / 0.12) ** 2)
+    return clip.astype(np.float32), glint.astype(np.float32)
+
+
 def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Render one style: straight RGBA uint8 (h, w, 4) and its sidecar dict with anchors in PNG pixels."""
     rng = np.random.default_rng([seed, sum(style.name.encode())])
-    shape = SHAPES[style.kind]
     size = canvas_size(SUPERSAMPLE)
-    body = outline(shape)
+    body = body_outline(style.kind)
     coverage = fill(body, size)
     colour = print_pattern(style, size, rng) if style.kind == "cloth" else np.broadcast_to(
         np.array(style.colour, np.float32) / 255.0, (size[1], size[0], 3)
     )
     texture = fabric(size, style.kind, rng)
-    linear = np.power(colour, 2.2) * (shading(style, size, shape) * texture)[:, :, None]
+    linear = np.power(colour, 2.2) * (shading(style, size) * texture)[:, :, None]
     linear += (SHEEN[style.kind] * sheen(size) * texture)[:, :, None]
     if style.kind == "kn95":
         linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
@@ -278,11 +345,15 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
         x, _ = coordinates(size)
         edge = np.clip((np.abs(x) - (abs(body[0, 0]) - 0.09)) / 0.01, 0, 1)
         linear *= (1.0 + 0.06 * edge - 0.25 * np.exp(-((np.abs(x) - (abs(body[0, 0]) - 0.09)) / 0.006) ** 2))[:, :, None]
+    if style.kind == "cup":
+        clip, glint = nose_clip(size)
+        linear = linear * (1 - clip[:, :, None]) + (0.30 + 0.5 * glint)[:, :, None] * clip[:, :, None]
     rgb = np.power(np.clip(linear, 0, 1), 1 / 2.2)
     alpha = coverage
     cord_colour = np.array(style.cord, np.float32) / 255.0
-    for loop in ear_loops(body):
-        cord = stroke(loop, size, 0.022) * (1 - coverage)
+    cords, width = (head_straps(), 0.034) if style.kind == "cup" else (ear_loops(body), 0.022)
+    for loop in cords:
+        cord = stroke(loop, size, width) * (1 - coverage)
         tube = np.clip(cord * 1.2, 0, 1)
         rgb = rgb * (1 - tube[:, :, None]) + cord_colour * 0.85 * tube[:, :, None]
         alpha = np.maximum(alpha, cord)

@@ -69,6 +69,34 @@ def test_cloth_hem_darkens_the_edge_and_leaves_the_middle():
     assert shading[stitched].min() < 0.8 and shading[stitched].max() > 0.9
 
 
+def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
+    """A moulded cup: its side away from the light darker than the side towards it, a rim seen as
+    an edge, a metal nose clip, and straps that leave its sides for the back of the head."""
+    from augment.draw_styles import PIXELS_PER_UNIT, X_RANGE, Y_RANGE, body_outline, dome, fill, canvas_size
+
+    cup = next(recipe for recipe in STYLES if recipe.kind == "cup")
+    rgba, _ = render_style(cup)
+    grey = rgba[:, :, :3].astype(float).mean(axis=2)
+
+    def at(x, y):  # canonical units to PNG pixels
+        return int(round((y - Y_RANGE[0]) * PIXELS_PER_UNIT)), int(round((x - X_RANGE[0]) * PIXELS_PER_UNIT))
+
+    towards, away = grey[at(-0.35, 0.75)], grey[at(0.45, 1.55)]
+    assert towards - away > 25
+    assert grey[at(0.0, 1.07)] > away  # the middle of the shell faces the camera
+    shading = dome(np.array([0.0, 0.0, 0.0]), np.array([1.07, 1.07 + 0.965 * 0.87, 1.07 + 0.93 * 0.87]))
+    assert shading[1] < shading[0] - 0.1  # the groove of the rim ...
+    assert shading[2] > shading[1]  # ... inside a raised flange
+    # The nose clip: a grey band under the top edge, darker than the white shell beside it.
+    assert grey[at(0.0, 0.27)] < grey[at(0.0, 0.40)] - 30
+    # Straps beside the cup (outside its outline), on both sides, none hanging below the chin.
+    inside = fill(body_outline("cup"), canvas_size()) > 0.5
+    straps = (rgba[:, :, 3] > 128) & ~inside
+    columns = np.flatnonzero(straps.any(axis=0))
+    assert columns.min() < at(-1.1, 0)[1] and columns.max() > at(1.1, 0)[1]
+    assert np.flatnonzero(straps.any(axis=1)).max() < at(0, 1.5)[0]
+
+
 def test_derived_anchors_ignore_ear_loops(tmp_path):
     draw_third_party_mask(tmp_path / "web.png")
     style = load_style(tmp_path / "web.png")
