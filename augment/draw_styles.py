@@ -285,6 +285,14 @@ def pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
     return result
 
 
+def bent_line(start: np.ndarray, end: np.ndarray, bend: np.ndarray, samples: int = 40) -> np.ndarray:
+    """A cord from ``start`` to ``end`` (canonical (x, y)) sagging by ``bend`` at its middle: a quadratic
+    Bezier curve through the control point ``bend`` away from the midpoint, as (samples, 2) points."""
+    t = np.linspace(0, 1, samples)[:, None]
+    control = (start + end) / 2 + bend
+    return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
+
+
 def ear_loops(body: np.ndarray) -> list[np.ndarray]:
     """Polylines of the two ear loops on each side, from the mask's corners to behind the ear."""
     top_corner = body[0]
@@ -294,10 +302,7 @@ def ear_loops(body: np.ndarray) -> list[np.ndarray]:
         bottom = np.array([sign * 0.93, 1.22])
         ear = np.array([sign * 1.36, 0.30])
         for start, bend in ((top, 0.03), (bottom, 0.12)):
-            t = np.linspace(0, 1, 40)[:, None]
-            control = (start + ear) / 2 + np.array([sign * bend, -0.02])
-            curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * ear
-            loops.append(curve)
+            loops.append(bent_line(start, ear, np.array([sign * bend, -0.02])))
     return loops
 
 
@@ -308,9 +313,7 @@ def head_straps() -> list[np.ndarray]:
     for sign in (-1.0, 1.0):
         for start, end, bend in (((0.70, 0.62), (1.32, 0.02), -0.06), ((0.80, 1.40), (1.04, 1.32), 0.02)):
             start, end = np.array([sign * start[0], start[1]]), np.array([sign * end[0], end[1]])
-            t = np.linspace(0, 1, 40)[:, None]
-            control = (start + end) / 2 + np.array([0.0, bend])
-            straps.append((1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end)
+            straps.append(bent_line(start, end, np.array([0.0, bend])))
     return straps
 
 
