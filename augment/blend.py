@@ -39,7 +39,8 @@ class MaskParams:
 
     ``shift`` moves the mask down (positive) or up along the face, ``width`` scales it
     across the face, both in eye-distance units or factors; ``tint`` multiplies the
-    mask's linear RGB; ``shadow`` is the strength of the contact shadow.
+    mask's linear RGB; ``shadow`` is the strength of the contact shadow; ``creases`` are the
+    folds it makes on this face (``draw_creases``), as deep as its style lets them be.
     """
 
     style: str
@@ -47,6 +48,7 @@ class MaskParams:
     width: float = 1.0
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     shadow: float = 0.35
+    creases: tuple[tuple[float, float, float, float, float, float], ...] = ()
 
 
 # sRGB to linear light for 8-bit values (gamma 2.2): a table, the hottest arithmetic here.
@@ -260,6 +262,74 @@ def placed_mask(
     return fit.warp_template(template_at(style, level), to_template / (2.0**level), landmarks, image_shape)
 
 
+def draw_creases(rng: np.random.Generator) -> tuple[tuple[float, float, float, float, float, float], ...]:
+    """Where one worn mask creases, in canonical-face units (eye distances; see ``augment.fit``).
+
+    Cloth and paper gather where the ear loops pull (one or two folds a side, running in from
+    the cheek towards the mouth and chin) and fold under the chin (none to two). Each crease is
+    (start x, start y, end x, end y, width, depth), rounded for the manifest: depth is its
+    strength, its sign which side is lit.
+    """
+    def fold(start: np.ndarray, end: np.ndarray) -> tuple[float, ...]:
+        width, depth = rng.uniform(0.04, 0.09), rng.choice((-1.0, 1.0)) * rng.uniform(0.08, 0.18)
+        return tuple(round(float(v), 4) for v in (*start, *end, width, depth))
+
+    creases = []
+    for side in (-1.0, 1.0):
+        for _ in range(int(rng.integers(1, 3))):
+            start = np.array([side * rng.uniform(0.75, 0.95), rng.uniform(0.5, 1.2)])
+            direction = np.array([-side, rng.uniform(0.0, 0.8)])
+            creases.append(fold(start, start + direction / np.linalg.norm(direction) * rng.uniform(0.4, 0.8)))
+    for _ in range(int(rng.integers(0, 3))):
+        centre = np.array([rng.uniform(-0.3, 0.3), rng.uniform(1.45, 1.75)])
+        angle, half = rng.uniform(-0.25, 0.25), rng.uniform(0.2, 0.4)
+        offset = half * np.array([np.cos(angle), np.sin(angle)])
+        creases.append(fold(centre - offset, centre + offset))
+    return tuple(creases)
+
+
+# A crease's fold is 3.5 of its widths to either side (the profile is under 0.3 % of its peak beyond).
+CREASE_REACH = 3.5
+
+
+def crease_shading(landmarks: np.ndarray, box: tuple[int, int, int, int], strength: float,
+                   creases: tuple[tuple[float, float, float, float, float, float], ...]) -> np.ndarray:
+    """Multiplicative shading (float32 (H, W) around 1) of ``creases`` on the face of ``landmarks``, within ``box``.
+
+    Each crease is a soft fold across its line: lit on one side and shaded on the other (a
+    derivative of a Gaussian across it), fading out towards both ends. ``strength`` scales them
+    all: 1 for cloth, 0 for a rigid mask (all ones).
+    """
+    x0, y0, x1, y1 = box
+    shading = np.ones((y1 - y0, x1 - x0), np.float32)
+    if strength <= 0 or shading.size == 0:
+        return shading
+    to_face = fit.fit_affine(landmarks, fit.CANONICAL_FACE).astype(np.float32)
+    to_image = cv2.invertAffineTransform(to_face)
+    for start_x, start_y, end_x, end_y, width, depth in creases:
+        start, end = np.array([start_x, start_y]), np.array([end_x, end_y])
+        length = float(np.linalg.norm(end - start))
+        along_unit = (end - start) / length
+        across_unit = np.array([-along_unit[1], along_unit[0]])
+        # Only the window of the image the fold reaches is computed.
+        reach = CREASE_REACH * width * across_unit
+        corners = fit.apply_affine(to_image, np.array([start + reach, start - reach, end + reach, end - reach]))
+        left, top = np.maximum(np.floor(corners.min(axis=0)).astype(int), (x0, y0))
+        right, bottom = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, (x1, y1))
+        if right <= left or bottom <= top:
+            continue
+        xs = np.arange(left, right, dtype=np.float32)[None, :]
+        ys = np.arange(top, bottom, dtype=np.float32)[:, None]
+        du = to_face[0, 0] * xs + to_face[0, 1] * ys + (to_face[0, 2] - np.float32(start[0]))
+        dv = to_face[1, 0] * xs + to_face[1, 1] * ys + (to_face[1, 2] - np.float32(start[1]))
+        along = (du * np.float32(along_unit[0]) + dv * np.float32(along_unit[1])) / np.float32(length)
+        across = (du * np.float32(across_unit[0]) + dv * np.float32(across_unit[1])) / np.float32(width)
+        taper = np.sin(np.pi * np.clip(along, 0.0, 1.0))
+        shading[top - y0:bottom - y0, left - x0:right - x0] += (
+            np.float32(strength * depth) * taper * across * np.exp(0.5 * (1.0 - across * across)))
+    return np.clip(shading, 0.6, 1.4)
+
+
 def wear_mask(
     image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator
 ) -> np.ndarray:
@@ -267,5 +337,6 @@ def wear_mask(
     warped, (x0, y0, x1, y1) = placed_mask(image.shape, landmarks, style, params)
     out = image.copy()
     if warped.size:
+        warped[:, :, :3] *= crease_shading(landmarks, (x0, y0, x1, y1), style.creases, params.creases)[:, :, None]
         out[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], warped, params, rng)
     return out

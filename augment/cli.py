@@ -128,7 +128,8 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
         raise click.ClickException(str(error)) from None
     if as_json:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
-                    "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight} for s in found]
+                    "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight, "creases": s.creases}
+                   for s in found]
         click.echo(json.dumps({"styles": listing, "problems": problems}, indent=2))
     else:
         _print_styles(found, problems)
@@ -141,7 +142,7 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
     for style in found:
         anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())
         click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}  anchors from "
-                   f"{style.anchors_from:<7}  {anchors}  drawn {style.weight / total:.1%}")
+                   f"{style.anchors_from:<7}  {anchors}  creases {style.creases:g}  drawn {style.weight / total:.1%}")
     for problem in problems:
         click.echo(f"problem: {problem}")
     click.echo(f"{len(found)} usable styles, {len(problems)} problems")

@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from augment import copies
-from augment.blend import MaskParams, wear_mask
+from augment.blend import MaskParams, draw_creases, wear_mask
 from augment.faces import SCENE_DETECTOR, Face, crop_box, face_box, faces_in_boxes, find_faces
 from augment.images import ImageError, is_image_path, load_rgb, resize_longest, save_rgb, write_atomic
 from augment.styles import MaskStyle
@@ -127,7 +127,7 @@ def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
 def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams:
     """Random placement and colour choices for one face.
 
-    The style (each as often as its weight), small shifts, width, tint and shadow strength.
+    The style (each as often as its weight), small shifts, width, tint, shadow strength and creases.
     """
     # One draw among all weight units, so styles of weight 1 are drawn as a uniform pick would.
     weights = np.array([style.weight for style in styles])
@@ -141,6 +141,7 @@ def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams
         width=round(float(rng.uniform(0.96, 1.06)), 4),
         tint=tint,
         shadow=round(float(rng.uniform(0.2, 0.45)), 4),
+        creases=draw_creases(rng),  # drawn for rigid styles too, so a style's creases change nothing else
     )
 
 

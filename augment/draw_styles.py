@@ -256,6 +256,11 @@ def dome(x: np.ndarray, y: np.ndarray, cup: dict = CUP) -> np.ndarray:
     return (lit + flange).astype(np.float32)
 
 
+# How deeply each kind creases where it is worn (the sidecar's "creases"; see augment.blend):
+# cloth and pleated paper fully, a KN95's stiffer layers half, a moulded cup not at all.
+CREASES = {"surgical": 1.0, "cloth": 1.0, "kn95": 0.5, "cup": 0.0}
+
+
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask
 # look like cloth over a nose and cheeks rather than a hole in the picture (linear light).
 SHEEN = {"surgical": 0.04, "kn95": 0.05, "cloth": 0.03, "cup": 0.05}
@@ -365,7 +370,11 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     rgba = np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8)
     anchors = {name: [round(float(v), 2) for v in to_pixels(point)] for name, point in CANONICAL_ANCHORS.items()}
     sidecar = {"anchors": anchors, "kind": style.kind, "drawn_by": "augment/draw_styles.py"}
-    return rgba, sidecar | ({"weight": style.weight} if style.weight != 1 else {})
+    if style.weight != 1:
+        sidecar["weight"] = style.weight
+    if CREASES[style.kind] != 1:
+        sidecar["creases"] = CREASES[style.kind]
+    return rgba, sidecar
 
 
 def hem(coverage: np.ndarray, body: np.ndarray, size: tuple[int, int]) -> np.ndarray:

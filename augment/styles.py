@@ -2,13 +2,15 @@
 
 A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar, both keys optional::
 
-    {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}, "weight": 3}
+    {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}, "weight": 3, "creases": 0.5}
 
 Anchors are in PNG pixels: ``top`` is the middle of the top edge (it sits on the nose bridge),
 ``bottom`` the middle of the bottom edge (under the chin), ``left`` and ``right`` the side
 edges at cheek height (left as seen in the picture). Without them the anchors are derived
 from the alpha shape, so any mask PNG with transparency works. ``weight`` (a whole number,
-1 by default) is how often the style is drawn relative to the others.
+1 by default) is how often the style is drawn relative to the others. ``creases`` (0 to 1, 1 by
+default) is how deeply the mask creases where it is worn: 1 for cloth and pleated paper, 0 for a
+rigid moulded cup.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class MaskStyle:
     anchors: dict[str, tuple[float, float]]
     anchors_from: str  # "sidecar" or "alpha"
     weight: int = 1
+    creases: float = 1.0
 
 
 def _largest_component(binary: np.ndarray) -> np.ndarray:
@@ -114,6 +117,13 @@ def validate_weight(weight: object) -> int:
     return weight
 
 
+def validate_creases(creases: object) -> float:
+    """Check a sidecar's creases: a number from 0 (rigid) to 1."""
+    if isinstance(creases, bool) or not isinstance(creases, (int, float)) or not 0 <= creases <= 1:
+        raise ValueError(f'"creases" must be a number from 0 to 1, got {creases!r}')
+    return float(creases)
+
+
 def read_rgba(path: Path) -> np.ndarray:
     """Read a PNG as straight RGBA uint8 (h, w, 4); 16-bit is scaled down. Raises ValueError without alpha."""
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -143,9 +153,11 @@ def load_style(path: str | Path) -> MaskStyle:
         else:
             anchors, source = derive_anchors(alpha), "alpha"
         weight = validate_weight(sidecar.get("weight", 1))
+        creases = validate_creases(sidecar.get("creases", 1.0))
     except ValueError as error:
         raise StyleError(f"{path}: {error}") from None
-    return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight)
+    return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight,
+                     creases=creases)
 
 
 def read_sidecar(path: Path) -> dict:
@@ -156,8 +168,9 @@ def read_sidecar(path: Path) -> dict:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"unreadable sidecar {path.name}: {error}") from None
-    if not isinstance(data, dict) or not {"anchors", "weight"} & data.keys():
-        raise ValueError(f'sidecar {path.name} needs "anchors" (top, bottom, left, right) and/or "weight"')
+    if not isinstance(data, dict) or not {"anchors", "weight", "creases"} & data.keys():
+        raise ValueError(f'sidecar {path.name} needs "anchors" (top, bottom, left, right), "weight" '
+                         'and/or "creases"')
     return data
 
 

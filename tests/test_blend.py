@@ -154,3 +154,50 @@ def test_random_shift_moves_the_mask(face_image, face_landmarks, styles):
         return np.nonzero(column > 25)[0].min()
 
     assert top_edge(low) > top_edge(high)
+
+
+def test_a_crease_is_a_fold_lit_on_one_side_and_shaded_on_the_other():
+    """Drawn in canonical units, placed on the face through its landmarks; nothing changes off the crease."""
+    from augment.fit import CANONICAL_FACE
+
+    landmarks = (CANONICAL_FACE * 100 + (200, 100)).astype(np.float32)  # eye distance 100 px
+    crease = (0.9, 0.8, 0.3, 1.1, 0.05, 0.15)  # start, end, width, depth
+    shading = blend.crease_shading(landmarks, (0, 0, 400, 400), 1.0, (crease,))
+    middle = (np.array([0.6, 0.95]) * 100 + (200, 100))
+    across = np.array([0.3, 0.6]) / np.hypot(0.3, 0.6) * 5  # one width (0.05 units) to either side
+    one_side = shading[tuple(np.round(middle + across).astype(int)[::-1])]
+    other_side = shading[tuple(np.round(middle - across).astype(int)[::-1])]
+    assert sorted([one_side, other_side]) == [pytest.approx(0.85, abs=0.01), pytest.approx(1.15, abs=0.01)]
+    assert shading[int(middle[1]), int(middle[0])] == pytest.approx(1.0, abs=0.01)  # on the fold's line
+    assert shading[50, 50] == 1.0 and shading[390, 10] == 1.0  # far from it
+    assert shading.dtype == np.float32 and shading.shape == (400, 400)
+    half = blend.crease_shading(landmarks, (0, 0, 400, 400), 0.5, (crease,))
+    assert np.abs(half - 1).max() == pytest.approx(np.abs(shading - 1).max() / 2, rel=0.01)
+    assert (blend.crease_shading(landmarks, (0, 0, 400, 400), 0.0, (crease,)) == 1).all()
+
+
+def test_creases_gather_at_the_sides_and_under_the_chin():
+    for seed in range(20):
+        creases = blend.draw_creases(np.random.default_rng(seed))
+        sides = [c for c in creases if abs(c[0]) > 0.7]
+        assert 2 <= len(sides) <= 4 and len(creases) - len(sides) <= 2
+        for start_x, start_y, end_x, end_y, width, depth in creases:
+            assert min(start_y, end_y) > 0.4 and max(start_y, end_y) < 2.0  # below the eyes, above the chin edge
+            assert abs(end_x) < abs(start_x) or start_y > 1.4  # side folds run in towards the mouth
+            assert 0 < width < 0.1 and 0.05 < abs(depth) < 0.2
+
+
+def test_creases_show_on_cloth_in_places_and_not_on_a_rigid_cup(face_image, face_landmarks, styles):
+    """The same face and draws with a style's creases at 1 and at 0: folds in places, nothing else moved."""
+    from dataclasses import replace
+
+    cloth = styles["cloth_grey"]
+    params = MaskParams(cloth.name, creases=blend.draw_creases(np.random.default_rng(3)))
+
+    def worn(style):
+        return wear_mask(face_image, face_landmarks, style, params, np.random.default_rng(0)).astype(int)
+
+    by_creases = np.abs(worn(cloth) - worn(replace(cloth, creases=0.0))).max(axis=2)
+    assert by_creases.max() > 5  # folds show on the cloth ...
+    assert 0.001 < (by_creases > 2).mean() < 0.05  # ... in places, not all over
+    assert styles["cup_white"].creases == 0

@@ -73,7 +73,7 @@ def test_generate_writes_paired_crops_manifest_and_report(raw_dir, styles_dir, t
         assert len(record["landmarks"]) == 68
         if record["label"] == "with_mask":
             assert record["style"] in ("surgical_blue", "cloth_black")
-            assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow"}
+            assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow", "creases"}
         else:
             assert record["style"] is None
 
@@ -429,6 +429,7 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
     listed = {s["name"]: s["weight"] for s in listing["styles"]}
     assert listed == {"surgical_blue": weights["surgical_blue"], "cloth_black": 3}
+    assert {s["name"]: s["creases"] for s in listing["styles"]} == {"surgical_blue": 1.0, "cloth_black": 1.0}
     empty = styles_dir.parent / "empty"
     empty.mkdir()
     assert run("styles", "--styles", empty).exit_code == 1

@@ -169,6 +169,25 @@ def test_a_weight_that_is_not_a_whole_number_from_1_to_1000_is_reported(tmp_path
     assert str(tmp_path / "web.png") in str(error.value)
 
 
+def test_a_sidecar_may_say_how_deeply_the_mask_creases(tmp_path):
+    draw_third_party_mask(tmp_path / "web.png")
+    assert load_style(tmp_path / "web.png").creases == 1.0
+    (tmp_path / "web.json").write_text('{"creases": 0}')
+    rigid = load_style(tmp_path / "web.png")
+    assert rigid.creases == 0.0 and rigid.anchors_from == "alpha" and rigid.weight == 1
+    builtin = {style.name: style for style in load_styles([BUILTIN_STYLES])[0]}
+    assert (builtin["cup_white"].creases, builtin["kn95_white"].creases, builtin["cloth_grey"].creases) == (0, 0.5, 1)
+
+
+@pytest.mark.parametrize("creases", ["-0.1", "1.5", '"1"', "true", "null"])
+def test_creases_that_are_not_a_number_from_0_to_1_are_reported(tmp_path, creases):
+    draw_third_party_mask(tmp_path / "web.png")
+    (tmp_path / "web.json").write_text(f'{{"creases": {creases}}}')
+    with pytest.raises(StyleError, match='"creases" must be a number from 0 to 1') as error:
+        load_style(tmp_path / "web.png")
+    assert str(tmp_path / "web.png") in str(error.value)
+
+
 @pytest.mark.parametrize("sidecar", ["{}", "[1, 2]", '{"anchor": {}}'])
 def test_a_sidecar_with_neither_anchors_nor_weight_is_reported(tmp_path, sidecar):
     draw_third_party_mask(tmp_path / "web.png")
