@@ -1,6 +1,6 @@
 """Mask styles: RGBA PNGs with four anchor points, from a sidecar or derived from the alpha.
 
-A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar, both keys optional::
+A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar, every key optional::
 
     {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}, "weight": 3, "creases": 0.5}
 
