@@ -1,6 +1,7 @@
 """The generation run: inputs to worker processes to a manifest and report, with a progress bar."""
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -8,7 +9,7 @@ import signal
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 from tqdm import tqdm
@@ -64,9 +65,32 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["augment.dataset"])
-    with context.Pool(workers, initializer=_start_worker, initargs=state) as pool:
+    with _package_on_search_path():
+        pool = context.Pool(workers, initializer=_start_worker, initargs=state)
+    with pool:
         # One image at a time: the slow ones (fallback detectors) do not hold up a batch.
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
+
+
+@contextlib.contextmanager
+def _package_on_search_path() -> Iterator[None]:
+    """PYTHONPATH led by the folder this ``augment`` package was imported from, while a pool starts.
+
+    Before Python 3.12.8 the server process imports the preloaded modules without this
+    process's ``sys.path`` (CPython issue gh-117378): run from a copy of the project other than
+    the installed one, the workers would silently run the installed copy's code. The server
+    takes its environment when it starts, so the variable is put back right after.
+    """
+    saved = os.environ.get("PYTHONPATH")
+    here = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join([here, saved] if saved else [here])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:

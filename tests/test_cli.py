@@ -155,6 +155,26 @@ def test_same_seed_same_bytes_with_any_number_of_workers(raw_dir, styles_dir, tm
     assert folder_digest(tmp_path / "seed1")["with_mask/upright_0.jpg"] != first["with_mask/upright_0.jpg"]
 
 
+def test_workers_run_the_same_copy_of_the_code_as_the_run(raw_dir, styles_dir, tmp_path):
+    """A run that imports the project from another folder than the installed one (a second
+    checkout, a notebook's sys.path) has its workers run that folder's code too."""
+    import shutil
+
+    copy = tmp_path / "checkout"
+    shutil.copytree(PROJECT / "augment", copy / "augment", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "augment" / "copies.py", "a") as module:  # a picture hash only this copy gives
+        module.write('\n\ndef signature(rgb):\n    return "0f" * 64\n')
+    out = tmp_path / "out"
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+              "from augment.generate import generate; "
+              "generate(Path(sys.argv[2]), Path(sys.argv[3]), [Path(sys.argv[4])], workers=2, progress=False)")
+    done = subprocess.run([sys.executable, "-c", script, str(copy), str(raw_dir), str(out), str(styles_dir)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    parts = [json.loads(path.read_text()) for path in (out / ".parts" / "images").glob("*.json")]
+    assert len(parts) >= 2 and {part["signature"] for part in parts} == {"0f" * 64}
+
+
 def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)
