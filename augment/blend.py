@@ -271,7 +271,7 @@ def draw_creases(rng: np.random.Generator) -> tuple[tuple[float, float, float, f
     strength, its sign which side is lit.
     """
     def fold(start: np.ndarray, end: np.ndarray) -> tuple[float, ...]:
-        width, depth = rng.uniform(0.04, 0.09), rng.choice((-1.0, 1.0)) * rng.uniform(0.08, 0.18)
+        width, depth = rng.uniform(0.04, 0.09), rng.choice((-1.0, 1.0)) * rng.uniform(0.12, 0.27)
         return tuple(round(float(v), 4) for v in (*start, *end, width, depth))
 
     creases = []
