@@ -288,7 +288,7 @@ def draw_creases(rng: np.random.Generator) -> tuple[tuple[float, float, float, f
     return tuple(creases)
 
 
-# A crease's fold is 3.5 of its widths to either side (the profile is under 0.3 % of its peak beyond).
+# A crease's fold reaches 3.5 of its widths to either side (beyond, its profile is under 1.3 % of its peak).
 CREASE_REACH = 3.5
 
 
