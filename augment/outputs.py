@@ -36,7 +36,7 @@ def check_settings(out: Path, settings: Settings) -> None:
                 what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
                                  for key, value in current.items() if previous.get(key) != value)
             raise SettingsChanged(f"{out}: was generated with other settings ({what}); "
-                               "use another --out, or delete the folder to start again")
+                                  "use another --out, or delete the folder to start again")
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
 

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,8 +159,6 @@ def test_same_seed_same_bytes_with_any_number_of_workers(raw_dir, styles_dir, tm
 def test_workers_run_the_same_copy_of_the_code_as_the_run(raw_dir, styles_dir, tmp_path):
     """A run that imports the project from another folder than the installed one (a second
     checkout, a notebook's sys.path) has its workers run that folder's code too."""
-    import shutil
-
     copy = tmp_path / "checkout"
     shutil.copytree(PROJECT / "augment", copy / "augment", ignore=shutil.ignore_patterns("__pycache__"))
     with open(copy / "augment" / "copies.py", "a") as module:  # a picture hash only this copy gives
