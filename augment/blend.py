@@ -290,6 +290,8 @@ def draw_creases(rng: np.random.Generator) -> tuple[tuple[float, float, float, f
 
 # A crease's fold reaches 3.5 of its widths to either side (beyond, its profile is under 1.3 % of its peak).
 CREASE_REACH = 3.5
+# Linear light reflected by a fold's raised side, per unit of its shading above 1.
+FOLD_SHEEN = 0.08
 
 
 def crease_shading(landmarks: np.ndarray, box: tuple[int, int, int, int], strength: float,
@@ -342,5 +344,9 @@ def wear_mask(
             # Colour, not alpha: one multiply by (f, f, f, 1) runs several times faster than one of
             # the three colour channels alone, which are strided.
             warped *= cv2.merge([folds, folds, folds, np.ones_like(folds)])
+            # The raised side of a fold also reflects some light whatever the cloth's colour,
+            # which is how folds show on a black mask.
+            glint = FOLD_SHEEN * np.clip(folds - 1.0, 0.0, None) * warped[:, :, 3]
+            warped += cv2.merge([glint, glint, glint, np.zeros_like(glint)])
         out[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], warped, params, rng)
     return out

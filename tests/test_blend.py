@@ -201,3 +201,7 @@ def test_creases_show_on_cloth_in_places_and_not_on_a_rigid_cup(face_image, face
     assert by_creases.max() > 5  # folds show on the cloth ...
     assert 0.001 < (by_creases > 2).mean() < 0.05  # ... in places, not all over
     assert styles["cup_white"].creases == 0
+    # On black cloth a fold shows by the light its raised side reflects, not by shading alone.
+    black = styles["cloth_black"]
+    brighter = worn(black) - worn(replace(black, creases=0.0))
+    assert brighter.max() > 12 and brighter.max() > -brighter.min()
