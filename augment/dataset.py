@@ -49,6 +49,11 @@ class SettingsChanged(DatasetError):
     """The output folder was made with other settings, so resuming into it would mix two recipes."""
 
 
+# The version of the pictures a run makes for the same settings, raised whenever they change
+# (2: masks crease), so that a run never resumes into a folder that an older version made.
+RECIPE = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a run produces; recorded in the output so a resumed run cannot mix two recipes."""
@@ -65,6 +70,7 @@ class Settings:
     quality: int = 95
     styles: tuple[str, ...] = field(default=())
     style_weights: tuple[tuple[str, int], ...] = field(default=())  # the styles whose weight is not 1
+    recipe: int = RECIPE
 
 
 @dataclass

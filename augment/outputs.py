@@ -25,8 +25,9 @@ def check_settings(out: Path, settings: Settings) -> None:
     current = _as_json(asdict(settings))
     if path.exists():
         try:
-            # Settings added since that folder was made had their default values then.
-            previous = {**_as_json(asdict(Settings())), **json.loads(path.read_text())}
+            # Settings added since that folder was made had their default values then; a folder
+            # made before the recipe was recorded was made by the first.
+            previous = {**_as_json(asdict(Settings())), "recipe": 1, **json.loads(path.read_text())}
         except (ValueError, TypeError):
             previous = None
         if previous != current:

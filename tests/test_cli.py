@@ -374,6 +374,18 @@ def test_a_folder_made_before_a_setting_existed_resumes_with_its_default(raw_dir
     assert generate(raw_dir, out, styles_dir, "--seed", "7").exit_code != 0
 
 
+def test_a_folder_an_older_version_made_is_not_resumed(raw_dir, styles_dir, tmp_path):
+    """The pictures changed since (masks crease): its outputs must not be mixed with new ones."""
+    out = tmp_path / "out"
+    generate(raw_dir, out, styles_dir)
+    path = out / ".parts" / "settings.json"
+    older = json.loads(path.read_text())
+    del older["recipe"]  # a folder made before the recipe was recorded
+    path.write_text(json.dumps(older))
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and "other settings (recipe was 1, now 2)" in result.output
+
+
 def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     assert generate(raw_dir, out, styles_dir, "--full-images").exit_code == 0
