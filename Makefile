@@ -7,6 +7,7 @@ OUT ?= dataset_generated
 STYLES ?= mask_images
 SEED ?= 0
 UPSAMPLE ?= 0
+SPLIT_BY ?= photo
 SHARED ?= ../shared
 BENCH_SEEDS ?= 0
 DATA ?= dataset_generated
@@ -35,7 +36,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 generate: install
-	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED) --upsample $(UPSAMPLE)
+	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED) --upsample $(UPSAMPLE) \
+		--split-by $(SPLIT_BY)
 
 styles: install
 	$(PY) -m augment styles --styles "$(STYLES)"

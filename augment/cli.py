@@ -13,6 +13,7 @@ import numpy as np
 
 from augment.dataset import DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
+from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,8 @@ def _summary(report: dict) -> str:
     if report["copies"]:
         line += (f"; {report['copies']} images are copies of others (mirrored, turned, cropped, resized, "
                  "re-saved): each group in one split")
+    if report["split_by"] == "folder":
+        line += "; split by folder (" + ", ".join(f"{count} {name}" for name, count in report["splits"].items()) + ")"
     if report["skipped"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in report["skip_reasons"].items())
         line += f"; skipped {len(report['skipped'])}: {reasons} (see report.json)"
@@ -90,10 +93,13 @@ def main() -> None:
 @click.option("--detector-model", type=click.Path(dir_okay=False, path_type=Path),
               default="models/mask_detector.keras", show_default=True,
               help="The mask-aware detector (`python -m detect train-detector`), for --detector maskdet.")
+@click.option("--split-by", type=click.Choice(SPLIT_BY), default="photo", show_default=True,
+              help="photo: each photo (with its copies) draws its split; folder: the photos of one subfolder "
+                   "share a split, so with a folder per person (as LFW is laid out) no person is in two splits.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
 def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
              full_images: bool, margin: float, size: int, detector: str, upsample: int, detector_model: Path,
-             strict: bool) -> None:
+             split_by: str, strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
     from augment.generate import generate as run
 
@@ -101,7 +107,8 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
                         upsample=upsample if detector != SCENE_DETECTOR else 0,
                         detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
-        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn)
+        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn,
+                     split_by=split_by)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

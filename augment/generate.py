@@ -107,7 +107,8 @@ def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[s
 
 
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
-             limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True) -> dict:
+             limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
+             split_by: str = "photo") -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
     A run into a folder made before resumes it: finished inputs are kept; what was made from
@@ -115,6 +116,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     inputs whose files have changed are made again (``changed``).
 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
+    ``split_by``: "photo" (each photo and its copies draw a split) or "folder" (a folder's photos
+    share one: a folder per person keeps each person in one split); see ``outputs.splits``. The
+    splits are drawn over every input at the end of each run, so a resumed run may group them
+    otherwise than the earlier run did.
 
     Raises DatasetError for problems that stop the run before any work: no input images,
     an unwritable output folder, no usable style, an output folder made with other settings,
@@ -123,6 +128,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
+    if split_by not in outputs.SPLIT_BY:
+        raise DatasetError(f"unknown split grouping {split_by!r}; choose from {', '.join(outputs.SPLIT_BY)}")
     if not raw.is_dir():
         raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
                                          else "input folder does not exist"))
@@ -179,9 +186,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in listing_problems:
         warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
-    split, copies = outputs.splits(done)
+    split, copies = outputs.splits(done, split_by)
     report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished), removed=removed, changed=changed, split=split, copies=copies)
+                               resumed=len(finished), removed=removed, changed=changed, split=split, copies=copies,
+                               split_by=split_by)
     with dataset.writing(out):
         outputs.write_manifest(out, done, split)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())

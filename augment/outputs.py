@@ -12,11 +12,14 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable, Iterator
 
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
 from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, split_of
 from augment.images import write_atomic
+
+# How inputs are grouped into splits (``splits``): each photo with its copies, or whole folders.
+SPLIT_BY = ("photo", "folder")
 
 
 def check_settings(out: Path, settings: Settings) -> None:
@@ -176,32 +179,50 @@ def record_counts(records: list[dict]) -> Counter:
     return counts
 
 
-def splits(finished: list[Finished]) -> tuple[dict[str, str], int]:
+def splits(finished: list[Finished], by: str = "photo") -> tuple[dict[str, str], int]:
     """The split of every finished input, and how many inputs are copies of another.
 
     An input's split is ``split_of`` its name, or, for copies of one picture, of the smallest
     name among them (``copies.copy_groups``), so no copy sits in a split apart from the others.
     Copies are found by the whole picture and by each face (a copy turned, cropped or zoomed).
+    ``by="folder"``: the photos in one folder share a split too (a folder per person, as LFW is
+    laid out, so no person is in two splits); copies still join their splits across folders.
     """
-    # First the faces, each tied to its photo; then the photos, each tied to its faces' group.
-    faces = {f"{done.source}#{index}": (value, done.source) for done in finished
+    if by not in SPLIT_BY:
+        raise ValueError(f"unknown split grouping {by!r}; choose from {', '.join(SPLIT_BY)}")
+    groups = _groups(finished, owner=lambda source: source)
+    sizes = Counter(groups.values())
+    copies = sum(1 for group in groups.values() if sizes[group] > 1)
+    if by == "folder":
+        groups = _groups(finished, owner=_folder)
+    split = {done.source: split_of(groups.get(done.source, done.source)) for done in finished}
+    return split, copies
+
+
+def _groups(finished: list[Finished], owner: Callable[[str], str]) -> dict[str, str]:
+    """Each readable input's group: ``copy_groups`` of the faces, each face tied to its photo's
+    ``owner`` (the photo itself, or its folder), then of the photos, each tied to its faces' group."""
+    faces = {f"{done.source}#{index}": (value, owner(done.source)) for done in finished
              for index, value in enumerate(done.face_signatures)}
     face_groups = copy_groups({key: value for key, (value, _) in faces.items()}, MAX_FACE_DISTANCE,
-                              linked={key: source for key, (_, source) in faces.items()})
-    groups = copy_groups({done.source: done.signature for done in finished if done.signature},
-                         linked={done.source: face_groups[f"{done.source}#0"] for done in finished
-                                 if done.signature and done.face_signatures})
-    sizes = Counter(groups.values())
-    split = {done.source: split_of(groups.get(done.source, done.source)) for done in finished}
-    return split, sum(1 for group in groups.values() if sizes[group] > 1)
+                              linked={key: tie for key, (_, tie) in faces.items()})
+    return copy_groups({done.source: done.signature for done in finished if done.signature},
+                       linked={done.source: face_groups[f"{done.source}#0"] for done in finished
+                               if done.signature and done.face_signatures})
+
+
+def _folder(source: str) -> str:
+    """The folder of a source path (``a/b.jpg`` -> ``a/``); a photo at the top is its own."""
+    folder = source.rpartition("/")[0]
+    return f"{folder}/" if folder else source
 
 
 def summarise(finished: list[Finished], listing_problems: list[dict], style_problems: list[str],
               seconds: float, resumed: int, removed: list[str], changed: list[str],
-              split: dict[str, str], copies: int) -> dict:
+              split: dict[str, str], copies: int, split_by: str = "photo") -> dict:
     """The run's report: counts, skipped inputs with reasons, masked files per split (``split``: each
-    input's, from ``splits``), inputs that are copies of another, detectors and styles used, stale
-    outputs removed, inputs made again because their files changed."""
+    input's, from ``splits``, grouped ``split_by``), inputs that are copies of another, detectors and
+    styles used, stale outputs removed, inputs made again because their files changed."""
     counts = Counter()
     for done in finished:
         counts.update(dict(done.counts))
@@ -221,6 +242,7 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
         "skipped": sorted(skipped, key=lambda item: item["path"]),
         "skip_reasons": dict(Counter(item["reason"] for item in skipped).most_common()),
         "splits": named("split"),
+        "split_by": split_by,
         "copies": copies,
         "styles": named("style"),
         "detectors": named("detector"),

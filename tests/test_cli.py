@@ -99,6 +99,24 @@ def test_copies_of_a_photo_share_its_split(raw_dir, styles_dir, tmp_path):
     assert report["copies"] == 4 and sum(report["splits"].values()) == 4
 
 
+def test_split_by_folder_reaches_the_manifest_and_report_and_may_change_on_a_rerun(raw_dir, styles_dir, tmp_path):
+    person = raw_dir / "ann"
+    person.mkdir()
+    (raw_dir / "upright.png").rename(person / "upright.png")
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    assert json.loads((out / "report.json").read_text())["split_by"] == "photo"
+    # The splits are drawn over every input at the end of each run, so a resumed run may regroup.
+    result = generate(raw_dir, out, styles_dir, "--split-by", "folder")
+    assert result.exit_code == 0, result.output
+    assert "3 images kept from an earlier run" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["split_by"] == "folder" and f"split by folder (2 {split_of('ann/upright.png')})" in result.output
+    assert {record["split"] for record in records(out)} == {split_of("ann/upright.png")}
+    refused = run("generate", "--raw", raw_dir, "--out", out, "--split-by", "person")
+    assert refused.exit_code == 2 and "'person' is not one of 'photo', 'folder'" in refused.output
+
+
 def test_the_masked_crop_differs_from_its_pair_only_over_nose_and_mouth(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)

@@ -1,6 +1,8 @@
 """Output bookkeeping: clearing out stale and changed inputs' files, the manifest and the report."""
 import json
 
+import pytest
+
 from augment import dataset, outputs
 
 
@@ -90,3 +92,24 @@ def test_photos_whose_faces_are_copies_share_a_split():
                      "m.jpg": dataset.split_of("m.jpg"), "n.jpg": dataset.split_of("m.jpg"),
                      "solo.jpg": dataset.split_of("solo.jpg"), "unread.jpg": dataset.split_of("unread.jpg")}
     assert copies == 4
+
+
+def test_photos_of_one_folder_share_a_split_when_split_by_folder():
+    def done(source: str, picture: str, face: str) -> outputs.Finished:
+        return outputs.Finished(source, source.replace("/", "__"), (), None, (), picture * 64, (face * 64,))
+
+    other = next(f"ann/{i}.jpg" for i in range(2, 200) if dataset.split_of(f"ann/{i}.jpg") != dataset.split_of("ann/1.jpg"))
+    finished = [done("ann/1.jpg", "0f", "33"), done(other, "f0", "cc"),
+                done("bob/1.jpg", "55", "aa"), done("carl/copy.jpg", "55", "aa"),  # a copy of bob's photo
+                done("carl/other.jpg", "5a", "c3"), done("top.jpg", "3c", "96")]
+    by_photo, copies = outputs.splits(finished)
+    assert by_photo[other] != by_photo["ann/1.jpg"] and copies == 2
+    by_folder, copies = outputs.splits(finished, "folder")
+    # Folders join through copies: carl's photos take the split of bob's, whose copy carl holds.
+    assert by_folder == {"ann/1.jpg": dataset.split_of("ann/1.jpg"), other: dataset.split_of("ann/1.jpg"),
+                         **{name: dataset.split_of("bob/1.jpg") for name in ("bob/1.jpg", "carl/copy.jpg",
+                                                                              "carl/other.jpg")},
+                         "top.jpg": dataset.split_of("top.jpg")}
+    assert copies == 2  # copies are still counted as copies of a picture, not of a folder
+    with pytest.raises(ValueError, match="unknown split grouping 'person'"):
+        outputs.splits(finished, "person")
