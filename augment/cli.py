@@ -1,6 +1,7 @@
 """Command line: ``python -m augment generate | scenes | styles | preview | draw-styles | demo``."""
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -273,15 +274,16 @@ def demo(out: Path, workers: int | None) -> None:
     from augment.styles import load_styles
 
     write_demo_faces(out / "raw")
+    make = functools.partial(run, out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
     try:
         try:
-            report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
+            report = make()
         except SettingsChanged:
             # An earlier demo, made before the built-in styles or defaults changed: the demo's
             # output is made wholly from built-in data, so it is made again rather than refused.
             click.echo(f"{out / 'generated'}: made by an earlier version of the demo; making it again")
             shutil.rmtree(out / "generated")
-            report = run(out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
+            report = make()
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))
