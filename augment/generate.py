@@ -157,6 +157,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
     finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
+    # Largest files first: big photos are the slow ones, and one left for the end keeps the other
+    # workers idle (on data/raw the last 14 results took 1.0-1.3 s in name order, 0.45 s in this one).
+    tasks.sort(key=lambda task: -(stamps[task[0]] or [0])[0])
     done = list(finished.values())
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
     bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,

@@ -213,6 +213,17 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
         k: v for k, v in complete.items() if k.endswith(".jpg")}
 
 
+def test_the_largest_inputs_are_made_first(raw_dir, styles_dir, tmp_path, monkeypatch):
+    # Big photos are the slow ones; one left for last would keep the other workers idle.
+    from augment import generate as generation
+
+    order, work = [], generation._work
+    monkeypatch.setattr(generation, "_work", lambda task: order.append(task[0]) or work(task))
+    assert generate(raw_dir, tmp_path / "out", styles_dir).exit_code == 0
+    sizes = [(raw_dir / source).stat().st_size for source in order]
+    assert len(order) == 3 and sizes == sorted(sizes, reverse=True) and order != sorted(order)
+
+
 def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styles_dir, tmp_path, monkeypatch):
     from augment import dataset
 
@@ -232,7 +243,8 @@ def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styl
         "fix this and run the same command again")
     monkeypatch.undo()
     again = generate(raw_dir, out, styles_dir)
-    assert again.exit_code == 0 and "2 images kept" in again.output  # the face written first, and noface
+    # The largest input goes first: the upright face's pair was written, the tilted face's was not.
+    assert again.exit_code == 0 and "(1 image kept from an earlier run)" in again.output
     report = json.loads((out / "report.json").read_text())
     assert report["faces"] == 2 and [item["path"] for item in report["skipped"]] == ["noface.png"]
 
