@@ -301,7 +301,8 @@ class Pass:
     @property
     def label(self) -> str:
         label = self.detector if self.degrees == 0.0 else f"{self.detector}-roll{self.degrees:+.0f}"
-        return label + (f"-up{self.upsample}" if self.upsample else "") + (f"-x{self.shrink:g}" if self.shrink != 1 else "")
+        label += f"-up{self.upsample}" if self.upsample else ""
+        return label + (f"-x{self.shrink:g}" if self.shrink != 1 else "")
 
 
 def cascade(detector: str, upsample: int = 0) -> list[Pass]:
@@ -366,8 +367,8 @@ def _require_rgb(rgb: np.ndarray) -> None:
 def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmasked: bool = False) -> list[Face]:
     """Every face in an RGB uint8 image, with landmarks, in the image's own coordinates.
 
-    ``detector="auto"`` tries fast passes first and slower ones only when nothing is found:
-    HOG, HOG upsampled, HOG on copies rolled by +-30 degrees, then dlib's CNN detector.
+    ``detector="auto"`` tries fast passes first and slower ones only when nothing is found: HOG,
+    HOG on a half-size copy, HOG upsampled, HOG on copies rolled by +-30 degrees, then dlib's CNN.
     Detections of the fallback HOG passes must be confirmed by the CNN. A face under about 80 px
     beside a larger one is found only with ``upsample`` 1 (about 40 px) or more (``cascade``).
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
