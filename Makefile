@@ -8,6 +8,7 @@ STYLES ?= mask_images
 SEED ?= 0
 UPSAMPLE ?= 0
 SPLIT_BY ?= photo
+RESTART ?=
 SHARED ?= ../shared
 BENCH_SEEDS ?= 0
 DATA ?= dataset_generated
@@ -37,7 +38,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 generate: install
 	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED) --upsample $(UPSAMPLE) \
-		--split-by $(SPLIT_BY)
+		--split-by $(SPLIT_BY) $(if $(RESTART),--restart)
 
 styles: install
 	$(PY) -m augment styles --styles "$(STYLES)"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -87,7 +86,7 @@ def main() -> None:
 @click.option("--size", type=click.IntRange(32, 4096), default=Settings.size, show_default=True,
               help="Longest side of a crop, at most (crops are never enlarged).")
 @click.option("--detector", type=click.Choice(FACE_DETECTORS), default="auto", show_default=True,
-              help="auto: HOG first, then upsampled, rolled and CNN passes where it finds nothing; "
+              help="auto: HOG first, then half-size, upsampled, rolled and CNN passes where it finds nothing; "
                    "maskdet: the mask-aware detector (--detector-model) finds the faces, also turned, "
                    "partly hidden and small ones.")
 @_upsample_option
@@ -97,10 +96,13 @@ def main() -> None:
 @click.option("--split-by", type=click.Choice(SPLIT_BY), default="photo", show_default=True,
               help="photo: each photo (with its copies) draws its split; folder: the photos of one subfolder "
                    "share a split, so with a folder per person (as LFW is laid out) no person is in two splits.")
+@click.option("--restart", is_flag=True,
+              help="Delete what earlier runs made in OUT first and make everything again (after changing "
+                   "settings or styles, which a resumed run refuses); other files there are left alone.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
 def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
              full_images: bool, margin: float, size: int, detector: str, upsample: int, detector_model: Path,
-             split_by: str, strict: bool) -> None:
+             split_by: str, restart: bool, strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
     from augment.generate import generate as run
 
@@ -109,7 +111,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
                         detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
         report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn,
-                     split_by=split_by)
+                     split_by=split_by, restart=restart)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
@@ -282,8 +284,7 @@ def demo(out: Path, workers: int | None) -> None:
             # An earlier demo, made before the built-in styles or defaults changed: the demo's
             # output is made wholly from built-in data, so it is made again rather than refused.
             click.echo(f"{out / 'generated'}: made by an earlier version of the demo; making it again")
-            shutil.rmtree(out / "generated")
-            report = make()
+            report = make(restart=True)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))

@@ -108,7 +108,7 @@ def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[s
 
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
-             split_by: str = "photo") -> dict:
+             split_by: str = "photo", restart: bool = False) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
     A run into a folder made before resumes it: finished inputs are kept; what was made from
@@ -119,10 +119,12 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     ``split_by``: "photo" (each photo and its copies draw a split) or "folder" (a folder's photos
     share one: a folder per person keeps each person in one split); see ``outputs.splits``. The
     splits are drawn over every input at the end of each run, so a resumed run may group them
-    otherwise than the earlier run did.
+    otherwise than the earlier run did. ``restart``: first delete what earlier runs made in ``out``
+    (``outputs.clear_earlier_run``), so a folder made with other settings is made again.
 
     Raises DatasetError for problems that stop the run before any work: no input images,
-    an unwritable output folder, no usable style, an output folder made with other settings,
+    an unwritable output folder, no usable style, an output folder made with other settings
+    (``SettingsChanged``, unless ``restart``),
     or a mask-aware detector (``settings.detector_model``) that cannot be loaded; and for an
     output that cannot be written during the run (a full disk), with finished work kept.
     """
@@ -149,6 +151,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if settings.detector == faces.SCENE_DETECTOR:
         _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
     outputs.prepare_output(out)
+    if restart and (cleared := outputs.clear_earlier_run(out)):
+        warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
     outputs.check_settings(out, settings)
 
     parts = outputs.read_parts(out)

@@ -22,9 +22,12 @@ from augment.images import write_atomic
 SPLIT_BY = ("photo", "folder")
 
 
+SETTINGS_STAMP = Path(PARTS, "settings.json")
+
+
 def check_settings(out: Path, settings: Settings) -> None:
     """Refuse to resume into a folder made with other settings; remember these ones otherwise."""
-    path = out / PARTS / "settings.json"
+    path = out / SETTINGS_STAMP
     current = _as_json(asdict(settings))
     if path.exists():
         try:
@@ -40,7 +43,7 @@ def check_settings(out: Path, settings: Settings) -> None:
                 what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
                                  for key, value in current.items() if previous.get(key) != value)
             raise SettingsChanged(f"{out}: was generated with other settings ({what}); "
-                                  "use another --out, or delete the folder to start again")
+                                  "use another --out, or --restart to delete what it made and start again")
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
 
@@ -148,17 +151,37 @@ def remove_stale(out: Path, raw: Path, stems: dict[str, str], stamps: dict[str, 
             continue
         if source not in stems and any(folder in (raw / source).parents for folder in unreadable):
             continue
-        for name in done.paths:
-            path = PurePosixPath(name)
-            if path.parts[0] in LABELS and ".." not in path.parts:
-                (out / path).unlink(missing_ok=True)
-        (out / IMAGE_PARTS / f"{stem}.json").unlink(missing_ok=True)
+        _forget(out, stem, done)
         del parts[stem]
         if source not in stems:
             removed.append(source)
         elif not same_file:
             changed.append(source)
     return sorted(removed), sorted(changed)
+
+
+def _forget(out: Path, stem: str, done: Finished) -> None:
+    """Delete the output files an input's record lists as its own, then the record."""
+    for name in done.paths:
+        path = PurePosixPath(name)
+        if path.parts[0] in LABELS and ".." not in path.parts:
+            (out / path).unlink(missing_ok=True)
+    (out / IMAGE_PARTS / f"{stem}.json").unlink(missing_ok=True)
+
+
+def clear_earlier_run(out: Path) -> int:
+    """Delete what earlier runs made in ``out``; return for how many inputs.
+
+    Each input's files as its record lists them go, then the record, then the manifest and the
+    report, and the settings stamp last: a run stopped half-way through this is still refused as
+    one with other settings, and clearing again finishes the job. Files no run recorded stay.
+    """
+    parts = read_parts(out)
+    for stem, (done, _) in sorted(parts.items()):
+        _forget(out, stem, done)
+    for name in ("manifest.jsonl", "report.json", SETTINGS_STAMP):
+        (out / name).unlink(missing_ok=True)
+    return len(parts)
 
 
 def _faces_in(records: list[dict]) -> int:

@@ -365,6 +365,44 @@ def test_resuming_with_other_settings_is_refused(raw_dir, styles_dir, tmp_path):
     assert result.exit_code != 0 and "other settings (seed was 0, now 7)" in result.output
 
 
+def test_restart_makes_a_folder_of_other_settings_again_and_leaves_other_files(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir, "--full-images").exit_code == 0
+    (out / "with_mask" / "notes.txt").write_text("the user's own file")
+    assert "--restart" in generate(raw_dir, out, styles_dir).output  # refused, and told the way out
+    result = generate(raw_dir, out, styles_dir, "--restart")
+    assert result.exit_code == 0, result.output
+    assert f"{out}: deleted what an earlier run made from 3 inputs" in result.output
+    assert sorted(p.name for p in (out / "with_mask").iterdir()) == ["notes.txt", "tilted_0.jpg", "upright_0.jpg"]
+    assert json.loads((out / "report.json").read_text())["resumed"] == 0
+    assert all("faces" not in record for record in records(out))  # crops now, not full images
+    assert generate(raw_dir, out, styles_dir).exit_code == 0  # the new settings resume as usual
+
+
+def test_a_restart_stopped_half_way_is_still_refused_until_restarted_again(raw_dir, styles_dir, tmp_path,
+                                                                           monkeypatch):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    made = generate(raw_dir, tmp_path / "reference", styles_dir, "--seed", "7")
+    unlink, deleted = Path.unlink, []
+
+    def power_cut_after_three(path, *args, **kwargs):
+        if len(deleted) == 3:
+            raise KeyboardInterrupt
+        deleted.append(path)
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", power_cut_after_three)
+    stopped = generate(raw_dir, out, styles_dir, "--seed", "7", "--restart")
+    monkeypatch.undo()
+    assert stopped.exit_code == 130 and (out / ".parts" / "settings.json").is_file()
+    assert "other settings (seed was 0, now 7)" in generate(raw_dir, out, styles_dir, "--seed", "7").output
+    assert generate(raw_dir, out, styles_dir, "--seed", "7", "--restart").exit_code == 0
+    assert made.exit_code == 0
+    assert ({k: v for k, v in folder_digest(out).items() if k.endswith(".jpg")}
+            == {k: v for k, v in folder_digest(tmp_path / "reference").items() if k.endswith(".jpg")})
+
+
 def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     assert generate(raw_dir, out, styles_dir).exit_code == 0
