@@ -20,8 +20,7 @@ from augment.images import write_atomic
 
 # How inputs are grouped into splits (``splits``): each photo with its copies, or whole folders.
 SPLIT_BY = ("photo", "folder")
-
-
+# The settings a folder was made with, checked by every run into it.
 SETTINGS_STAMP = Path(PARTS, "settings.json")
 
 
