@@ -1,10 +1,13 @@
 """Generator benchmark on the shared development data: coverage, fit, throughput, memory, looks.
 
     python bench/bench_generate.py [--shared ../shared] [--out build/bench] [--workers 2] [--seeds 0,1,2]
+                                   [--repeats 3]
 
 In one invocation it
 1. runs the throughput baseline (``shared/tools/naive_generator.py``, one process, one of our
-   mask PNGs) and our generator on ``data/raw``, and prints images per second and the ratio;
+   mask PNGs) and our generator on ``data/raw``, alternately ``--repeats`` times (the machine's
+   speed drifts by 10-15 % between runs minutes apart), and prints images per second and the
+   ratio of each pair and their median;
 2. makes two harder copies of ``data/raw`` (rotated by +-25 degrees alternately; downscaled to
    100 px on the longest side) and generates from them too;
 3. scores every output with ``shared/tools/fitcheck.py`` (nose and mouth covered, eyes clear),
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import resource
 import shutil
@@ -296,6 +300,37 @@ def run_ours(raw: Path, out: Path, workers: int, seed: int = 0) -> dict:
     return report
 
 
+def throughput(shared: Path, raw: Path, out: Path, workers: int | None, seed: int, repeats: int
+               ) -> tuple[dict, dict, dict]:
+    """The baseline and our generator on ``raw``, alternately ``repeats`` times; returns the figures
+    (each pair's and the medians) and the last run of each.
+
+    The baseline's clock starts after its models are loaded; ours runs from the call, which
+    includes starting the workers and loading their models. That start-up is timed alone before
+    each of our runs, on a folder of one photo per worker (so that the pool starts, as it does for
+    the full folder), to compare like with like as well as end to end.
+    """
+    few = out / "raw_few"
+    shutil.rmtree(few, ignore_errors=True)
+    few.mkdir(parents=True)
+    for photo in sorted(raw.iterdir())[:workers or os.cpu_count() or 1]:
+        shutil.copy(photo, few)
+    runs = []
+    for _ in range(repeats):
+        baseline = run_baseline(shared, raw, out / "naive")
+        startup = run_ours(few, out / "ours_few", workers, seed)["wall_seconds"]
+        ours = run_ours(raw, out / "ours", workers, seed)
+        steady = ours["inputs"] / (ours["wall_seconds"] - startup)
+        runs.append({"baseline_images_per_second": baseline["images_per_second"],
+                     "ours_images_per_second": round(ours["images_per_second"], 2),
+                     "ratio": round(ours["images_per_second"] / baseline["images_per_second"], 2),
+                     "ours_startup_seconds": round(startup, 2),
+                     "ours_images_per_second_after_startup": round(steady, 2),
+                     "ratio_after_startup": round(steady / baseline["images_per_second"], 2)})
+    figures = {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
+    return {**figures, "runs": runs}, baseline, ours
+
+
 def side_by_side_sheets(shared: Path, ours: Path, anchor: Path, out: Path, count: int = 48) -> list[Path]:
     """The same faces from both generators: numbered sources present in both, drawn with one seed."""
     ours_names = {p.stem.rsplit("_", 1)[0]: p for p in (ours / "with_mask").glob("*_0.jpg")}
@@ -324,6 +359,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seeds", default="0",
                         help="seeds for the unrotated set's fit, comma-separated; the first is used everywhere else")
+    parser.add_argument("--repeats", type=int, default=3, help="baseline and ours, alternately, this many times")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
     data = args.shared / "data"
@@ -331,26 +367,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
 
-    baseline = run_baseline(args.shared, raw, args.out / "naive")
-    # The baseline's clock starts after its models are loaded; ours runs from the call, which
-    # includes starting the workers and loading their models. Time that start-up alone, on a
-    # folder of one photo, to compare like with like as well as end to end.
-    one = args.out / "raw_one"
-    shutil.rmtree(one, ignore_errors=True)
-    one.mkdir(parents=True)
-    shutil.copy(sorted(raw.iterdir())[0], one)
-    startup = run_ours(one, args.out / "ours_one", args.workers, seeds[0])["wall_seconds"]
-    ours = run_ours(raw, args.out / "ours", args.workers, seeds[0])
-    steady = ours["inputs"] / (ours["wall_seconds"] - startup)
+    speed, baseline, ours = throughput(args.shared, raw, args.out, args.workers, seeds[0], args.repeats)
     peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     peak_self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["throughput"] = {
-        "baseline_images_per_second": baseline["images_per_second"],
-        "ours_images_per_second": round(ours["images_per_second"], 2),
-        "ratio": round(ours["images_per_second"] / baseline["images_per_second"], 2),
-        "ours_startup_seconds": round(startup, 2),
-        "ours_images_per_second_after_startup": round(steady, 2),
-        "ratio_after_startup": round(steady / baseline["images_per_second"], 2),
+        **speed,
         "workers": args.workers or "one per core",
         "peak_rss_mb_main": round(peak_self_mb, 1),
         "peak_rss_mb_largest_worker_or_tool": round(peak_child_mb, 1),
@@ -396,11 +417,14 @@ def main() -> None:
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     speed = results["throughput"]
-    print(f"throughput: ours {speed['ours_images_per_second']:.1f} img/s vs baseline "
-          f"{speed['baseline_images_per_second']:.1f} img/s (one process) = {speed['ratio']:.2f}x end to end; "
-          f"{speed['ours_images_per_second_after_startup']:.1f} img/s = {speed['ratio_after_startup']:.2f}x "
-          f"after our {speed['ours_startup_seconds']:.1f} s start-up (the baseline's clock starts after its own); "
-          f"peak RSS main {speed['peak_rss_mb_main']:.0f} MB, largest child {speed['peak_rss_mb_largest_worker_or_tool']:.0f} MB")
+    print(f"throughput, medians of {len(speed['runs'])} alternating runs: ours {speed['ours_images_per_second']:.1f} "
+          f"img/s, baseline {speed['baseline_images_per_second']:.1f} img/s (one process); ratio {speed['ratio']:.2f}x "
+          f"end to end, {speed['ratio_after_startup']:.2f}x after our {speed['ours_startup_seconds']:.1f} s start-up "
+          f"(the baseline's clock starts after its own); peak RSS main {speed['peak_rss_mb_main']:.0f} MB, "
+          f"largest child {speed['peak_rss_mb_largest_worker_or_tool']:.0f} MB")
+    for run in speed["runs"]:
+        print(f"  run: baseline {run['baseline_images_per_second']:.1f}, ours {run['ours_images_per_second']:.1f} img/s "
+              f"= {run['ratio']:.2f}x; {run['ratio_after_startup']:.2f}x after a {run['ours_startup_seconds']:.1f} s start-up")
     print(f"{'set':<11} {'images':>6} {'masked':>8} {'fit ok':>7} {'lenient':>8} {'nose+mouth':>11} {'eyes clear':>11}")
     for name in ("raw", "rotated25", "small100"):
         row = results[name]
