@@ -361,6 +361,8 @@ def main() -> None:
                         help="seeds for the unrotated set's fit, comma-separated; the first is used everywhere else")
     parser.add_argument("--repeats", type=int, default=3, help="baseline and ours, alternately, this many times")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     seeds = [int(seed) for seed in args.seeds.split(",")]
     data = args.shared / "data"
     raw = data / "raw"
