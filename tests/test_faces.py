@@ -58,7 +58,7 @@ def test_a_face_the_first_pass_misses_is_found_on_the_half_size_copy_with_full_s
     assert seen == [((600, 600), "hog", 0), ((300, 300), "hog", 0)]  # found by the second look: nothing costlier ran
     assert [face.detector for face in found] == ["hog-x0.5"]
     assert box_iou(found[0].box, reference.box) > 0.7
-    # Landmarks are read on the full-size picture, so they agree with the first pass's to within a few pixels.
+    # Landmarks are read on the full-size picture, so they agree with the first pass's to about a pixel.
     assert np.abs(found[0].landmarks - reference.landmarks).mean() < 1.5
 
 
