@@ -288,8 +288,8 @@ def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
 @dataclass(frozen=True)
 class Pass:
     """One detection pass: which detector, upsampling, roll of the image, working size, whether
-    the CNN must confirm each of its detections, and how much smaller than the working copy the
-    copy the detector reads is (landmarks are read on the working copy)."""
+    the CNN must confirm each of its detections, and the scale of the copy the detector reads
+    relative to the working copy (landmarks are always read on the working copy)."""
 
     detector: str
     upsample: int
