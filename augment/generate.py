@@ -130,8 +130,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
-    if split_by not in outputs.SPLIT_BY:
-        raise DatasetError(f"unknown split grouping {split_by!r}; choose from {', '.join(outputs.SPLIT_BY)}")
+    try:
+        outputs.require_split_by(split_by)  # here, so that a bad value fails before any work
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
     if not raw.is_dir():
         raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
                                          else "input folder does not exist"))

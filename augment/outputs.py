@@ -210,8 +210,7 @@ def splits(finished: list[Finished], by: str = "photo") -> tuple[dict[str, str],
     ``by="folder"``: the photos in one folder share a split too (a folder per person, as LFW is
     laid out, so no person is in two splits); copies still join their splits across folders.
     """
-    if by not in SPLIT_BY:
-        raise ValueError(f"unknown split grouping {by!r}; choose from {', '.join(SPLIT_BY)}")
+    require_split_by(by)
     groups = _groups(finished, owner=lambda source: source)
     sizes = Counter(groups.values())
     copies = sum(1 for group in groups.values() if sizes[group] > 1)
@@ -219,6 +218,12 @@ def splits(finished: list[Finished], by: str = "photo") -> tuple[dict[str, str],
         groups = _groups(finished, owner=_folder)
     split = {done.source: split_of(groups.get(done.source, done.source)) for done in finished}
     return split, copies
+
+
+def require_split_by(by: str) -> None:
+    """ValueError unless ``by`` is one of SPLIT_BY."""
+    if by not in SPLIT_BY:
+        raise ValueError(f"unknown split grouping {by!r}; choose from {', '.join(SPLIT_BY)}")
 
 
 def _groups(finished: list[Finished], owner: Callable[[str], str]) -> dict[str, str]:

@@ -117,6 +117,15 @@ def test_split_by_folder_reaches_the_manifest_and_report_and_may_change_on_a_rer
     assert refused.exit_code == 2 and "'person' is not one of 'photo', 'folder'" in refused.output
 
 
+def test_an_unknown_split_grouping_stops_the_library_call_before_any_work(raw_dir, styles_dir, tmp_path):
+    from augment.dataset import DatasetError
+    from augment.generate import generate as run_generation
+
+    with pytest.raises(DatasetError, match="unknown split grouping 'person'; choose from photo, folder"):
+        run_generation(raw_dir, tmp_path / "out", [styles_dir], split_by="person", workers=1, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_masked_crop_differs_from_its_pair_only_over_nose_and_mouth(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)
