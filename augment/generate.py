@@ -6,7 +6,6 @@ import json
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from augment import dataset, faces, outputs
 from augment.dataset import DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
+from augment.interrupts import POLL_SECONDS, ctrl_c_noted
 from augment.styles import MaskStyle, StyleError, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
@@ -66,7 +66,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["augment.dataset"])
-    with _ctrl_c_noted() as interrupted:
+    with ctrl_c_noted() as interrupted:
         with _package_on_search_path():
             pool = context.Pool(workers, initializer=_start_worker, initargs=state)
         with pool:
@@ -74,40 +74,13 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
             results = pool.imap_unordered(_work, tasks, chunksize=1)
             while not interrupted():
                 try:
-                    result = results.next(timeout=_CTRL_C_POLL_SECONDS)
+                    result = results.next(timeout=POLL_SECONDS)
                 except multiprocessing.TimeoutError:
                     continue
                 except StopIteration:
                     return
                 yield result
             raise KeyboardInterrupt
-
-
-# How often the main process looks for a Ctrl-C while it waits for the workers' results.
-_CTRL_C_POLL_SECONDS = 0.1
-
-
-@contextlib.contextmanager
-def _ctrl_c_noted() -> Iterator[Callable[[], bool]]:
-    """While inside, Ctrl-C is only noted; yields a function that says whether it came.
-
-    Python raises KeyboardInterrupt wherever the main thread happens to be: inside the pool's
-    wait for a result it can strike between a lock's release and its re-acquisition, and the run
-    then ends with "RuntimeError: release unlocked lock" and a traceback instead of the resumable
-    stop. Noted here, the interrupt is raised by the caller at a point of its choosing. Where
-    Python's default handler is not the one in place (Ctrl-C ignored, a handler of the caller's,
-    or not the main thread, where handlers cannot be set) nothing changes.
-    """
-    came: list[int] = []
-    own = (threading.current_thread() is threading.main_thread()
-           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    if own:
-        signal.signal(signal.SIGINT, lambda number, frame: came.append(number))
-    try:
-        yield lambda: bool(came)
-    finally:
-        if own:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager

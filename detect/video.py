@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from augment.interrupts import POLL_SECONDS, ctrl_c_noted
 from detect.draw import draw_faces
 from detect.faces import Labeller
 
@@ -119,18 +120,25 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
             else:
                 queued.put(None)
 
-    def take() -> tuple[int, np.ndarray] | None:
-        if not live:
-            return queued.get()
-        with arrived:
-            arrived.wait_for(lambda: newest or ended.is_set())
-            return newest.pop() if newest else None
+    def take(interrupted: Callable[[], bool]) -> tuple[int, np.ndarray] | None:
+        # In steps, so that Ctrl-C is raised here, never inside the wait on the queue's lock.
+        while not interrupted():
+            if not live:
+                try:
+                    return queued.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    continue
+            with arrived:
+                if arrived.wait_for(lambda: newest or ended.is_set(), timeout=POLL_SECONDS):
+                    return newest.pop() if newest else None
+        raise KeyboardInterrupt
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        while (item := take()) is not None:
-            yield item
+        with ctrl_c_noted() as interrupted:
+            while (item := take(interrupted)) is not None:
+                yield item
         if failed:
             raise VideoError(failed[0])
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import cv2
@@ -60,3 +61,12 @@ def styles_dir(tmp_path) -> Path:
         for suffix in (".png", ".json"):
             shutil.copy(BUILTIN_STYLES / f"{name}{suffix}", folder)
     return folder
+
+
+@pytest.fixture()
+def ctrl_c_default():
+    """Python's own Ctrl-C handler, as a user's terminal has it, for the test's length: a test run
+    started in the background (CI) ignores SIGINT."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)

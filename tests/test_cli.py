@@ -294,29 +294,6 @@ def files_in(out: Path) -> set[str]:
     return {f"{label}/{p.name}" for label in ("with_mask", "without_mask") for p in (out / label).iterdir()}
 
 
-def test_ctrl_c_while_the_workers_run_is_noted_and_raised_where_the_run_chooses():
-    from augment.generate import _ctrl_c_noted
-
-    # The test run may have been started with Ctrl-C ignored (CI); the user's terminal has Python's default.
-    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with _ctrl_c_noted() as interrupted:
-            assert not interrupted()
-            signal.raise_signal(signal.SIGINT)  # a KeyboardInterrupt here would fail the test
-            assert interrupted()
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a caller that ignores Ctrl-C keeps ignoring it
-        with _ctrl_c_noted() as interrupted:
-            signal.raise_signal(signal.SIGINT)
-            assert not interrupted()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, saved)
-
-
 def test_a_rerun_removes_what_was_made_from_inputs_since_taken_out(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)

@@ -1,5 +1,6 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -295,6 +296,20 @@ def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
         for number, _ in frames(capture, live=live):
             taken.append(number)
     assert taken == ([0, 1, 2] if not live else sorted(set(taken))) and capture.released
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_ctrl_c_while_waiting_for_a_frame_stops_the_stream(live, ctrl_c_default):
+    from detect.video import frames
+
+    capture = CountingCapture(30, gated=True)  # the second frame comes only after Ctrl-C
+    stream = frames(capture, live=live)
+    next(stream)
+    threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+    threading.Timer(0.5, capture.gate.set).start()  # the stream's end waits for the reader to stop
+    with pytest.raises(KeyboardInterrupt):
+        next(stream)
+    assert capture.released and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):

@@ -1,0 +1,35 @@
+"""Ctrl-C while the main thread waits on other threads or processes."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Callable, Iterator
+
+# How often a wait that defers Ctrl-C looks whether it came.
+POLL_SECONDS = 0.1
+
+
+@contextlib.contextmanager
+def ctrl_c_noted() -> Iterator[Callable[[], bool]]:
+    """While inside, Ctrl-C is only noted; yields a function that says whether it came.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be. Inside a wait on a
+    ``threading.Condition`` (a pool's results, a queue) it can strike between the lock's release
+    and its re-acquisition, and the program then ends with "RuntimeError: release unlocked lock"
+    and a traceback instead of its orderly stop. Inside this context, code waits in steps of
+    ``POLL_SECONDS`` and raises KeyboardInterrupt itself, at a point of its choosing, once the
+    function says Ctrl-C came. Where Python's default handler is not the one in place (Ctrl-C
+    ignored, a handler of the caller's, or not the main thread, where none can be set) nothing
+    changes and the function stays False.
+    """
+    came: list[int] = []
+    own = (threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if own:
+        signal.signal(signal.SIGINT, lambda number, frame: came.append(number))
+    try:
+        yield lambda: bool(came)
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
