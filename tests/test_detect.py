@@ -305,8 +305,14 @@ def test_ctrl_c_while_waiting_for_a_frame_stops_the_stream(live, ctrl_c_default)
     capture = CountingCapture(30, gated=True)  # the second frame comes only after Ctrl-C
     stream = frames(capture, live=live)
     next(stream)
-    threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
-    threading.Timer(0.5, capture.gate.set).start()  # the stream's end waits for the reader to stop
+
+    def press_ctrl_c_then_let_the_frame_come():
+        time.sleep(0.2)  # while the stream waits
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(0.5)  # the stream's end waits for the reader to stop
+        capture.gate.set()
+
+    threading.Thread(target=press_ctrl_c_then_let_the_frame_come).start()
     with pytest.raises(KeyboardInterrupt):
         next(stream)
     assert capture.released and signal.getsignal(signal.SIGINT) is signal.default_int_handler
