@@ -112,3 +112,45 @@ def test_a_broken_manifest_line_is_named(tmp_path):
     (tmp_path / "manifest.jsonl").write_text('{"path": "with_mask/a.jpg"\n')
     with pytest.raises(DataError, match="manifest.jsonl: line 1"):
         load_samples(tmp_path)
+
+
+def test_decoding_reports_unreadable_files_and_keeps_the_order(tmp_path):
+    from train.features import decode_images
+
+    paths = []
+    for number in range(6):
+        paths.append(tmp_path / f"{number}.png")
+        save_rgb(paths[-1], np.full((8, 8, 3), number, np.uint8))
+    paths[2].write_text("not an image")
+    images, problems = decode_images(paths, workers=3, progress=False)
+    assert [None if image is None else int(image[0, 0, 0]) for image in images] == [0, 1, None, 3, 4, 5]
+    assert problems == [{"path": str(paths[2]), "reason": "not a readable image"}]
+
+
+def test_ctrl_c_stops_decoding_without_decoding_the_rest(tmp_path, monkeypatch, ctrl_c_default):
+    import signal
+    import threading
+    import time
+
+    from train import features
+
+    started, release = [], threading.Event()
+
+    def slow_load(path):
+        started.append(path)
+        release.wait(10)
+        return GREY
+
+    monkeypatch.setattr(features, "load_rgb", slow_load)
+
+    def press_ctrl_c_while_two_decode():
+        while len(started) < 2:
+            time.sleep(0.01)
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(1.0)  # the decoding stops while these two are still at work
+        release.set()
+
+    threading.Thread(target=press_ctrl_c_while_two_decode).start()
+    with pytest.raises(KeyboardInterrupt):
+        features.decode_images([tmp_path / f"{number}.png" for number in range(40)], workers=2, progress=False)
+    assert len(started) == 2  # the other 38 were never begun
