@@ -60,7 +60,9 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     Workers start from a fresh server process, never by forking this one: a fork copies
     OpenCV's running thread pool in a broken state and can hang. The server imports the
     heavy modules once, so each worker only loads the face models (in parallel). OpenCV's
-    thread pool is off in the workers: parallelism here is across images.
+    thread pool is off in the workers: parallelism here is across images. Ctrl-C while the
+    results are awaited stops the pool with KeyboardInterrupt raised between two results
+    (``interrupts.ctrl_c_noted``); the workers themselves ignore it.
     """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
