@@ -17,7 +17,7 @@ from tqdm import tqdm
 from augment import dataset, faces, outputs
 from augment.dataset import DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
-from augment.interrupts import POLL_SECONDS, ctrl_c_noted
+from augment.interrupts import ctrl_c_noted, wait_in_steps
 from augment.styles import MaskStyle, StyleError, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
@@ -62,7 +62,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     heavy modules once, so each worker only loads the face models (in parallel). OpenCV's
     thread pool is off in the workers: parallelism here is across images. Ctrl-C while the
     results are awaited stops the pool with KeyboardInterrupt raised between two results
-    (``interrupts.ctrl_c_noted``); the workers themselves ignore it.
+    (``interrupts.wait_in_steps``); the workers themselves ignore it.
     """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -74,15 +74,8 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
         with pool:
             # One image at a time: the slow ones (fallback detectors) do not hold up a batch.
             results = pool.imap_unordered(_work, tasks, chunksize=1)
-            while not interrupted():
-                try:
-                    result = results.next(timeout=POLL_SECONDS)
-                except multiprocessing.TimeoutError:
-                    continue
-                except StopIteration:
-                    return
-                yield result
-            raise KeyboardInterrupt
+            for _ in tasks:  # one result each
+                yield wait_in_steps(results.next, interrupted, multiprocessing.TimeoutError)
 
 
 @contextlib.contextmanager

@@ -4,10 +4,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 # How often a wait that defers Ctrl-C looks whether it came.
 POLL_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -21,7 +23,7 @@ def ctrl_c_noted() -> Iterator[Callable[[], bool]]:
     ``POLL_SECONDS`` and raises KeyboardInterrupt itself, at a point of its choosing, once the
     function says Ctrl-C came. Where Python's default handler is not the one in place (Ctrl-C
     ignored, a handler of the caller's, or not the main thread, where none can be set) nothing
-    changes and the function stays False.
+    changes and the function stays False. ``wait_in_steps`` is such a wait.
     """
     came: list[int] = []
     own = (threading.current_thread() is threading.main_thread()
@@ -33,3 +35,15 @@ def ctrl_c_noted() -> Iterator[Callable[[], bool]]:
     finally:
         if own:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def wait_in_steps(get: Callable[[float], T], interrupted: Callable[[], bool],
+                  not_yet: type[BaseException] | tuple[type[BaseException], ...]) -> T:
+    """``get(POLL_SECONDS)`` again until it returns, ``not_yet`` being what it raises when that time
+    runs out; KeyboardInterrupt as soon as ``interrupted()`` (from ``ctrl_c_noted``) says Ctrl-C came."""
+    while not interrupted():
+        try:
+            return get(POLL_SECONDS)
+        except not_yet:
+            pass
+    raise KeyboardInterrupt

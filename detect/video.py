@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from augment.interrupts import POLL_SECONDS, ctrl_c_noted
+from augment.interrupts import ctrl_c_noted, wait_in_steps
 from detect.draw import draw_faces
 from detect.faces import Labeller
 
@@ -120,24 +120,19 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
             else:
                 queued.put(None)
 
-    def take(interrupted: Callable[[], bool]) -> tuple[int, np.ndarray] | None:
-        # In steps, so that Ctrl-C is raised here, never inside the wait on the queue's lock.
-        while not interrupted():
-            if not live:
-                try:
-                    return queued.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    continue
-            with arrived:
-                if arrived.wait_for(lambda: newest or ended.is_set(), timeout=POLL_SECONDS):
-                    return newest.pop() if newest else None
-        raise KeyboardInterrupt
+    def take(timeout: float) -> tuple[int, np.ndarray] | None:
+        if not live:
+            return queued.get(timeout=timeout)
+        with arrived:
+            if not arrived.wait_for(lambda: newest or ended.is_set(), timeout):
+                raise queue.Empty
+            return newest.pop() if newest else None
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        with ctrl_c_noted() as interrupted:
-            while (item := take(interrupted)) is not None:
+        with ctrl_c_noted() as interrupted:  # Ctrl-C is raised between waits, never inside the lock's
+            while (item := wait_in_steps(take, interrupted, queue.Empty)) is not None:
                 yield item
         if failed:
             raise VideoError(failed[0])

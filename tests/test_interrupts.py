@@ -1,9 +1,10 @@
+"""Ctrl-C while the main thread waits on workers: noted, then raised between two waits."""
 import signal
 import threading
 
 import pytest
 
-from augment.interrupts import ctrl_c_noted
+from augment.interrupts import POLL_SECONDS, ctrl_c_noted, wait_in_steps
 
 
 def test_ctrl_c_inside_is_noted_not_raised_and_raised_again_after(ctrl_c_default):
@@ -48,3 +49,33 @@ def test_outside_the_main_thread_nothing_changes(ctrl_c_default):
     thread.start()
     thread.join()
     assert seen == [False] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def answer_on_third_ask(asked: list):
+    def get(timeout):
+        asked.append(timeout)
+        if len(asked) < 3:
+            raise TimeoutError
+        return "result"
+    return get
+
+
+def test_waiting_in_steps_asks_again_until_the_answer_comes():
+    asked = []
+    assert wait_in_steps(answer_on_third_ask(asked), lambda: False, TimeoutError) == "result"
+    assert asked == [POLL_SECONDS] * 3
+
+
+def test_waiting_in_steps_stops_once_ctrl_c_came():
+    asked = []
+    with pytest.raises(KeyboardInterrupt):
+        wait_in_steps(answer_on_third_ask(asked), lambda: len(asked) == 2, TimeoutError)
+    assert len(asked) == 2
+
+
+def test_waiting_in_steps_waits_through_its_timeouts_only():
+    def broken(timeout):
+        raise ValueError("the source broke")
+
+    with pytest.raises(ValueError, match="the source broke"):
+        wait_in_steps(broken, lambda: False, TimeoutError)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
+import concurrent.futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -17,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from augment.images import ImageError, load_rgb, write_atomic
-from augment.interrupts import POLL_SECONDS, ctrl_c_noted
+from augment.interrupts import ctrl_c_noted, wait_in_steps
 from train.backend import tf
 from train.data import Sample
 from train.views import Jitter, plain_view, random_view
@@ -43,24 +44,14 @@ def decode_images(paths: list[Path], workers: int = 4, progress: bool = True
     with ctrl_c_noted() as interrupted, ThreadPoolExecutor(workers) as pool:  # decoding releases the GIL
         futures = [pool.submit(load, path) for path in paths]
         try:
-            loaded = [_result(future, interrupted) for future in tqdm(
-                futures, desc="decode", unit="img", disable=not progress, leave=False)]
+            loaded = [wait_in_steps(future.result, interrupted, concurrent.futures.TimeoutError)
+                      for future in tqdm(futures, desc="decode", unit="img", disable=not progress, leave=False)]
         except KeyboardInterrupt:
             pool.shutdown(cancel_futures=True)  # Ctrl-C stops here, not after every image is decoded
             raise
     problems = [{"path": str(path), "reason": result} for path, result in zip(paths, loaded)
                 if isinstance(result, str)]
     return [None if isinstance(result, str) else result for result in loaded], problems
-
-
-def _result(future: Future, interrupted: Callable[[], bool]) -> object:
-    """The future's result, waited for in steps; KeyboardInterrupt once ``interrupted()`` says Ctrl-C came."""
-    while True:
-        try:
-            return future.result(timeout=POLL_SECONDS)
-        except TimeoutError:
-            if interrupted():
-                raise KeyboardInterrupt from None
 
 
 def view_dataset(images: list[np.ndarray], boxes: list, size: int, views: list[tuple[int, int]],
