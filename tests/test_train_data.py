@@ -1,5 +1,8 @@
 """Which images a training run sees, in which split, with which face box."""
 import json
+import signal
+import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -128,10 +131,6 @@ def test_decoding_reports_unreadable_files_and_keeps_the_order(tmp_path):
 
 
 def test_ctrl_c_stops_decoding_without_decoding_the_rest(tmp_path, monkeypatch, ctrl_c_default):
-    import signal
-    import threading
-    import time
-
     from train import features
 
     started, release = [], threading.Event()
