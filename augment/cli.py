@@ -50,6 +50,18 @@ def exit_interrupted(kept: str) -> NoReturn:
     sys.exit(130)
 
 
+class Stage(click.Group):
+    """A stage's command group. A Ctrl-C that its command does not answer itself (while TensorFlow or
+    a model loads, say) ends quietly with status 130 too, not with click's "Aborted!" and status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
+
+
 def _warn(message: str) -> None:
     """A one-line warning on stderr that does not tear the progress bar."""
     from tqdm import tqdm
@@ -64,7 +76,7 @@ def _upsample_option(function):
                              "too (group photos, crowds), at about 4x the time.")(function)
 
 
-@click.group()
+@click.group(cls=Stage)
 def main() -> None:
     """Make an artificial face-mask dataset from photos of unmasked faces."""
 

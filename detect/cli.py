@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import exit_interrupted
+from augment.cli import Stage, exit_interrupted
 from detect.faces import FACE_DETECTORS
 
 
@@ -70,7 +70,7 @@ def _check_writable(path: Path | None) -> None:
         raise click.ClickException(f"{path}: cannot be written")
 
 
-@click.group()
+@click.group(cls=Stage)
 def main() -> None:
     """Find faces and label each mask / no mask, with a confidence."""
 

@@ -294,6 +294,22 @@ def files_in(out: Path) -> set[str]:
     return {f"{label}/{p.name}" for label in ("with_mask", "without_mask") for p in (out / label).iterdir()}
 
 
+def test_every_stage_ends_a_ctrl_c_its_command_leaves_with_status_130():
+    import detect.cli
+    import train.cli
+    from augment.cli import Stage
+
+    assert all(isinstance(group, Stage) for group in (main, detect.cli.main, train.cli.main))
+    stage = Stage()
+
+    @stage.command()
+    def loading() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(stage, ["loading"])
+    assert result.exit_code == 130 and result.output == "\ninterrupted\n"
+
+
 def test_a_rerun_removes_what_was_made_from_inputs_since_taken_out(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
     generate(raw_dir, out, styles_dir)

@@ -229,6 +229,18 @@ def test_ctrl_c_ends_a_video_run_and_keeps_the_frames_seen(model_path, clip, tmp
     capture.release()
 
 
+def test_ctrl_c_while_the_model_loads_ends_quietly_with_status_130(model_path, clip, tmp_path, monkeypatch):
+    def loading(*args, **kwargs):
+        raise KeyboardInterrupt  # TensorFlow takes seconds to load: long enough to change one's mind
+
+    monkeypatch.setattr("detect.cli._labeller", loading)
+    report = tmp_path / "video.json"
+    result = CliRunner().invoke(main, ["video", str(clip), "--model", str(model_path), "--no-display",
+                                       "--json", str(report)])
+    assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
+    assert not report.exists()
+
+
 class CountingCapture:
     """A stand-in for ``cv2.VideoCapture``: frames numbered 0..count-1 as fast as they are asked for;
     with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises."""

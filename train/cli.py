@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import exit_interrupted
+from augment.cli import Stage, exit_interrupted
 from augment.faces import DETECTORS
 from train.fit import Recipe, run_folder
 
@@ -24,7 +24,7 @@ def _accuracy_line(name: str, metrics: dict) -> str:
     return f"{name}: accuracy {metrics['accuracy']:.1%} on {metrics['n']} (recall: {recalls})"
 
 
-@click.group()
+@click.group(cls=Stage)
 def main() -> None:
     """Train a MobileNetV2 mask classifier and evaluate it on labelled photos."""
 
