@@ -54,7 +54,7 @@ class Stage(click.Group):
     """A stage's command group. A Ctrl-C that its command does not answer itself (while TensorFlow or
     a model loads, say) ends quietly with status 130 too, not with click's "Aborted!" and status 1."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
