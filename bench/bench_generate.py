@@ -310,7 +310,7 @@ def throughput(shared: Path, raw: Path, out: Path, workers: int | None, seed: in
     each of our runs, on a folder of one photo per worker (so that the pool starts, as it does for
     the full folder), to compare like with like as well as end to end. The pool's server process,
     started by the first of these, stays up for the later runs, as in any program that generates
-    more than once; a command-line run starts its own (about 0.45 s more, docs/benchmarks.md).
+    more than once; a command-line run starts its own (0.3-1 s more, docs/benchmarks.md).
     """
     few = out / "raw_few"
     shutil.rmtree(few, ignore_errors=True)
