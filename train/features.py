@@ -7,10 +7,9 @@ vectors; views are rendered on ``tf.data`` worker threads while the network runs
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import math
-import concurrent.futures
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -41,7 +40,8 @@ def decode_images(paths: list[Path], workers: int = 4, progress: bool = True
         except ImageError as error:
             return str(error)
 
-    with ctrl_c_noted() as interrupted, ThreadPoolExecutor(workers) as pool:  # decoding releases the GIL
+    # Threads: decoding releases the GIL.
+    with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(workers) as pool:
         futures = [pool.submit(load, path) for path in paths]
         try:
             loaded = [wait_in_steps(future.result, interrupted, concurrent.futures.TimeoutError)
