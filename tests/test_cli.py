@@ -345,7 +345,7 @@ def test_upsample_masks_the_small_faces_of_a_group_photo_too(face_image, styles_
     for out, extra, faces in (("default", (), 1), ("upsampled", ("--upsample", "1"), 4)):
         assert generate(raw, tmp_path / out, styles_dir, *extra).exit_code == 0
         assert json.loads((tmp_path / out / "report.json").read_text())["faces"] == faces
-    assert {r["detector"] for r in records(tmp_path / "upsampled")} == {"hog-up1"}
+    assert {r["detector"] for r in records(tmp_path / "upsampled")} == {"hog-grey-up1"}
     result = generate(raw, tmp_path / "upsampled", styles_dir)  # not into a folder made the other way
     assert result.exit_code != 0 and "upsample was 1, now 0" in result.output
 

@@ -5,7 +5,7 @@ import pytest
 
 from augment import faces as faces_module
 from augment.demo import demo_faces, rotate
-from augment.faces import (EXTRA_FACE_SCORE, box_iou, cascade, confirmed_by_cnn, crop_box, detect_boxes, face_box,
+from augment.faces import (EXTRA_FACE_SCORE, GREY_SURE_SCORE, box_iou, cascade, confirmed_by_cnn, crop_box, detect_boxes, face_box,
                             find_faces, hog_framing)
 
 
@@ -32,33 +32,66 @@ def test_a_small_face_is_found_by_the_upsampled_pass(face_image):
     assert detect_boxes(small, "hog", 0) == []
 
 
-def test_the_cascade_looks_again_at_half_size_before_the_costly_passes():
+def test_the_cascade_looks_in_grey_then_colour_then_at_half_size_before_the_costly_passes():
     assert [(step.label, step.confirm) for step in cascade("auto")] == [
-        ("hog", False), ("hog-x0.5", False), ("hog-up1", True), ("hog-roll+30", True), ("hog-roll-30", True),
-        ("cnn", False)]
-    assert [step.label for step in cascade("auto", 1)][:3] == ["hog-up1", "hog-up1-x0.5", "hog-up2"]
+        ("hog-grey", False), ("hog", False), ("hog-x0.5", False), ("hog-up1", True), ("hog-roll+30", True),
+        ("hog-roll-30", True), ("cnn", False)]
+    assert [step.label for step in cascade("auto", 1)][:4] == ["hog-grey-up1", "hog-up1", "hog-up1-x0.5", "hog-up2"]
 
 
-def test_a_face_the_first_pass_misses_is_found_on_the_half_size_copy_with_full_size_landmarks(face_image, monkeypatch):
+def looks_in_grey_and_colour(monkeypatch, grey_finds: list) -> list:
+    """Make HOG find ``grey_finds`` on grey copies and look as usual in colour; returns what each call saw."""
+    detect = faces_module.detect_boxes
+    seen = []
+
+    def detect_boxes(image, detector="hog", upsample=0):
+        seen.append("grey" if image.ndim == 2 else "colour")
+        return list(grey_finds) if image.ndim == 2 else detect(image, detector, upsample)
+
+    monkeypatch.setattr(faces_module, "detect_boxes", detect_boxes)
+    return seen
+
+
+def test_a_confident_find_in_grey_ends_the_search(face_image, monkeypatch):
+    photo = cv2.resize(face_image, (512, 512))  # a face of about 100 px, which the first look finds
+    [reference] = find_faces(photo)
+    assert reference.detector == "hog-grey"
+    seen = looks_in_grey_and_colour(monkeypatch, [faces_module.Detection(reference.box, GREY_SURE_SCORE, 0.0)])
+    [found] = find_faces(photo)
+    assert seen == ["grey"] and found.detector == "hog-grey"
+
+
+def test_a_weak_find_in_grey_is_looked_at_again_in_colour(face_image, monkeypatch):
+    photo = cv2.resize(face_image, (512, 512))
+    # A patch of background scoring just under the bar, where the colour look sees the real face.
+    patch = faces_module.Detection((0.0, 0.0, 80.0, 80.0), GREY_SURE_SCORE - 0.01, 0.0)
+    seen = looks_in_grey_and_colour(monkeypatch, [patch])
+    [found] = find_faces(photo)
+    assert seen == ["grey", "colour"] and found.detector == "hog"
+    assert box_iou(found.box, patch.box) == 0.0
+
+
+def test_a_face_the_first_looks_miss_is_found_on_the_half_size_copy_with_full_size_landmarks(face_image, monkeypatch):
     # HOG samples face sizes in steps of 5/6 and can miss a face between two of them (5 of 514
-    # photos in data/raw); the shipped portrait is not such a face, so the first pass is made to miss.
+    # photos in data/raw); the shipped portrait is not such a face, so the first looks are made to miss.
     x0, y0, x1, y1 = crop_box(find_faces(face_image)[0].box, 0.5, face_image.shape)
     big = cv2.resize(face_image[y0:y1, x0:x1], (600, 600), interpolation=cv2.INTER_LINEAR)  # a close-up
     [reference] = find_faces(big)
-    assert reference.detector == "hog"
+    assert reference.detector == "hog-grey"
     detect = faces_module.detect_boxes
     seen = []
 
     def blind_at_full_size(rgb, detector="hog", upsample=0):
-        seen.append((rgb.shape[:2], detector, upsample))
+        seen.append((rgb.shape, detector, upsample))
         return [] if max(rgb.shape[:2]) == 600 else detect(rgb, detector, upsample)
 
     monkeypatch.setattr(faces_module, "detect_boxes", blind_at_full_size)
     found = find_faces(big)
-    assert seen == [((600, 600), "hog", 0), ((300, 300), "hog", 0)]  # found by the second look: nothing costlier ran
+    # Found by the look at half size: nothing costlier ran.
+    assert seen == [((600, 600), "hog", 0), ((600, 600, 3), "hog", 0), ((300, 300, 3), "hog", 0)]
     assert [face.detector for face in found] == ["hog-x0.5"]
     assert box_iou(found[0].box, reference.box) > 0.7
-    # Landmarks are read on the full-size picture, so they agree with the first pass's to about a pixel.
+    # Landmarks are read on the full-size picture, so they agree with the first look's to about a pixel.
     assert np.abs(found[0].landmarks - reference.landmarks).mean() < 1.5
 
 
@@ -76,9 +109,9 @@ def group_photo(face_image: np.ndarray) -> np.ndarray:
 def test_small_faces_beside_a_large_one_need_upsampling(face_image):
     photo = group_photo(face_image)
     found = find_faces(photo, "auto", 0, unmasked=True)
-    assert len(found) == 1 and found[0].detector == "hog" and found[0].box[2] < 320
+    assert len(found) == 1 and found[0].detector in {"hog-grey", "hog"} and found[0].box[2] < 320
     upsampled = find_faces(photo, "auto", 1, unmasked=True)
-    assert len(upsampled) == 4 and {face.detector for face in upsampled} == {"hog-up1"}
+    assert len(upsampled) == 4 and {face.detector for face in upsampled} == {"hog-grey-up1"}
     assert sorted(face.box[0] // 100 for face in upsampled) == [1, 3, 4, 5]
 
 
@@ -104,11 +137,11 @@ def test_the_cnn_confirms_a_face_box_and_not_the_same_box_off_the_face(face_imag
 
 
 def test_a_weak_second_find_in_a_photo_of_unmasked_faces_must_look_like_a_face_to_the_cnn():
-    # The demo's warm-lit astronaut: HOG also finds the round mission patch on her suit, weakly.
+    # The demo's warm-lit astronaut: HOG in colour also finds the round mission patch on her suit, weakly.
     photo = demo_faces()["warm_light.png"]
-    kept = find_faces(photo)  # a photo that may show masked faces keeps it: the CNN misses many of those
+    kept = find_faces(photo, "hog")  # a photo that may show masked faces keeps it: the CNN misses many of those
     assert len(kept) == 2 and min(face.score for face in kept) < EXTRA_FACE_SCORE
-    vetted = find_faces(photo, unmasked=True)
+    vetted = find_faces(photo, "hog", unmasked=True)
     assert len(vetted) == 1
     assert vetted[0].score == max(face.score for face in kept)  # the face itself is never put to the CNN
 
