@@ -150,6 +150,16 @@ def noise_level(grey: np.ndarray, weight: np.ndarray) -> float:
     return float(np.median(selected) / (0.6745 * 6.0))
 
 
+def colour_matrix(scale: np.ndarray, saturation: float) -> np.ndarray:
+    """The 3x3 float32 matrix that scales linear RGB by ``scale`` (3,) and then keeps ``saturation`` of its colour.
+
+    Losing colour mixes each channel towards the luminance: (1 - saturation) of it, with the
+    luminance unchanged.
+    """
+    desaturate = saturation * np.eye(3) + (1.0 - saturation) * np.outer(np.ones(3), LUMA)
+    return (desaturate @ np.diag(np.asarray(scale, dtype=np.float64))).astype(np.float32)
+
+
 def composite(
     region: np.ndarray, mask_rgba: np.ndarray, params: MaskParams, rng: np.random.Generator
 ) -> np.ndarray:
@@ -169,27 +179,30 @@ def composite(
     face_sigma = min(blur_sigma(face_grey, near_mask), MAX_SIGMA)
     sigma = np.sqrt(max(face_sigma**2 - TEMPLATE_SIGMA**2, 0.0))
     mask_rgba = blur(mask_rgba, max(sigma, 0.6))  # at least a slight feather on every edge
-    alpha = mask_rgba[:, :, 3]
+    alpha = np.ascontiguousarray(mask_rgba[:, :, 3])
 
     # Light, tint and loss of colour scale the mask's colour linearly, so they apply to its
-    # premultiplied colour just as well: it is never divided by alpha.
+    # premultiplied colour just as well: it is never divided by alpha. Tint, exposure, colour
+    # cast and loss of colour are one 3x3 matrix per pixel; shading varies over the mask.
     shading, gain, saturation = lighting(face_linear, alpha, size)
-    mask_seen = mask_rgba[:, :, :3] * (np.asarray(params.tint, dtype=np.float32) * gain)
-    mask_seen *= shading
-    if saturation < 0.999:
-        grey = mask_seen @ LUMA
-        mask_seen *= saturation
-        mask_seen += grey[:, :, None] * (1.0 - saturation)
+    to_seen = colour_matrix(np.asarray(params.tint, dtype=np.float32) * gain, saturation)
+    # (Whole-pixel OpenCV calls here: numpy is several times slower on strided or broadcast channels.)
+    mask_seen = cv2.transform(cv2.cvtColor(mask_rgba, cv2.COLOR_RGBA2RGB), to_seen)
+    mask_seen *= cv2.cvtColor(shading, cv2.COLOR_GRAY2RGB)
 
     # Contact shadow: skin right around the mask's edge gets less ambient light.
     occlusion = np.clip(blur(alpha, 0.03 * size) - alpha, 0.0, 1.0)
     skin_seen = (1.0 - params.shadow * occlusion) * (1.0 - alpha)
 
-    out = linear_to_srgb(mask_seen + face_linear * skin_seen[:, :, None])
+    face_linear *= cv2.cvtColor(skin_seen, cv2.COLOR_GRAY2RGB)
+    face_linear += mask_seen
+    out = linear_to_srgb(face_linear)
     # The camera's noise lies over the mask too (luma grain plus weaker colour grain).
     noise = noise_level(face_grey, near_mask * ~inside)
     if noise > 0.002:
-        out += grain(region.shape[:2], rng) * (noise * alpha)[:, :, None]
+        noise_here = grain(region.shape[:2], rng)
+        noise_here *= cv2.cvtColor(noise * alpha, cv2.COLOR_GRAY2RGB)
+        out += noise_here
     out *= 255.0
     out += 0.5
     return np.clip(out, 0, 255, out=out).astype(np.uint8)
@@ -203,7 +216,7 @@ def _grain_tile() -> np.ndarray:
 
 
 def grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Unit-strength camera grain (H, W, 3) float32: a window of a fixed noise tile at a random place and flip."""
+    """Unit-strength camera grain (H, W, 3) float32, a new array: a window of a fixed noise tile at a random place and flip."""
     tile = _grain_tile()
     reps = (-(-shape[0] // tile.shape[0]), -(-shape[1] // tile.shape[1]), 1)
     if reps[0] > 1 or reps[1] > 1:
@@ -211,7 +224,7 @@ def grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     top = int(rng.integers(tile.shape[0] - shape[0] + 1))
     left = int(rng.integers(tile.shape[1] - shape[1] + 1))
     window = tile[top:top + shape[0], left:left + shape[1]]
-    return window[::-1] if rng.integers(2) else window
+    return np.ascontiguousarray(window[::-1] if rng.integers(2) else window)
 
 
 def premultiplied_linear(rgba: np.ndarray) -> np.ndarray:
@@ -339,7 +352,7 @@ def fold(mask_rgba: np.ndarray, folds: np.ndarray) -> None:
     light whatever the cloth's colour, which is how folds show on a black mask.
     """
     # One multiply by (f, f, f, 1) runs several times faster than one of the three strided colour channels.
-    mask_rgba *= cv2.merge([folds, folds, folds, np.ones_like(folds)])
+    mask_rgba *= cv2.cvtColor(folds, cv2.COLOR_GRAY2RGBA)  # the fourth channel is 1
     glint = FOLD_SHEEN * np.clip(folds - 1.0, 0.0, None) * mask_rgba[:, :, 3]
     mask_rgba += cv2.merge([glint, glint, glint, np.zeros_like(glint)])
 
