@@ -290,6 +290,44 @@ def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, s
     assert report["with_mask"] == report["without_mask"] == 60
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if entry.name.isdigit() and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_worker_that_dies_fails_the_run_with_a_clear_message_and_the_run_then_resumes(face_image, styles_dir,
+                                                                                        tmp_path):
+    raw, out = tmp_path / "many", tmp_path / "out"
+    raw.mkdir()
+    for number in range(60):
+        save_rgb(raw / f"face{number:02d}.jpg", face_image)
+    command = [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
+               "--styles", str(styles_dir), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waited, workers = 0.0, []
+    while not workers and process.poll() is None and waited < 120:
+        time.sleep(0.01)
+        waited += 0.01
+        if list((out / "with_mask").glob("*.jpg")):  # the workers are the children of the worker server
+            workers = [worker for server in children_of(process.pid) for worker in children_of(server)]
+    os.kill(workers[0], signal.SIGKILL)  # as the kernel does to a process that runs out of memory
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 1, errors
+    assert "a worker process died" in errors and "finished work is kept" in errors and "Traceback" not in errors
+    result = generate(raw, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["with_mask"] == 60
+
+
 def files_in(out: Path) -> set[str]:
     return {f"{label}/{p.name}" for label in ("with_mask", "without_mask") for p in (out / label).iterdir()}
 
