@@ -50,8 +50,9 @@ class SettingsChanged(DatasetError):
 
 
 # The version of the pictures a run makes for the same settings, raised whenever they change
-# (2: masks crease), so that a run never resumes into a folder that an older version made.
-RECIPE = 2
+# (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise), so
+# that a run never resumes into a folder that an older version made.
+RECIPE = 3
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import PROJECT, main
-from augment.dataset import split_of
+from augment.dataset import RECIPE, split_of
 from augment.faces import box_iou, find_faces
 from augment.images import encode_image, load_rgb, save_rgb
 
@@ -513,7 +513,10 @@ def test_a_folder_an_older_version_made_is_not_resumed(raw_dir, styles_dir, tmp_
     del older["recipe"]  # a folder made before the recipe was recorded
     path.write_text(json.dumps(older))
     result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "other settings (recipe was 1, now 2)" in result.output
+    assert result.exit_code != 0 and f"other settings (recipe was 1, now {RECIPE})" in result.output
+    path.write_text(json.dumps({**older, "recipe": RECIPE - 1}))  # the version before this one
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and f"recipe was {RECIPE - 1}, now {RECIPE}" in result.output
 
 
 def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_path):
