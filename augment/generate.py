@@ -25,6 +25,8 @@ from augment.styles import MaskStyle, StyleError, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
 _WORKER: dict = {}
+# Tasks handed to the pool ahead of the results, per worker: enough that no worker waits.
+TASKS_AHEAD = 4
 
 
 def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
@@ -79,19 +81,30 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     if "forkserver" in methods:
         context.set_forkserver_preload(["augment.dataset"])
     finished: queue.SimpleQueue = queue.SimpleQueue()
+    waiting = iter(tasks)
+
+    def hand_out_one() -> None:
+        task = next(waiting, None)
+        if task is not None:
+            pool.submit(_work, task).add_done_callback(finished.put)
+
     with ctrl_c_noted() as interrupted:
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=state)
         try:
+            # A few tasks ahead per worker, not all: a task handed out holds a future and its
+            # bookkeeping, 2.2 KB (measured), which for a folder of 200,000 photos is 435 MB.
             with _package_on_search_path():  # the workers (and their server) start with the first tasks
-                for task in tasks:
-                    pool.submit(_work, task).add_done_callback(finished.put)
+                for _ in range(TASKS_AHEAD * workers):
+                    hand_out_one()
             for _ in tasks:  # one result each
                 future = wait_in_steps(lambda timeout: finished.get(timeout=timeout), interrupted, queue.Empty)
                 try:
-                    yield future.result()
+                    hand_out_one()
+                    result = future.result()
                 except BrokenProcessPool:
                     raise DatasetError("a worker process died (out of memory?); finished work is kept: "
                                        "run the same command again, with --workers 1 if it happens again") from None
+                yield result
         finally:  # after an error or Ctrl-C, the images not yet begun are dropped
             pool.shutdown(wait=True, cancel_futures=True)
 

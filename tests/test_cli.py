@@ -233,6 +233,36 @@ def test_the_largest_inputs_are_made_first(raw_dir, styles_dir, tmp_path, monkey
     assert len(order) == 3 and sizes == sorted(sizes, reverse=True) and order != sorted(order)
 
 
+def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch):
+    # Each task handed out holds a future: a folder of 200,000 photos must not hold them all.
+    from concurrent.futures import Future
+
+    from augment import generate as generation
+
+    handed, results = [], []
+
+    class AtOnce:
+        """A pool that finishes each task as it is handed out, as if the workers were infinitely fast."""
+
+        def __init__(self, workers, **settings):
+            pass
+
+        def submit(self, work, task):
+            handed.append((task, len(handed) - len(results)))  # and how many were out already
+            future = Future()
+            future.set_result(task)
+            return future
+
+        def shutdown(self, **how):
+            pass
+
+    monkeypatch.setattr(generation, "ProcessPoolExecutor", AtOnce)
+    tasks = [(f"{number}.jpg", str(number)) for number in range(50)]
+    results.extend(generation._parallel(tasks, 2, ()))
+    assert sorted(results) == sorted(tasks) and [task for task, _ in handed] == tasks
+    assert max(out for _, out in handed) <= 2 * generation.TASKS_AHEAD  # the result in hand counted
+
+
 def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styles_dir, tmp_path, monkeypatch):
     from augment import dataset
 
