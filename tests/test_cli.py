@@ -288,14 +288,20 @@ def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styl
     assert report["faces"] == 2 and [item["path"] for item in report["skipped"]] == ["noface.png"]
 
 
-def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, styles_dir, tmp_path):
+def sixty_faces_on_two_workers(face_image: np.ndarray, styles_dir: Path, tmp_path: Path
+                               ) -> tuple[Path, Path, list[str]]:
+    """A folder of 60 copies of the face, the output folder, and the command that generates from it with two workers."""
     raw, out = tmp_path / "many", tmp_path / "out"
     raw.mkdir()
     for number in range(60):
         save_rgb(raw / f"face{number:02d}.jpg", face_image)
+    return raw, out, [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
+                      "--styles", str(styles_dir), "--workers", "2"]
+
+
+def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, styles_dir, tmp_path):
+    raw, out, command = sixty_faces_on_two_workers(face_image, styles_dir, tmp_path)
     # Ctrl-C in a terminal signals the whole process group: the CLI, its worker server and its workers.
-    command = [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
-               "--styles", str(styles_dir), "--workers", "2"]
     # SIGINT back to its default in the child: a test run started in the background (CI) ignores
     # it, and a Python started with SIGINT ignored never turns Ctrl-C into KeyboardInterrupt.
     process = subprocess.Popen(command, cwd=PROJECT, start_new_session=True, stdout=subprocess.PIPE,
@@ -336,12 +342,7 @@ def children_of(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_a_worker_that_dies_fails_the_run_with_a_clear_message_and_the_run_then_resumes(face_image, styles_dir,
                                                                                         tmp_path):
-    raw, out = tmp_path / "many", tmp_path / "out"
-    raw.mkdir()
-    for number in range(60):
-        save_rgb(raw / f"face{number:02d}.jpg", face_image)
-    command = [sys.executable, "-m", "augment", "generate", "--raw", str(raw), "--out", str(out),
-               "--styles", str(styles_dir), "--workers", "2"]
+    raw, out, command = sixty_faces_on_two_workers(face_image, styles_dir, tmp_path)
     process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     waited, workers = 0.0, []
     while not workers and process.poll() is None and waited < 120:
