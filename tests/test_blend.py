@@ -205,3 +205,15 @@ def test_creases_show_on_cloth_in_places_and_not_on_a_rigid_cup(face_image, face
     black = styles["cloth_black"]
     brighter = worn(black) - worn(replace(black, creases=0.0))
     assert brighter.max() > 12 and brighter.max() > -brighter.min()
+
+
+def test_the_colour_matrix_scales_then_keeps_the_given_share_of_colour():
+    scale = np.array([1.2, 0.9, 0.7], np.float32)
+    colours = np.random.default_rng(0).random((50, 3)).astype(np.float32)
+    assert np.allclose(blend.colour_matrix(scale, 1.0), np.diag(scale))
+    scaled = colours * scale
+    grey = colours @ blend.colour_matrix(scale, 0.0).T
+    assert np.allclose(grey, (scaled @ blend.LUMA)[:, None].repeat(3, axis=1), atol=1e-6)  # no colour left
+    half = colours @ blend.colour_matrix(scale, 0.5).T
+    assert np.allclose(half, 0.5 * scaled + 0.5 * grey, atol=1e-6)
+    assert np.allclose(half @ blend.LUMA, scaled @ blend.LUMA, atol=1e-6)  # luminance kept
