@@ -299,6 +299,14 @@ def sixty_faces_on_two_workers(face_image: np.ndarray, styles_dir: Path, tmp_pat
                       "--styles", str(styles_dir), "--workers", "2"]
 
 
+def wait_for_the_first_output(process: subprocess.Popen, out: Path) -> None:
+    """Until a generation run in ``process`` has written its first masked face into ``out`` (or ended, or 2 minutes)."""
+    waited = 0.0
+    while not list((out / "with_mask").glob("*.jpg")) and process.poll() is None and waited < 120:
+        time.sleep(0.01)
+        waited += 0.01
+
+
 def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, styles_dir, tmp_path):
     raw, out, command = sixty_faces_on_two_workers(face_image, styles_dir, tmp_path)
     # Ctrl-C in a terminal signals the whole process group: the CLI, its worker server and its workers.
@@ -307,10 +315,7 @@ def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, s
     process = subprocess.Popen(command, cwd=PROJECT, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    waited = 0.0
-    while not list((out / "with_mask").glob("*.jpg")) and process.poll() is None and waited < 120:
-        time.sleep(0.01)
-        waited += 0.01
+    wait_for_the_first_output(process, out)
     os.killpg(process.pid, signal.SIGINT)
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 130, errors
@@ -344,12 +349,9 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_message_and_the_run_then_
                                                                                         tmp_path):
     raw, out, command = sixty_faces_on_two_workers(face_image, styles_dir, tmp_path)
     process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    waited, workers = 0.0, []
-    while not workers and process.poll() is None and waited < 120:
-        time.sleep(0.01)
-        waited += 0.01
-        if list((out / "with_mask").glob("*.jpg")):  # the workers are the children of the worker server
-            workers = [worker for server in children_of(process.pid) for worker in children_of(server)]
+    wait_for_the_first_output(process, out)
+    # The workers are the children of the worker server, the run's child.
+    workers = [worker for server in children_of(process.pid) for worker in children_of(server)]
     os.kill(workers[0], signal.SIGKILL)  # as the kernel does to a process that runs out of memory
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 1, errors
