@@ -17,6 +17,7 @@ DEFAULT_MODEL = "models/mask_classifier.keras"
 DEFAULT_DETECTOR_MODEL = "models/mask_detector.keras"
 EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
 DRAWN_SUFFIX = ".detected.jpg"  # what `image` writes for NAME.jpg: NAME.detected.jpg
+DRAWING_FORMATS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what `image --out FILE` can write
 
 
 def _model_option(function):
@@ -78,8 +79,9 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_model_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the annotated pictures (default: beside each input, as NAME.detected.jpg).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for the annotated pictures, or a file name (.jpg, .png) for the picture of a single "
+                   "image (default: beside each input, as NAME.detected.jpg).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every result here as JSON.")
 @_detector_options
@@ -89,15 +91,22 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from augment.images import ImageError, is_image_path, load_rgb, save_rgb, write_atomic
     from detect.draw import draw_faces
-    _check_writable(json_path)
-    if out is not None:
-        _check_writable(out / "probe")
-    find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
-                        mirror=mirror is not False)
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
     files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q)
                                                   and not q.name.endswith(DRAWN_SUFFIX))
                                            if path.is_dir() else [path])]
+    _check_writable(json_path)
+    one_picture = out is not None and is_image_path(out) and not out.is_dir()
+    if one_picture:
+        if len(files) != 1:
+            raise click.ClickException(f"--out {out}: a file name, but {len(files)} images were given; give a folder")
+        if out.suffix.lower() not in DRAWING_FORMATS:
+            raise click.ClickException(f"--out {out}: cannot write {out.suffix} pictures; use .jpg or .png")
+        _check_writable(out)
+    elif out is not None:
+        _check_writable(out / "probe")
+    find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
+                        mirror=mirror is not False)
     results, failures, interrupted = [], 0, False
     try:
         for path in files:
@@ -108,7 +117,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
                 failures += 1
                 continue
             faces = find(rgb)
-            target = (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
+            target = out if one_picture else (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
             try:
                 save_rgb(target, draw_faces(rgb, faces))
             except OSError as error:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import PROJECT
-from augment.images import save_rgb
+from augment.images import load_rgb, save_rgb
 from detect.cli import main
 from detect.draw import GREEN, RED, draw_faces
 from detect.evaluate import SIZED_AP, Truth, ap_hits, average_precision, match, read_voc
@@ -134,6 +134,22 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
         result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["face.detected.jpg", "face.jpg"]
+
+
+def test_image_command_writes_one_picture_to_the_file_named(model_path, face_image, tmp_path):
+    save_rgb(tmp_path / "a.jpg", face_image)
+    save_rgb(tmp_path / "b.jpg", face_image)
+    drawn = tmp_path / "drawn" / "a_labelled.png"
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "a.jpg"), "--model", str(model_path), "--out", str(drawn)])
+    assert result.exit_code == 0, result.output
+    assert drawn.read_bytes().startswith(b"\x89PNG") and load_rgb(drawn).shape == face_image.shape
+    assert not list(tmp_path.glob("*.detected.jpg"))
+
+    for out, message in ((tmp_path / "both.jpg", "a file name, but 2 images were given; give a folder"),
+                         (tmp_path / "a.gif", "cannot write .gif pictures; use .jpg or .png")):
+        images = [str(tmp_path / "a.jpg")] + ([str(tmp_path / "b.jpg")] if out.stem == "both" else [])
+        result = CliRunner().invoke(main, ["image", *images, "--model", str(model_path), "--out", str(out)])
+        assert result.exit_code == 1 and message in result.output and not out.exists()
 
 
 def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
