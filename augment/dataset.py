@@ -50,9 +50,10 @@ class SettingsChanged(DatasetError):
 
 
 # The version of the pictures a run makes for the same settings, raised whenever they change
-# (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise), so
-# that a run never resumes into a folder that an older version made.
-RECIPE = 3
+# (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise; 4: a
+# mask reaches further on a side turned away), so that a run never resumes into a folder that an
+# older version made.
+RECIPE = 4
 
 
 @dataclass(frozen=True)

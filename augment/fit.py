@@ -69,6 +69,14 @@ EYE_CLEARANCE = 0.1
 EAR_REACH = 0.45
 STANDOFF = 0.1
 FAR_SIDE_RATIO, NEAR_SIDE_RATIO = 0.7, 0.9
+# Seen from the side, the cloth standing off the cheek widens the outline of a side turned away
+# from the camera, and dlib's jaw points on such a side fall inside the face's outline (a nose
+# tip that juts past them is left bare). There the mask's edge, and the outline behind which the
+# ear loops go, move out by up to FAR_EDGE (eye-distance units), fading out over the CHIN_FADE
+# jaw points nearest the chin, which the turn does not hide, and over the EAR_FADE at the
+# ear's end, where the loop goes behind the head.
+FAR_EDGE = 0.2
+CHIN_FADE, EAR_FADE = 3, 2
 # The ears' zone ends at the mouth, as a share of the bridge-to-chin height: below it the mask
 # covers the far mouth corner, close to the outline on a turned face, and hangs past the jaw.
 EAR_ZONE_END = (0.5, 0.6)
@@ -113,7 +121,7 @@ def control_points(landmarks: np.ndarray) -> np.ndarray:
     pose = fit_affine(CANONICAL_FACE, points)
     return np.concatenate([
         points[JAW + BROWS + NOSE + EYES + MOUTH_OUTER],
-        jaw + normals * SNUG_RING * scale,
+        jaw + normals * (SNUG_RING + far_edge_offsets(points))[:, None] * scale,
         jaw + normals * FAR_RING * scale,
         points[BROWS] + up * BROW_RING * scale,
         apply_affine(pose, FRAME),
@@ -258,23 +266,42 @@ def side_widths(landmarks: np.ndarray) -> tuple[float, float]:
     return distance(points[1:4]), distance(points[13:16])
 
 
+def side_facing(landmarks: np.ndarray) -> np.ndarray:
+    """How far each side of the face is turned to the camera (float64 (2,): 1 facing it, 0 turned
+    away), for the side of jaw points 0-7 and of 9-16, from how wide each half looks."""
+    widths = np.array(side_widths(landmarks))
+    return np.clip((widths / max(widths.max(), 1e-9) - FAR_SIDE_RATIO) / (NEAR_SIDE_RATIO - FAR_SIDE_RATIO), 0, 1)
+
+
+def far_edge_offsets(landmarks: np.ndarray) -> np.ndarray:
+    """How much further out (eye-distance units, float64 (17,)) the mask's edge lies past each jaw
+    point: FAR_EDGE on a side turned away, less as it turns to the camera, none at the chin and
+    at the ear."""
+    away = 1.0 - side_facing(landmarks)
+    jaw = np.arange(len(JAW))
+    from_chin = np.abs(jaw - CHIN)
+    fade = np.clip(from_chin / CHIN_FADE, 0.0, 1.0) * np.clip((CHIN - from_chin) / EAR_FADE, 0.0, 1.0)
+    return FAR_EDGE * fade * np.where(jaw < CHIN, away[0], away[1])
+
+
 def beside_the_face(landmarks: np.ndarray, box: tuple[int, int, int, int], feather: float = 1.0) -> np.ndarray:
     """Where a mask may show within ``box`` (float32 (H, W) in 0..1), given what hides it beside the face.
 
     Everywhere on a face turned to the camera. On a side turned away, at the ears' height, only
-    up to STANDOFF past the face's outline (jaw and forehead): the ear loop goes round the cheek
-    and behind the head there, where the warp alone would draw it in the air beside the face.
+    up to STANDOFF past the face's outline (jaw, moved out by ``far_edge_offsets``, and forehead):
+    the ear loop goes round the cheek and behind the head there, where the warp alone would draw
+    it in the air beside the face.
     """
     x0, y0, x1, y1 = box
-    widths = np.array(side_widths(landmarks))
-    facing = np.clip((widths / max(widths.max(), 1e-9) - FAR_SIDE_RATIO) / (NEAR_SIDE_RATIO - FAR_SIDE_RATIO), 0, 1)
+    facing = side_facing(landmarks)
     if facing.min() >= 1.0:
         return np.ones((y1 - y0, x1 - x0), np.float32)
     points = np.asarray(landmarks, dtype=np.float64) - (x0, y0)
     scale = face_scale(landmarks)
     bridge, chin = points[NOSE_BRIDGE], points[CHIN]
     up = face_up(points)
-    outline = np.concatenate([points[JAW], points[BROWS][::-1] + up * BROW_RING * scale])
+    edge = points[JAW] + jaw_normals(points) * far_edge_offsets(points)[:, None] * scale
+    outline = np.concatenate([edge, points[BROWS][::-1] + up * BROW_RING * scale])
     inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
     distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)

@@ -187,6 +187,25 @@ def test_ear_loops_show_beside_a_side_facing_the_camera_and_not_beside_one_turne
     assert value_at(shown, face[8] + (-0.3 * 50, 0.2 * 50)) == 1.0
 
 
+def test_a_side_turned_away_gets_a_wider_mask_edge_fading_at_chin_and_ear():
+    face = turned_face(0.5)
+    np.testing.assert_allclose(fit.side_facing(face), (0.0, 1.0))
+    np.testing.assert_allclose(fit.side_facing(turned_face(0.8)), (0.5, 1.0))  # half turned: half the offset
+    offsets = fit.far_edge_offsets(face)
+    assert offsets[2:6] == pytest.approx([fit.FAR_EDGE] * 4)  # nose tip to mouth height
+    assert offsets[0] == offsets[8] == 0.0 and not offsets[9:].any()  # the ear, the chin, the side facing us
+    np.testing.assert_allclose(fit.far_edge_offsets(turned_face(0.8)), offsets / 2)
+    assert not fit.far_edge_offsets(fit.CANONICAL_FACE).any()
+
+    snug = fit.control_points(face)[len(fit.JAW + fit.BROWS + fit.NOSE + fit.EYES + fit.MOUTH_OUTER):][:17]
+    reach = np.linalg.norm(snug - face[fit.JAW], axis=1) / fit.face_scale(face)
+    np.testing.assert_allclose(reach, fit.SNUG_RING + offsets)
+    # At the nose tip's height the widened edge shows past the outline, the ear loop beyond it not.
+    shown = fit.beside_the_face(face, (0, 0, 400, 320))
+    assert value_at(shown, face[2] + (-0.25 * 50, 0)) == 1.0
+    assert value_at(shown, face[2] + (-0.4 * 50, 0)) == 0.0
+
+
 def test_a_small_turned_face_keeps_its_whole_mask_inside_the_outline():
     face = turned_face(0.5, eye_distance=8.0)  # the stand-off is under a pixel here
     shown = fit.beside_the_face(face, (0, 0, 400, 320))
