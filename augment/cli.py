@@ -218,9 +218,13 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn."""
     from augment.faces import find_faces
-    from augment.images import ImageError, load_rgb, save_rgb
+    from augment.images import ImageError, load_rgb, require_picture_suffix, save_rgb
     from augment.styles import StyleError
 
+    try:
+        require_picture_suffix(out)
+    except ImageError as error:
+        raise click.ClickException(f"--out {error}") from None
     try:
         chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
         rgb = load_rgb(image)

@@ -17,6 +17,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # JPEG, PNG, BMP and WebP, and the TIFF, GIF and Netpbm files some face databases come in.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm")
 
+# What ``save_rgb`` writes an RGB picture as: OpenCV's encoders, less Netpbm's grey-only PGM and
+# GIF (encoded only since OpenCV 4.11).
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
+
 # Larger images are refused before decoding: a 20000x20000 photo would need
 # 1.2 GB as RGB, and no face dataset needs more than 50 megapixels. This check replaces
 # Pillow's own decompression-bomb guard, which is looser and gives a vaguer message.
@@ -116,8 +120,17 @@ def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None
         raise
 
 
+def require_picture_suffix(path: str | os.PathLike) -> None:
+    """Raise ImageError, naming the path, unless ``save_rgb`` can write a picture under its suffix."""
+    suffix = Path(path).suffix
+    if suffix.lower() not in PICTURE_SUFFIXES:
+        raise ImageError(f"{path}: cannot write {suffix or 'suffix-less'} pictures; use .jpg or .png")
+
+
 def encode_image(rgb: np.ndarray, suffix: str = ".jpg", quality: int = 95) -> bytes:
-    """Encode an RGB uint8 image as JPEG or PNG bytes (by suffix)."""
+    """Encode an RGB uint8 image in the format its ``suffix`` names (one of PICTURE_SUFFIXES)."""
+    if suffix.lower() not in PICTURE_SUFFIXES:
+        raise ImageError(f"cannot encode image as {suffix or 'a file without a suffix'}")
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix.lower() in (".jpg", ".jpeg") else []
     ok, buffer = cv2.imencode(suffix, bgr, params)

@@ -17,7 +17,6 @@ DEFAULT_MODEL = "models/mask_classifier.keras"
 DEFAULT_DETECTOR_MODEL = "models/mask_detector.keras"
 EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
 DRAWN_SUFFIX = ".detected.jpg"  # what `image` writes for NAME.jpg: NAME.detected.jpg
-DRAWING_FORMATS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")  # what `image --out FILE` can write
 
 
 def _model_option(function):
@@ -89,7 +88,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
           classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
           mirror: bool | None) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
-    from augment.images import ImageError, is_image_path, load_rgb, save_rgb, write_atomic
+    from augment.images import ImageError, is_image_path, load_rgb, require_picture_suffix, save_rgb, write_atomic
     from detect.draw import draw_faces
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
     files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q)
@@ -100,8 +99,10 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     if one_picture:
         if len(files) != 1:
             raise click.ClickException(f"--out {out}: a file name, but {len(files)} images were given; give a folder")
-        if out.suffix.lower() not in DRAWING_FORMATS:
-            raise click.ClickException(f"--out {out}: cannot write {out.suffix} pictures; use .jpg or .png")
+        try:
+            require_picture_suffix(out)
+        except ImageError as error:
+            raise click.ClickException(f"--out {error}") from None
         _check_writable(out)
     elif out is not None:
         _check_writable(out / "probe")

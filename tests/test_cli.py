@@ -641,6 +641,10 @@ def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
     assert missing.exit_code != 0 and "no such style" in missing.output
     noface = run("preview", "kn95_white", raw_dir / "noface.png", "--out", out)
     assert noface.exit_code != 0 and "noface.png: no face found" in noface.output
+    for name in ("preview.pgm", "preview"):  # PGM holds grey only; no suffix, no format
+        unwritable = run("preview", "kn95_white", raw_dir / "upright.png", "--out", tmp_path / name)
+        assert unwritable.exit_code == 1 and f"{name}: cannot write" in unwritable.output
+        assert "Traceback" not in unwritable.output and not (tmp_path / name).exists()
 
 
 def test_preview_with_upsample_shows_the_small_faces_of_a_group_photo(face_image, tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augment.images import (ImageError, contact_sheet, is_image_path, load_rgb, resize_longest, save_rgb,
-                            write_atomic)
+from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb,
+                            require_picture_suffix, resize_longest, save_rgb, write_atomic)
 
 
 def png_header_only(path, width, height):
@@ -135,6 +135,20 @@ def test_resize_longest_and_suffixes():
     small, scale = resize_longest(image, 40)
     assert small.shape == (40, 20, 3) and scale == pytest.approx(0.4)
     assert is_image_path(Path("a.JPEG")) and not is_image_path(Path("a.txt"))
+
+
+def test_every_picture_suffix_is_written_and_read_back_and_others_are_refused(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    for suffix in PICTURE_SUFFIXES:
+        require_picture_suffix(tmp_path / f"a{suffix}")
+        save_rgb(tmp_path / f"a{suffix}", image)
+        assert load_rgb(tmp_path / f"a{suffix}").shape == image.shape
+    for name in ("a.pgm", "a.txt", "a"):  # PGM holds grey only
+        with pytest.raises(ImageError, match=f"{name}: cannot write"):
+            require_picture_suffix(tmp_path / name)
+        with pytest.raises(ImageError, match="cannot encode image"):
+            save_rgb(tmp_path / name, image)
+        assert not (tmp_path / name).exists()
 
 
 def test_contact_sheet_tiles_and_captions():
