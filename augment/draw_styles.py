@@ -64,10 +64,11 @@ STYLES = (
     Style("cup_white", "cup", (232, 232, 226), cord=(218, 190, 96), weight=2),
     # Moulded polyurethane foam, its ear straps cut from the same sheet: about one real masked
     # photo in eight wears one, and trained without them the classifier missed a third of those.
-    # Their weights come out of the plain dark cloth masks', so the dark share stays 41 %.
-    Style("sponge_black", "sponge", (30, 30, 33), cord=(30, 30, 33), weight=2),
-    Style("sponge_grey", "sponge", (112, 112, 116), cord=(112, 112, 116), weight=2),
-    Style("sponge_navy", "sponge", (52, 62, 92), cord=(52, 62, 92), weight=1),
+    # Their weights come out of the plain dark cloth masks', so the dark share stays 41 %. The
+    # straps face the ears, away from the camera, so they are darker than the mask's front.
+    Style("sponge_black", "sponge", (30, 30, 33), cord=(21, 21, 23), weight=2),
+    Style("sponge_grey", "sponge", (112, 112, 116), cord=(78, 78, 81), weight=2),
+    Style("sponge_navy", "sponge", (52, 62, 92), cord=(36, 43, 64), weight=1),
 )
 
 # Per kind: top edge height at the centre and at the sides, how far the side and chin edges
@@ -237,6 +238,8 @@ def shading(style: Style, size: tuple[int, int]) -> np.ndarray:
         result += 0.08 * np.exp(-(((x + 0.03) / 0.02) ** 2))
     elif style.kind == "sponge":
         # Moulded to a point over the nose, with a seam from there down to the chin; smooth elsewhere.
+        # The thick foam curves round the cheeks further than cloth does, so its sides are darker.
+        result -= 0.12 * np.clip(np.abs(x) / 1.1, 0, 1) ** 2
         result += 0.06 * np.exp(-((x / 0.12) ** 2) - ((y - 0.5) / 0.3) ** 2)
         seam = np.exp(-((x / 0.012) ** 2)) * (y > 0.3)
         result += 0.05 * np.exp(-(((x + 0.025) / 0.02) ** 2)) * (y > 0.3) - 0.12 * seam
@@ -277,7 +280,7 @@ CREASES = {"surgical": 1.0, "cloth": 1.0, "kn95": 0.5, "sponge": 0.3, "cup": 0.0
 
 # Canonical width of the ear loops or straps: thin elastic cord, a cup's head straps, and the
 # wide bands a foam mask's ear slots leave.
-CORD_WIDTH = {"cup": 0.034, "sponge": 0.11}
+CORD_WIDTH = {"cup": 0.034, "sponge": 0.09}
 
 
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask

@@ -97,31 +97,35 @@ def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     assert np.flatnonzero(straps.any(axis=1)).max() < at(0, 1.5)[0]
 
 
-def test_foam_mask_has_wide_straps_of_its_own_colour_and_a_centre_seam():
+def test_foam_masks_have_wide_shaded_straps_of_their_own_colour_and_a_centre_seam():
     """A foam mask's ear straps are bands cut from the same sheet: far wider than a cloth mask's
-    cords and of the mask's colour; the moulded seam runs down its middle."""
+    cords, of the mask's hue but darker (they face the ears); the moulded seam runs down its middle."""
     from augment.draw_styles import X_RANGE, Y_RANGE, PIXELS_PER_UNIT, body_outline, canvas_size, fill
 
-    def strap_width_and_colour(recipe):
+    def straps_and_front(recipe):
+        """Width of each strap (canonical units), its mean colour, the front's median colour, the render."""
         rgba, _ = render_style(recipe)
         inside = fill(body_outline(recipe.kind), canvas_size()) > 0.01
         # The straps cross the row at 0.6 below the eyes on either side of the mask, once each.
         row = int(round((0.6 - Y_RANGE[0]) * PIXELS_PER_UNIT))
         strap = (rgba[row, :, 3] > 128) & ~inside[row]
-        colour = rgba[row, strap, :3].astype(float).mean(axis=0)
-        return strap.sum() / 2 / PIXELS_PER_UNIT, colour, rgba
+        front = np.median(rgba[rgba[:, :, 3] == 255][:, :3].astype(float), axis=0)
+        return strap.sum() / 2 / PIXELS_PER_UNIT, rgba[row, strap, :3].astype(float).mean(axis=0), front, rgba
 
-    foam = next(recipe for recipe in STYLES if recipe.kind == "sponge" and recipe.colour[0] > 80)
     cloth = next(recipe for recipe in STYLES if recipe.kind == "cloth" and recipe.colour[0] > 80)
-    foam_width, foam_colour, rgba = strap_width_and_colour(foam)
-    cloth_width, _, _ = strap_width_and_colour(cloth)
-    assert foam_width > 3 * cloth_width
-    body = rgba[rgba[:, :, 3] == 255][:, :3].astype(float)
-    assert np.abs(foam_colour - np.median(body, axis=0)).max() < 25
-    row, centre = int(round((1.2 - Y_RANGE[0]) * PIXELS_PER_UNIT)), int(round(-X_RANGE[0] * PIXELS_PER_UNIT))
-    across = rgba[row - 2:row + 3, centre - 15:centre + 16, :3].astype(float).mean(axis=(0, 2))  # 5 rows, grey
-    seam, beside = across[13:18].min(), np.r_[across[:8], across[-8:]].mean()
-    assert seam < beside - 4
+    cloth_width = straps_and_front(cloth)[0]
+    foams = [recipe for recipe in STYLES if recipe.kind == "sponge"]
+    assert any(recipe.colour[2] > recipe.colour[0] + 20 for recipe in foams)  # a coloured one tests the hue
+    for recipe in foams:
+        width, strap, front, rgba = straps_and_front(recipe)
+        assert width > 3 * cloth_width
+        shade = strap / front
+        assert 0.45 < shade.mean() < 0.75 and np.ptp(shade) < 0.1, recipe.name
+        if front.min() < 40:
+            continue  # a seam in black foam is too dark to tell from the foam around it
+        row, centre = int(round((1.2 - Y_RANGE[0]) * PIXELS_PER_UNIT)), int(round(-X_RANGE[0] * PIXELS_PER_UNIT))
+        across = rgba[row - 2:row + 3, centre - 15:centre + 16, :3].astype(float).mean(axis=(0, 2))  # 5 rows
+        assert across[13:18].min() < np.r_[across[:8], across[-8:]].mean() - 4, recipe.name  # the seam
 
 
 def test_derived_anchors_ignore_ear_loops(tmp_path):
