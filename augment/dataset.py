@@ -72,6 +72,7 @@ class Settings:
     quality: int = 95
     styles: tuple[str, ...] = field(default=())
     style_weights: tuple[tuple[str, int], ...] = field(default=())  # the styles whose weight is not 1
+    style_fingerprints: tuple[tuple[str, str], ...] = field(default=())  # (name, styles.fingerprint)
     recipe: int = RECIPE
 
 

@@ -21,7 +21,7 @@ from augment import dataset, faces, outputs
 from augment.dataset import DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
 from augment.interrupts import ctrl_c_noted, wait_in_steps
-from augment.styles import MaskStyle, StyleError, load_styles
+from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
 _WORKER: dict = {}
@@ -178,7 +178,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")
     settings = replace(settings, styles=tuple(sorted(styles)),
-                       style_weights=tuple(sorted((name, s.weight) for name, s in styles.items() if s.weight != 1)))
+                       style_weights=tuple(sorted((name, s.weight) for name, s in styles.items() if s.weight != 1)),
+                       style_fingerprints=tuple(sorted((name, fingerprint(s)) for name, s in styles.items())))
     sources, listing_problems = dataset.list_inputs(raw)
     stems = dataset.output_stems(sources)  # from every input, so that --limit names outputs as a full run does
     if limit is not None:

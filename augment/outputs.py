@@ -32,19 +32,38 @@ def check_settings(out: Path, settings: Settings) -> None:
         try:
             # Settings added since that folder was made had their default values then; a folder
             # made before the recipe was recorded was made by the first.
-            previous = {**_as_json(asdict(Settings())), "recipe": 1, **json.loads(path.read_text())}
+            previous = {**_as_json(asdict(Settings())), "recipe": 1,
+                        # ... and one made before the styles' fingerprints were recorded is taken
+                        # to have used the styles as they are (their names are still compared).
+                        "style_fingerprints": current["style_fingerprints"], **json.loads(path.read_text())}
         except (ValueError, TypeError):
             previous = None
         if previous != current:
             if previous is None:
                 what = f"{path} is unreadable"
             else:
-                what = "; ".join(f"{key} was {previous.get(key)!r}, now {value!r}"
+                what = "; ".join(_change(key, previous.get(key), value)
                                  for key, value in current.items() if previous.get(key) != value)
             raise SettingsChanged(f"{out}: was generated with other settings ({what}); "
                                   "use another --out, or --restart to delete what it made and start again")
         return
     write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
+
+
+def _change(key: str, before: object, after: object) -> str:
+    """One setting's change in words; of a list (styles, or [name, value] pairs), only the items
+    added, removed or changed, by name."""
+    if not (isinstance(before, list) and isinstance(after, list)):
+        return f"{key} was {before!r}, now {after!r}"
+
+    def by_name(items: list) -> dict:
+        return {str(item[0] if isinstance(item, list) else item): item for item in items}
+
+    old, new = by_name(before), by_name(after)
+    words = ([f"{name} added" for name in new if name not in old]
+             + [f"{name} removed" for name in old if name not in new]
+             + [f"{name} changed" for name in new if name in old and new[name] != old[name]])
+    return f"{key}: {', '.join(words)}"
 
 
 def _as_json(value: object) -> object:

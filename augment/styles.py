@@ -14,6 +14,7 @@ rigid moulded cup.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,15 @@ def load_style(path: str | Path) -> MaskStyle:
         raise StyleError(f"{path}: {error}") from None
     return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight,
                      creases=creases)
+
+
+def fingerprint(style: MaskStyle) -> str:
+    """A short digest of what a style puts on a face: its pixels, anchors and creases (not its weight,
+    which changes how often it is drawn, not how it looks). A resumed run compares them, so a PNG
+    or sidecar edited under the same name is noticed."""
+    digest = hashlib.sha256(np.ascontiguousarray(style.rgba).tobytes())
+    digest.update(json.dumps([style.rgba.shape, style.anchors, style.creases], sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def read_sidecar(path: Path) -> dict:

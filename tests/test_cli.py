@@ -508,6 +508,39 @@ def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, t
     assert generate(raw_dir, tmp_path / "other", styles_dir).exit_code == 0
 
 
+def test_resuming_after_a_style_was_edited_under_its_name_is_refused(raw_dir, styles_dir, tmp_path):
+    """A PNG repainted, or a sidecar's creases changed, would otherwise mix two looks of one style."""
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    png = styles_dir / "cloth_black.png"
+    pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    pixels[..., :3] = 255 - pixels[..., :3]  # the same shape in another colour
+    cv2.imwrite(str(png), pixels)
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and "style_fingerprints: cloth_black changed" in result.output
+    assert generate(raw_dir, out, styles_dir, "--restart").exit_code == 0
+    sidecar = styles_dir / "surgical_blue.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "creases": 0.2}))
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code != 0 and "style_fingerprints: surgical_blue changed" in result.output
+    (styles_dir / "surgical_blue.json").unlink()
+    (styles_dir / "surgical_blue.png").unlink()
+    result = generate(raw_dir, out, styles_dir)
+    assert "styles: surgical_blue removed" in result.output  # a list's change names only what differs
+
+
+def test_a_folder_made_before_styles_were_fingerprinted_resumes(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    path = out / ".parts" / "settings.json"
+    older = json.loads(path.read_text())
+    del older["style_fingerprints"]
+    path.write_text(json.dumps(older))
+    result = generate(raw_dir, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["resumed"] > 0
+
+
 def test_demo_makes_its_pictures_and_remakes_an_older_demos_output(tmp_path):
     """The demo's output comes from built-in data only, so one made before the built-in styles
     changed is made again instead of refused as another recipe."""

@@ -128,6 +128,22 @@ def test_foam_masks_have_wide_shaded_straps_of_their_own_colour_and_a_centre_sea
         assert across[13:18].min() < np.r_[across[:8], across[-8:]].mean() - 4, recipe.name  # the seam
 
 
+def test_fingerprint_follows_the_look_not_the_weight():
+    from dataclasses import replace
+
+    from augment.styles import fingerprint
+
+    style = load_style(BUILTIN_STYLES / "surgical_blue.png")
+    assert fingerprint(style) == fingerprint(load_style(BUILTIN_STYLES / "surgical_blue.png"))
+    assert fingerprint(replace(style, weight=style.weight + 1)) == fingerprint(style)
+    assert fingerprint(replace(style, creases=0.5)) != fingerprint(style)
+    moved = {**style.anchors, "top": (style.anchors["top"][0], style.anchors["top"][1] + 1)}
+    assert fingerprint(replace(style, anchors=moved)) != fingerprint(style)
+    repainted = style.rgba.copy()
+    repainted[200, 290, 0] ^= 1
+    assert fingerprint(replace(style, rgba=repainted)) != fingerprint(style)
+
+
 def test_derived_anchors_ignore_ear_loops(tmp_path):
     draw_third_party_mask(tmp_path / "web.png")
     style = load_style(tmp_path / "web.png")
