@@ -1,4 +1,4 @@
-"""Draw the built-in mask styles: surgical, KN95, cloth and moulded cup masks with fabric, folds and shading.
+"""Draw the built-in mask styles: surgical, KN95, cloth, foam and moulded cup masks with fabric, folds and shading.
 
 Each style is drawn directly on the canonical face (see ``augment.fit``), so its anchors are
 known exactly and written to a sidecar. ``python -m augment draw-styles --out mask_images``
@@ -63,7 +63,8 @@ STYLES = (
     # loops: 4 of 48 real masked photos drawn at random from the development set wear one.
     Style("cup_white", "cup", (232, 232, 226), cord=(218, 190, 96), weight=2),
     # Moulded polyurethane foam, its ear straps cut from the same sheet: about one real masked
-    # photo in eight wears one, and trained without them the classifier missed a third of those.
+    # photo in eight wears one, and they were five of the 16 masked photos one seed's classifier,
+    # trained without them, missed.
     # Their weights come out of the plain dark cloth masks', so the dark share stays 41 %. The
     # straps face the ears, away from the camera, so they are darker than the mask's front.
     Style("sponge_black", "sponge", (30, 30, 33), cord=(21, 21, 23), weight=2),
