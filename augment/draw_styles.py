@@ -281,7 +281,7 @@ CREASES = {"surgical": 1.0, "cloth": 1.0, "kn95": 0.5, "sponge": 0.3, "cup": 0.0
 
 # Canonical width of the ear loops or straps: thin elastic cord, a cup's head straps, and the
 # wide bands a foam mask's ear slots leave.
-CORD_WIDTH = {"cup": 0.034, "sponge": 0.09}
+CORD_WIDTH = {"surgical": 0.022, "kn95": 0.022, "cloth": 0.022, "sponge": 0.09, "cup": 0.034}
 
 
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask
@@ -385,7 +385,7 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     alpha = coverage
     cord_colour = np.array(style.cord, np.float32) / 255.0
     cords = head_straps() if style.kind == "cup" else ear_loops(body)
-    width = CORD_WIDTH.get(style.kind, 0.022)
+    width = CORD_WIDTH[style.kind]
     for loop in cords:
         cord = stroke(loop, size, width) * (1 - coverage)
         tube = np.clip(cord * 1.2, 0, 1)
