@@ -208,15 +208,16 @@ def _faces_in(records: list[dict]) -> int:
 
 
 def record_counts(records: list[dict]) -> Counter:
-    """What the report counts in one input's records: faces, files per label, and per masked file its
+    """What the report counts in one input's records: faces, files per label, and per masked face its
     style and detector (keys such as ``"label:with_mask"``, ``"style:cloth_black"``)."""
     counts = Counter({"faces": _faces_in(records)})
     for record in records:
         counts[f"label:{record.get('label')}"] += 1
         if record.get("label") == "with_mask":
-            for key in ("style", "detector"):
-                if record.get(key):
-                    counts[f"{key}:{record[key]}"] += 1
+            for face in record.get("faces", [record]):  # a full image lists its faces; a crop is one
+                for key in ("style", "detector"):
+                    if face.get(key):
+                        counts[f"{key}:{face[key]}"] += 1
     return counts
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -596,6 +597,9 @@ def test_full_images_keep_the_whole_picture_with_boxes(raw_dir, styles_dir, tmp_
     assert "style" not in manifest["without_mask/upright.jpg"]["faces"][0]
     report = json.loads((out / "report.json").read_text())
     assert report["faces"] == 2 and report["with_mask"] == report["without_mask"] == 2  # images, faces listed
+    faces = [face for r in manifest.values() if r["label"] == "with_mask" for face in r["faces"]]
+    assert report["styles"] == dict(Counter(face["style"] for face in faces))  # counted per face, as for crops
+    assert sum(report["detectors"].values()) == 2
 
 
 @pytest.mark.parametrize("setup, message", [
