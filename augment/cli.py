@@ -33,6 +33,8 @@ def _summary(report: dict) -> str:
         line += f"; removed the outputs of {_count(len(report['removed']), 'image')} no longer in the input folder"
     if report["changed"]:
         line += f"; made {_count(len(report['changed']), 'image')} again: changed since the earlier run"
+    if report["restyled"]:
+        line += f"; made {_count(len(report['restyled']), 'image')} again: a style they wore was edited"
     if report["copies"]:
         line += (f"; {report['copies']} images are copies of others (mirrored, turned, cropped, resized, "
                  "re-saved): each group in one split")

@@ -150,7 +150,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     A run into a folder made before resumes it: finished inputs are kept; what was made from
     inputs that have since left ``raw`` is deleted (listed in the report as ``removed``), and
-    inputs whose files have changed are made again (``changed``).
+    inputs whose files have changed are made again (``changed``), as are those with a face wearing
+    a style edited under its name since (``restyled``): the folder ends as a fresh run would make it.
 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
     ``split_by``: "photo" (each photo and its copies draw a split) or "folder" (a folder's photos
@@ -193,12 +194,18 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     outputs.prepare_output(out)
     if restart and (cleared := outputs.clear_earlier_run(out)):
         warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
-    outputs.check_settings(out, settings)
+    edited = outputs.check_settings(out, settings)
 
     parts = outputs.read_parts(out)
     stamps = {source: dataset.input_stamp(raw / source) for source in stems}
     with dataset.writing(out):
         removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
+        restyled = outputs.forget_wearers(out, parts, edited)
+        outputs.save_settings(out, settings)  # after the old look is gone: a run stopped before finds it again
+    if edited:
+        images = f"{len(restyled)} image{'s' if len(restyled) != 1 else ''}"
+        warn(f"{out}: {', '.join(edited)} edited since the earlier run: making again the {images} "
+             f"that wore {'it' if len(edited) == 1 else 'them'}")
     finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     # Largest files first: big photos are the slow ones, and one left for the end keeps the other
@@ -235,8 +242,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     split, copies = outputs.splits(done, split_by)
     report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished), removed=removed, changed=changed, split=split, copies=copies,
-                               split_by=split_by)
+                               resumed=len(finished), removed=removed, changed=changed, restyled=restyled,
+                               split=split, copies=copies, split_by=split_by)
     with dataset.writing(out):
         outputs.write_manifest(out, done, split)
         write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())

@@ -22,32 +22,68 @@ from augment.images import write_atomic
 SPLIT_BY = ("photo", "folder")
 # The settings a folder was made with, checked by every run into it.
 SETTINGS_STAMP = Path(PARTS, "settings.json")
+_WHAT_TO_DO = "use another --out, or --restart to delete what it made and start again"
 
 
-def check_settings(out: Path, settings: Settings) -> None:
-    """Refuse to resume into a folder made with other settings; remember these ones otherwise."""
+def check_settings(out: Path, settings: Settings) -> list[str]:
+    """Refuse to resume into a folder made with other settings; return the styles edited since.
+
+    A style edited under its name (its pixels, anchors or creases: another fingerprint, the same
+    weight) changes no face's draw, only the look of the faces that wear it, so its names are
+    returned for those faces to be made again (``forget_wearers``); every other difference raises
+    SettingsChanged. The settings are stamped by ``save_settings``, not here.
+    """
     path = out / SETTINGS_STAMP
+    if not path.exists():
+        return []
     current = _as_json(asdict(settings))
-    if path.exists():
-        try:
-            # Settings added since that folder was made had their default values then; a folder
-            # made before the recipe was recorded was made by the first.
-            previous = {**_as_json(asdict(Settings())), "recipe": 1,
-                        # ... and one made before the styles' fingerprints were recorded is taken
-                        # to have used the styles as they are (their names are still compared).
-                        "style_fingerprints": current["style_fingerprints"], **json.loads(path.read_text())}
-        except (ValueError, TypeError):
-            previous = None
-        if previous != current:
-            if previous is None:
-                what = f"{path} is unreadable"
-            else:
-                what = "; ".join(_change(key, previous.get(key), value)
-                                 for key, value in current.items() if previous.get(key) != value)
-            raise SettingsChanged(f"{out}: was generated with other settings ({what}); "
-                                  "use another --out, or --restart to delete what it made and start again")
-        return
-    write_atomic(path, (json.dumps(current, indent=2) + "\n").encode())
+    try:
+        # Settings added since that folder was made had their default values then; a folder
+        # made before the recipe was recorded was made by the first.
+        previous = {**_as_json(asdict(Settings())), "recipe": 1,
+                    # ... and one made before the styles' fingerprints were recorded is taken
+                    # to have used the styles as they are (their names are still compared).
+                    "style_fingerprints": current["style_fingerprints"], **json.loads(path.read_text())}
+    except (ValueError, TypeError):
+        raise SettingsChanged(f"{out}: was generated with other settings ({path} is unreadable); "
+                              f"{_WHAT_TO_DO}") from None
+    differing = [key for key, value in current.items() if previous.get(key) != value]
+    if differing == ["style_fingerprints"] and (
+            edited := _edited_styles(previous["style_fingerprints"], current["style_fingerprints"])):
+        return edited
+    if differing:
+        what = "; ".join(_change(key, previous.get(key), current[key]) for key in differing)
+        raise SettingsChanged(f"{out}: was generated with other settings ({what}); {_WHAT_TO_DO}")
+    return []
+
+
+def _edited_styles(before: object, now: list[list[str]]) -> list[str]:
+    """The styles whose fingerprint differs between two stamps' ``[name, fingerprint]`` lists, when
+    both name the same styles; otherwise (or for a list that is not such pairs) none."""
+    if not (isinstance(before, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in before)):
+        return []
+    old, new = dict(map(tuple, before)), dict(map(tuple, now))
+    return sorted(name for name in new if old[name] != new[name]) if old.keys() == new.keys() else []
+
+
+def save_settings(out: Path, settings: Settings) -> None:
+    """Stamp ``out`` with the settings it is made with (``check_settings`` compares the next run's)."""
+    write_atomic(out / SETTINGS_STAMP, (json.dumps(_as_json(asdict(settings)), indent=2) + "\n").encode())
+
+
+def forget_wearers(out: Path, parts: dict[str, tuple[Finished, list[int] | None]], styles: list[str]) -> list[str]:
+    """Delete what earlier runs made for inputs with a face wearing one of ``styles``; return those inputs.
+
+    The deleted records are dropped from ``parts`` (``read_parts``), so the inputs are made again.
+    """
+    keys = {f"style:{name}" for name in styles}
+    wearers = []
+    for stem, (done, _) in sorted(parts.items()):
+        if keys.intersection(dict(done.counts)):
+            _forget(out, stem, done)
+            del parts[stem]
+            wearers.append(done.source)
+    return sorted(wearers)
 
 
 def _change(key: str, before: object, after: object) -> str:
@@ -265,11 +301,12 @@ def _folder(source: str) -> str:
 
 
 def summarise(finished: list[Finished], listing_problems: list[dict], style_problems: list[str],
-              seconds: float, resumed: int, removed: list[str], changed: list[str],
+              seconds: float, resumed: int, removed: list[str], changed: list[str], restyled: list[str],
               split: dict[str, str], copies: int, split_by: str = "photo") -> dict:
     """The run's report: counts, skipped inputs with reasons, masked files per split (``split``: each
     input's, from ``splits``, grouped ``split_by``), inputs that are copies of another, detectors and
-    styles used, stale outputs removed, inputs made again because their files changed."""
+    styles used, stale outputs removed, inputs made again because their files changed or a style
+    they wore was edited."""
     counts = Counter()
     for done in finished:
         counts.update(dict(done.counts))
@@ -297,6 +334,7 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
         "resumed": resumed,
         "removed": removed,
         "changed": changed,
+        "restyled": restyled,
         "seconds": round(seconds, 2),
     }
 

@@ -509,25 +509,51 @@ def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, t
     assert generate(raw_dir, tmp_path / "other", styles_dir).exit_code == 0
 
 
-def test_resuming_after_a_style_was_edited_under_its_name_is_refused(raw_dir, styles_dir, tmp_path):
-    """A PNG repainted, or a sidecar's creases changed, would otherwise mix two looks of one style."""
-    out = tmp_path / "out"
-    assert generate(raw_dir, out, styles_dir).exit_code == 0
+def test_resuming_after_a_style_was_edited_remakes_only_the_faces_that_wore_it(raw_dir, styles_dir, tmp_path):
+    """A PNG repainted, or a sidecar's creases changed, changes no face's draw, only the look of the
+    faces wearing that style: they are made again, the others kept, and the folder ends as a fresh
+    run would make it (otherwise it would mix two looks of one style)."""
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert generate(raw_dir, out, styles_dir, "--seed", "1").exit_code == 0
+    worn = {r["source"]: r["style"] for r in records(out) if r["label"] == "with_mask"}
+    assert worn == {"upright.png": "surgical_blue", "tilted.jpg": "cloth_black"}  # the seed dresses them apart
+    kept = (out / "with_mask" / "upright_0.jpg").stat().st_ino
     png = styles_dir / "cloth_black.png"
     pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
     pixels[..., :3] = 255 - pixels[..., :3]  # the same shape in another colour
     cv2.imwrite(str(png), pixels)
-    result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "style_fingerprints: cloth_black changed" in result.output
-    assert generate(raw_dir, out, styles_dir, "--restart").exit_code == 0
+    result = generate(raw_dir, out, styles_dir, "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "cloth_black edited since the earlier run: making again the 1 image that wore it" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["restyled"] == ["tilted.jpg"] and report["resumed"] == 2  # the other face, the photo without one
+    assert (out / "with_mask" / "upright_0.jpg").stat().st_ino == kept  # not written again
+    assert generate(raw_dir, fresh, styles_dir, "--seed", "1").exit_code == 0
+    for label in ("with_mask", "without_mask"):
+        assert sorted(p.name for p in (out / label).iterdir()) == sorted(p.name for p in (fresh / label).iterdir())
+        for path in (out / label).iterdir():
+            assert path.read_bytes() == (fresh / label / path.name).read_bytes(), path
+    assert (out / "manifest.jsonl").read_text() == (fresh / "manifest.jsonl").read_text()
+    again = generate(raw_dir, out, styles_dir, "--seed", "1")  # the edit is now the folder's own
+    assert json.loads((out / "report.json").read_text())["restyled"] == [] and "edited" not in again.output
     sidecar = styles_dir / "surgical_blue.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "creases": 0.2}))
+    assert generate(raw_dir, out, styles_dir, "--seed", "1").exit_code == 0
+    assert json.loads((out / "report.json").read_text())["restyled"] == ["upright.png"]
+
+
+def test_resuming_with_a_style_added_removed_or_reweighted_is_refused_by_name(raw_dir, styles_dir, tmp_path):
+    """Those change which style every face draws: only a whole new run gives the seed's dataset."""
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    sidecar = styles_dir / "surgical_blue.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "style_fingerprints: surgical_blue changed" in result.output
+    assert result.exit_code != 0 and "style_weights: surgical_blue changed" in result.output
     (styles_dir / "surgical_blue.json").unlink()
     (styles_dir / "surgical_blue.png").unlink()
     result = generate(raw_dir, out, styles_dir)
-    assert "styles: surgical_blue removed" in result.output  # a list's change names only what differs
+    assert result.exit_code != 0 and "styles: surgical_blue removed" in result.output  # only what differs
 
 
 def test_a_folder_made_before_styles_were_fingerprinted_resumes(raw_dir, styles_dir, tmp_path):

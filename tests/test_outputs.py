@@ -1,5 +1,6 @@
 """Output bookkeeping: clearing out stale and changed inputs' files, the manifest and the report."""
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order_with_the_
                                                 "without_mask/c_1.jpg"]
     assert all(line["label"] == line["path"].split("/")[0] for line in lines)
     assert all(line["split"] == split[line["source"]] for line in lines)
-    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[], split=split, copies=copies)
+    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[], restyled=[], split=split, copies=copies)
     assert (report["faces"], report["with_mask"], report["without_mask"]) == (4, 4, 4)
     assert report["splits"] == {"val": 4}  # c.jpg's split, and b.jpg's
     assert report["copies"] == 2 and report["styles"] == {"s": 4}
@@ -113,3 +114,41 @@ def test_photos_of_one_folder_share_a_split_when_split_by_folder():
     assert copies == 2  # copies are still counted as copies of a picture, not of a folder
     with pytest.raises(ValueError, match="unknown split grouping 'person'"):
         outputs.splits(finished, "person")
+
+
+def test_a_style_edited_under_its_name_is_named_for_remaking_and_any_other_change_refused(tmp_path):
+    settings = dataset.Settings(styles=("a", "b"), style_fingerprints=(("a", "1"), ("b", "2")))
+    assert outputs.check_settings(tmp_path, settings) == []  # a new folder
+    outputs.save_settings(tmp_path, settings)
+    assert outputs.check_settings(tmp_path, settings) == []
+    edited = replace(settings, style_fingerprints=(("a", "1"), ("b", "3")))
+    assert outputs.check_settings(tmp_path, edited) == ["b"]
+    with pytest.raises(dataset.SettingsChanged, match="margin was 1.0, now 0.5; style_fingerprints: b changed"):
+        outputs.check_settings(tmp_path, replace(edited, margin=0.5))
+    renamed = replace(settings, styles=("a", "c"), style_fingerprints=(("a", "1"), ("c", "2")))
+    with pytest.raises(dataset.SettingsChanged, match="styles: c added, b removed"):
+        outputs.check_settings(tmp_path, renamed)
+    stamp = tmp_path / outputs.SETTINGS_STAMP
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "style_fingerprints": "by hand"}))
+    with pytest.raises(dataset.SettingsChanged, match="style_fingerprints was 'by hand'"):
+        outputs.check_settings(tmp_path, settings)
+
+
+def test_forget_wearers_deletes_the_files_of_inputs_with_a_face_in_an_edited_style(tmp_path):
+    def made(stem: str, styles: list[str]) -> None:
+        records = [{"path": f"with_mask/{stem}_{i}.jpg", "label": "with_mask", "source": f"{stem}.jpg",
+                    "style": style} for i, style in enumerate(styles)]
+        for record in records:
+            (tmp_path / record["path"]).parent.mkdir(exist_ok=True)
+            (tmp_path / record["path"]).write_bytes(b"jpeg")
+        part = tmp_path / dataset.IMAGE_PARTS / f"{stem}.json"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(json.dumps({"source": f"{stem}.jpg", "stamp": [1, 1], "records": records, "skipped": None}))
+
+    made("one", ["a", "b"])
+    made("two", ["a"])
+    made("none", [])
+    parts = outputs.read_parts(tmp_path)
+    assert outputs.forget_wearers(tmp_path, parts, ["b"]) == ["one.jpg"]
+    assert sorted(parts) == ["none", "two"] and sorted(outputs.read_parts(tmp_path)) == ["none", "two"]
+    assert sorted(p.name for p in (tmp_path / "with_mask").iterdir()) == ["two_0.jpg"]
