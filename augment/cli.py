@@ -34,7 +34,7 @@ def _summary(report: dict) -> str:
     if report["changed"]:
         line += f"; made {_count(len(report['changed']), 'image')} again: changed since the earlier run"
     if report["restyled"]:
-        line += f"; made {_count(len(report['restyled']), 'image')} again: a style they wore was edited"
+        line += f"; made {_count(len(report['restyled']), 'image')} again for the changed mask styles"
     if report["copies"]:
         line += (f"; {report['copies']} images are copies of others (mirrored, turned, cropped, resized, "
                  "re-saved): each group in one split")
@@ -299,8 +299,8 @@ def demo(out: Path, workers: int | None) -> None:
         try:
             report = make()
         except SettingsChanged:
-            # An earlier demo, made before the built-in styles or defaults changed: the demo's
-            # output is made wholly from built-in data, so it is made again rather than refused.
+            # An earlier demo, made by an older recipe or with other defaults: the demo's output is
+            # made wholly from built-in data, so it is made again rather than refused.
             click.echo(f"{out / 'generated'}: made by an earlier version of the demo; making it again")
             report = make(restart=True)
     except DatasetError as error:

@@ -13,18 +13,21 @@ Each face of each input gives one pair under the same NAME (``<source stem>_<fac
 so the classes are balanced and differ only by the mask. Every pair lands in the split
 (train / val / test) of its source image, and copies of one photo (``augment.copies``) share
 a split; the manifest gets it when it is written. Random choices come from a generator seeded
-by (seed, source path, face index), so the output does not depend on worker scheduling.
+by (seed, source path, face index), and the style from a hash of the same (``draw_style``), so
+the output does not depend on worker scheduling.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
 import os
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -51,9 +54,9 @@ class SettingsChanged(DatasetError):
 
 # The version of the pictures a run makes for the same settings, raised whenever they change
 # (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise; 4: a
-# mask reaches further on a side turned away), so that a run never resumes into a folder that an
-# older version made.
-RECIPE = 4
+# mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``), so
+# that a run never resumes into a folder that an older version made.
+RECIPE = 5
 
 
 @dataclass(frozen=True)
@@ -133,25 +136,43 @@ def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(source.encode()), face_index])
 
 
-def draw_params(rng: np.random.Generator, styles: list[MaskStyle]) -> MaskParams:
-    """Random placement and colour choices for one face.
+def draw_style(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle]) -> MaskStyle:
+    """The style one face wears: each style as often as its weight.
 
-    The style (each as often as its weight), small shifts, width, tint, shadow strength and creases.
+    A race: each style runs in a time drawn for it alone, -log(u) / weight with u uniform from a
+    hash of the seed, the face and the style's name, and the first one home is worn. So a style
+    added, removed or reweighted changes only the faces that take it or lose it: the rest of a
+    folder made before stays as a new run would make it (``outputs.forget_restyled``).
     """
-    # One draw among all weight units, so styles of weight 1 are drawn as a uniform pick would.
-    weights = np.array([style.weight for style in styles])
-    unit = int(rng.integers(weights.sum()))
-    style = styles[int(np.searchsorted(np.cumsum(weights), unit, side="right"))]
+    def finish(style: MaskStyle) -> float:
+        key = f"{seed}\0{face_index}\0{style.name}\0{source}".encode()
+        uniform = (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
+        return -math.log(uniform) / style.weight
+
+    return min(styles, key=finish)
+
+
+def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
+    """Random placement and colour choices for one face wearing ``style``: small shifts, width,
+    tint, shadow strength and creases (the same draws whatever the style)."""
     brightness = float(np.exp(rng.normal(0.0, 0.12)))
     tint = tuple(round(brightness * float(np.exp(rng.normal(0.0, 0.03))), 4) for _ in range(3))
     return MaskParams(
-        style=style.name,
+        style=style,
         shift=round(float(np.clip(rng.normal(0.0, 0.03), -0.07, 0.07)), 4),
         width=round(float(rng.uniform(0.96, 1.06)), 4),
         tint=tint,
         shadow=round(float(rng.uniform(0.2, 0.45)), 4),
         creases=draw_creases(rng),  # drawn for rigid styles too, so a style's creases change nothing else
     )
+
+
+def dress(settings: Settings, source: str, face_index: int, styles: dict[str, MaskStyle]
+          ) -> tuple[MaskStyle, MaskParams, np.random.Generator]:
+    """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws."""
+    rng = face_rng(settings.seed, source, face_index)
+    style = draw_style(settings.seed, source, face_index, styles.values())
+    return style, draw_params(rng, style.name), rng
 
 
 def _rounded(values: np.ndarray | tuple, digits: int = 1) -> list:
@@ -162,17 +183,15 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
                  styles: dict[str, MaskStyle], out: Path) -> list[dict]:
     """Write the crop pair of every face of one image; return their manifest records."""
     records = []
-    style_list = list(styles.values())
     for index, face in enumerate(faces):
-        rng = face_rng(settings.seed, source, index)
-        params = draw_params(rng, style_list)
+        style, params, rng = dress(settings, source, index, styles)
         box = face_box(face.landmarks)
         x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
         crop, scale = image[y0:y1, x0:x1], 1.0
         if max(crop.shape[:2]) > settings.size:
             crop, scale = resize_longest(crop, settings.size)
         landmarks = (face.landmarks - (x0, y0)) * scale
-        masked = wear_mask(crop, landmarks, styles[params.style], params, rng)
+        masked = wear_mask(crop, landmarks, style, params, rng)
         name = f"{stem}_{index}.jpg"
         common = {
             "source": source,
@@ -196,12 +215,10 @@ def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, 
                   styles: dict[str, MaskStyle], out: Path) -> list[dict]:
     """Write the whole image twice, every face masked and none masked; return their manifest records."""
     masked = image
-    style_list = list(styles.values())
     faces_out = []
     for index, face in enumerate(faces):
-        rng = face_rng(settings.seed, source, index)
-        params = draw_params(rng, style_list)
-        masked = wear_mask(masked, face.landmarks, styles[params.style], params, rng)
+        style, params, rng = dress(settings, source, index, styles)
+        masked = wear_mask(masked, face.landmarks, style, params, rng)
         faces_out.append({"face": index, "box": _rounded(face_box(face.landmarks)), "detector": face.detector,
                           "landmarks": _rounded(face.landmarks), "style": params.style,
                           "params": asdict(params)})

@@ -150,8 +150,9 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     A run into a folder made before resumes it: finished inputs are kept; what was made from
     inputs that have since left ``raw`` is deleted (listed in the report as ``removed``), and
-    inputs whose files have changed are made again (``changed``), as are those with a face wearing
-    a style edited under its name since (``restyled``): the folder ends as a fresh run would make it.
+    inputs whose files have changed are made again (``changed``). After styles were added,
+    removed, reweighted or edited, the inputs with a face that now draws another style or wore an
+    edited one are made again (``restyled``): the folder ends as a fresh run would make it.
 
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
     ``split_by``: "photo" (each photo and its copies draw a split) or "folder" (a folder's photos
@@ -162,7 +163,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
     Raises DatasetError for problems that stop the run before any work: no input images,
     an unwritable output folder, no usable style, an output folder made with other settings
-    (``SettingsChanged``, unless ``restart``),
+    than its styles (``SettingsChanged``, unless ``restart``),
     or a mask-aware detector (``settings.detector_model``) that cannot be loaded; and for an
     output that cannot be written during the run (a full disk), with finished work kept.
     """
@@ -194,18 +195,20 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     outputs.prepare_output(out)
     if restart and (cleared := outputs.clear_earlier_run(out)):
         warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
-    edited = outputs.check_settings(out, settings)
+    style_change = outputs.check_settings(out, settings)
 
     parts = outputs.read_parts(out)
     stamps = {source: dataset.input_stamp(raw / source) for source in stems}
+    restyled = []
     with dataset.writing(out):
         removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
-        restyled = outputs.forget_wearers(out, parts, edited)
-        outputs.save_settings(out, settings)  # after the old look is gone: a run stopped before finds it again
-    if edited:
-        images = f"{len(restyled)} image{'s' if len(restyled) != 1 else ''}"
-        warn(f"{out}: {', '.join(edited)} edited since the earlier run: making again the {images} "
-             f"that wore {'it' if len(edited) == 1 else 'them'}")
+        if style_change:
+            restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
+        outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
+    if style_change:
+        warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
+             f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
+             "style or wore an edited one")
     finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
     tasks = [(source, stems[source]) for source in sources if source not in finished]
     # Largest files first: big photos are the slow ones, and one left for the end keeps the other

@@ -12,30 +12,41 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterable, Iterator, NamedTuple
 
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
-from augment.dataset import IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, split_of
+from augment.dataset import (IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, draw_style,
+                             split_of)
 from augment.images import write_atomic
+from augment.styles import MaskStyle
 
 # How inputs are grouped into splits (``splits``): each photo with its copies, or whole folders.
 SPLIT_BY = ("photo", "folder")
 # The settings a folder was made with, checked by every run into it.
 SETTINGS_STAMP = Path(PARTS, "settings.json")
+# The settings that say which styles there are: a change to them alone is brought up to date.
+STYLE_SETTINGS = {"styles", "style_weights", "style_fingerprints"}
 _WHAT_TO_DO = "use another --out, or --restart to delete what it made and start again"
 
 
-def check_settings(out: Path, settings: Settings) -> list[str]:
-    """Refuse to resume into a folder made with other settings; return the styles edited since.
+class StyleChange(NamedTuple):
+    """How the mask styles differ from a folder's earlier run: in words, and the styles edited
+    under their name (other pixels, anchors or creases)."""
 
-    A style edited under its name (its pixels, anchors or creases: another fingerprint, the same
-    weight) changes no face's draw, only the look of the faces that wear it, so its names are
-    returned for those faces to be made again (``forget_wearers``); every other difference raises
-    SettingsChanged. The settings are stamped by ``save_settings``, not here.
+    what: str
+    edited: frozenset[str]
+
+
+def check_settings(out: Path, settings: Settings) -> StyleChange | None:
+    """Refuse to resume into a folder made with other settings; say how its styles changed, if they did.
+
+    Styles added, removed, reweighted or edited change only the faces that draw another style or
+    wore an edited one (``dataset.draw_style``), which ``forget_restyled`` sends to be made again;
+    every other difference raises SettingsChanged. The settings are stamped by ``save_settings``.
     """
     path = out / SETTINGS_STAMP
     if not path.exists():
-        return []
+        return None
     current = _as_json(asdict(settings))
     try:
         # Settings added since that folder was made had their default values then; a folder
@@ -48,22 +59,35 @@ def check_settings(out: Path, settings: Settings) -> list[str]:
         raise SettingsChanged(f"{out}: was generated with other settings ({path} is unreadable); "
                               f"{_WHAT_TO_DO}") from None
     differing = [key for key, value in current.items() if previous.get(key) != value]
-    if differing == ["style_fingerprints"] and (
-            edited := _edited_styles(previous["style_fingerprints"], current["style_fingerprints"])):
-        return edited
-    if differing:
-        what = "; ".join(_change(key, previous.get(key), current[key]) for key in differing)
-        raise SettingsChanged(f"{out}: was generated with other settings ({what}); {_WHAT_TO_DO}")
-    return []
+    if not differing:
+        return None
+    if set(differing) <= STYLE_SETTINGS and (change := _style_change(previous, current)) is not None:
+        return change
+    what = "; ".join(_change(key, previous.get(key), current[key]) for key in differing)
+    raise SettingsChanged(f"{out}: was generated with other settings ({what}); {_WHAT_TO_DO}")
 
 
-def _edited_styles(before: object, now: list[list[str]]) -> list[str]:
-    """The styles whose fingerprint differs between two stamps' ``[name, fingerprint]`` lists, when
-    both name the same styles; otherwise (or for a list that is not such pairs) none."""
-    if not (isinstance(before, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in before)):
-        return []
-    old, new = dict(map(tuple, before)), dict(map(tuple, now))
-    return sorted(name for name in new if old[name] != new[name]) if old.keys() == new.keys() else []
+def _style_change(previous: dict, current: dict) -> StyleChange | None:
+    """How the styles of two stamps differ, by name; None when the earlier stamp's style lists are
+    not what a run writes (edited by hand)."""
+    fingerprints, weights = _pairs(previous["style_fingerprints"]), _pairs(previous["style_weights"])
+    if not isinstance(previous["styles"], list) or fingerprints is None or weights is None:
+        return None
+    now_fingerprints, now_weights = _pairs(current["style_fingerprints"]), _pairs(current["style_weights"])
+    old, new = set(map(str, previous["styles"])), set(current["styles"])
+    edited = frozenset(name for name in old & new if fingerprints.get(name) != now_fingerprints[name])
+    words = ([f"{name} added" for name in sorted(new - old)] + [f"{name} removed" for name in sorted(old - new)]
+             + [f"{name} edited" for name in sorted(edited)]
+             + [f"{name} weight {weights.get(name, 1)} -> {now_weights.get(name, 1)}" for name in sorted(old & new)
+                if weights.get(name, 1) != now_weights.get(name, 1)])
+    return StyleChange(", ".join(words), edited)
+
+
+def _pairs(items: object) -> dict | None:
+    """A stamp's ``[name, value]`` list as a dict; None for anything else (a stamp edited by hand)."""
+    if isinstance(items, list) and all(isinstance(item, list) and len(item) == 2 for item in items):
+        return {str(name): value for name, value in items}
+    return None
 
 
 def save_settings(out: Path, settings: Settings) -> None:
@@ -71,19 +95,21 @@ def save_settings(out: Path, settings: Settings) -> None:
     write_atomic(out / SETTINGS_STAMP, (json.dumps(_as_json(asdict(settings)), indent=2) + "\n").encode())
 
 
-def forget_wearers(out: Path, parts: dict[str, tuple[Finished, list[int] | None]], styles: list[str]) -> list[str]:
-    """Delete what earlier runs made for inputs with a face wearing one of ``styles``; return those inputs.
-
-    The deleted records are dropped from ``parts`` (``read_parts``), so the inputs are made again.
+def forget_restyled(out: Path, parts: dict[str, tuple[Finished, list[int] | None]], seed: int,
+                    styles: Iterable[MaskStyle], edited: Collection[str]) -> list[str]:
+    """Delete what earlier runs made for inputs with a face that now draws another style than it
+    wore (``dataset.draw_style`` over ``styles``) or wore one of the ``edited`` styles; return
+    those inputs. Their records are dropped from ``parts`` (``read_parts``), so they are made again.
     """
-    keys = {f"style:{name}" for name in styles}
-    wearers = []
+    styles = list(styles)
+    restyled = []
     for stem, (done, _) in sorted(parts.items()):
-        if keys.intersection(dict(done.counts)):
+        if any(worn in edited or draw_style(seed, done.source, face, styles).name != worn
+               for face, worn in done.styles):
             _forget(out, stem, done)
             del parts[stem]
-            wearers.append(done.source)
-    return sorted(wearers)
+            restyled.append(done.source)
+    return sorted(restyled)
 
 
 def _change(key: str, before: object, after: object) -> str:
@@ -137,13 +163,16 @@ class Finished:
     counts: tuple[tuple[str, int], ...]  # ``record_counts`` of its records, as sorted items
     signature: str | None = None  # ``copies.signature`` of the picture (None: unreadable, or an older run's)
     face_signatures: tuple[str, ...] = ()  # ``copies.face_signature`` of each face found
+    styles: tuple[tuple[int, str], ...] = ()  # (face index, style) of each masked face
 
     @classmethod
     def of(cls, source: str, stem: str, records: list[dict], skipped: str | None,
            signature: str | None = None, face_signatures: tuple[str, ...] = ()) -> "Finished":
         """What to keep of an input whose manifest records (or reason for being skipped) are given."""
+        worn = tuple((face["face"], face["style"]) for record in records if record.get("label") == "with_mask"
+                     for face in record.get("faces", [record]))  # a full image lists its faces; a crop is one
         return cls(source, stem, tuple(record["path"] for record in records), skipped,
-                   tuple(sorted(record_counts(records).items())), signature, tuple(face_signatures))
+                   tuple(sorted(record_counts(records).items())), signature, tuple(face_signatures), worn)
 
     @property
     def faces(self) -> int:

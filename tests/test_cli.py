@@ -22,7 +22,7 @@ from augment.dataset import RECIPE, split_of
 from augment.faces import box_iou, find_faces
 from augment.images import encode_image, load_rgb, save_rgb
 
-from conftest import draw_third_party_mask
+from conftest import BUILTIN_STYLES, draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
 from test_faces import group_photo
 from test_images import png_header_only
@@ -499,61 +499,79 @@ def test_a_restart_stopped_half_way_is_still_refused_until_restarted_again(raw_d
             == {k: v for k, v in folder_digest(tmp_path / "reference").items() if k.endswith(".jpg")})
 
 
-def test_resuming_after_a_style_weight_changed_is_refused(raw_dir, styles_dir, tmp_path):
+def test_resuming_after_a_style_weight_changed_remakes_the_faces_that_draw_otherwise(raw_dir, styles_dir, tmp_path):
     out = tmp_path / "out"
-    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    assert generate(raw_dir, out, styles_dir, "--seed", "2").exit_code == 0
     sidecar = styles_dir / "cloth_black.json"
-    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 4}))
-    result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "other settings" in result.output
-    assert generate(raw_dir, tmp_path / "other", styles_dir).exit_code == 0
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 1000}))
+    result = generate(raw_dir, out, styles_dir, "--seed", "2")
+    assert result.exit_code == 0 and "(cloth_black weight 3 -> 1000)" in result.output
+    assert json.loads((out / "report.json").read_text())["restyled"] == ["tilted.jpg"]  # upright wore it already
+    assert generate(raw_dir, tmp_path / "fresh", styles_dir, "--seed", "2").exit_code == 0
+    assert_made_alike(out, tmp_path / "fresh")
+
+
+def assert_made_alike(out: Path, fresh: Path) -> None:
+    """Both folders hold the same pictures, byte for byte, and the same manifest."""
+    for label in ("with_mask", "without_mask"):
+        assert sorted(p.name for p in (out / label).iterdir()) == sorted(p.name for p in (fresh / label).iterdir())
+        for path in (out / label).iterdir():
+            assert path.read_bytes() == (fresh / label / path.name).read_bytes(), path
+    assert (out / "manifest.jsonl").read_text() == (fresh / "manifest.jsonl").read_text()
 
 
 def test_resuming_after_a_style_was_edited_remakes_only_the_faces_that_wore_it(raw_dir, styles_dir, tmp_path):
     """A PNG repainted, or a sidecar's creases changed, changes no face's draw, only the look of the
     faces wearing that style: they are made again, the others kept, and the folder ends as a fresh
     run would make it (otherwise it would mix two looks of one style)."""
-    out, fresh = tmp_path / "out", tmp_path / "fresh"
-    assert generate(raw_dir, out, styles_dir, "--seed", "1").exit_code == 0
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir, "--seed", "2").exit_code == 0
     worn = {r["source"]: r["style"] for r in records(out) if r["label"] == "with_mask"}
-    assert worn == {"upright.png": "surgical_blue", "tilted.jpg": "cloth_black"}  # the seed dresses them apart
-    kept = (out / "with_mask" / "upright_0.jpg").stat().st_ino
+    assert worn == {"upright.png": "cloth_black", "tilted.jpg": "surgical_blue"}  # the seed dresses them apart
+    kept = (out / "with_mask" / "tilted_0.jpg").stat().st_ino
     png = styles_dir / "cloth_black.png"
     pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
     pixels[..., :3] = 255 - pixels[..., :3]  # the same shape in another colour
     cv2.imwrite(str(png), pixels)
-    result = generate(raw_dir, out, styles_dir, "--seed", "1")
+    result = generate(raw_dir, out, styles_dir, "--seed", "2")
     assert result.exit_code == 0, result.output
-    assert "cloth_black edited since the earlier run: making again the 1 image that wore it" in result.output
+    assert "(cloth_black edited): making again the 1 image with a face" in result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["restyled"] == ["tilted.jpg"] and report["resumed"] == 2  # the other face, the photo without one
-    assert (out / "with_mask" / "upright_0.jpg").stat().st_ino == kept  # not written again
-    assert generate(raw_dir, fresh, styles_dir, "--seed", "1").exit_code == 0
-    for label in ("with_mask", "without_mask"):
-        assert sorted(p.name for p in (out / label).iterdir()) == sorted(p.name for p in (fresh / label).iterdir())
-        for path in (out / label).iterdir():
-            assert path.read_bytes() == (fresh / label / path.name).read_bytes(), path
-    assert (out / "manifest.jsonl").read_text() == (fresh / "manifest.jsonl").read_text()
-    again = generate(raw_dir, out, styles_dir, "--seed", "1")  # the edit is now the folder's own
-    assert json.loads((out / "report.json").read_text())["restyled"] == [] and "edited" not in again.output
+    assert report["restyled"] == ["upright.png"] and report["resumed"] == 2  # the other face, the photo without one
+    assert (out / "with_mask" / "tilted_0.jpg").stat().st_ino == kept  # not written again
+    assert generate(raw_dir, tmp_path / "fresh", styles_dir, "--seed", "2").exit_code == 0
+    assert_made_alike(out, tmp_path / "fresh")
+    again = generate(raw_dir, out, styles_dir, "--seed", "2")  # the edit is now the folder's own
+    assert json.loads((out / "report.json").read_text())["restyled"] == [] and "changed" not in again.output
     sidecar = styles_dir / "surgical_blue.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "creases": 0.2}))
+    assert generate(raw_dir, out, styles_dir, "--seed", "2").exit_code == 0
+    assert json.loads((out / "report.json").read_text())["restyled"] == ["tilted.jpg"]
+
+
+def test_a_style_added_or_removed_remakes_only_the_faces_that_take_or_lose_it(raw_dir, styles_dir, tmp_path):
+    """Dropping a PNG into the styles folder and running again: the faces that now draw it are made
+    again, the rest kept, and the folder is what a fresh run with the new styles makes."""
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
     assert generate(raw_dir, out, styles_dir, "--seed", "1").exit_code == 0
+    kept = (out / "with_mask" / "tilted_0.jpg").stat().st_ino
+    for suffix in (".png", ".json"):
+        shutil.copy(BUILTIN_STYLES / f"cloth_grey{suffix}", styles_dir)
+    result = generate(raw_dir, out, styles_dir, "--seed", "1")
+    assert result.exit_code == 0 and "(cloth_grey added)" in result.output
     assert json.loads((out / "report.json").read_text())["restyled"] == ["upright.png"]
-
-
-def test_resuming_with_a_style_added_removed_or_reweighted_is_refused_by_name(raw_dir, styles_dir, tmp_path):
-    """Those change which style every face draws: only a whole new run gives the seed's dataset."""
-    out = tmp_path / "out"
-    assert generate(raw_dir, out, styles_dir).exit_code == 0
-    sidecar = styles_dir / "surgical_blue.json"
-    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
-    result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "style_weights: surgical_blue changed" in result.output
-    (styles_dir / "surgical_blue.json").unlink()
-    (styles_dir / "surgical_blue.png").unlink()
-    result = generate(raw_dir, out, styles_dir)
-    assert result.exit_code != 0 and "styles: surgical_blue removed" in result.output  # only what differs
+    assert (out / "with_mask" / "tilted_0.jpg").stat().st_ino == kept
+    assert {r["source"]: r["style"] for r in records(out) if r["label"] == "with_mask"} == {
+        "upright.png": "cloth_grey", "tilted.jpg": "surgical_blue"}
+    assert generate(raw_dir, fresh, styles_dir, "--seed", "1").exit_code == 0
+    assert_made_alike(out, fresh)
+    for suffix in (".png", ".json"):
+        (styles_dir / f"cloth_grey{suffix}").unlink()
+    result = generate(raw_dir, out, styles_dir, "--seed", "1")
+    assert result.exit_code == 0 and "(cloth_grey removed)" in result.output
+    assert json.loads((out / "report.json").read_text())["restyled"] == ["upright.png"]
+    assert {r["source"]: r["style"] for r in records(out) if r["label"] == "with_mask"} == {
+        "upright.png": "cloth_black", "tilted.jpg": "surgical_blue"}
 
 
 def test_a_folder_made_before_styles_were_fingerprinted_resumes(raw_dir, styles_dir, tmp_path):
@@ -569,19 +587,19 @@ def test_a_folder_made_before_styles_were_fingerprinted_resumes(raw_dir, styles_
 
 
 def test_demo_makes_its_pictures_and_remakes_an_older_demos_output(tmp_path):
-    """The demo's output comes from built-in data only, so one made before the built-in styles
-    changed is made again instead of refused as another recipe."""
+    """The demo's output comes from built-in data only, so one made by an older version of the
+    generator is made again instead of refused as another recipe."""
     out = tmp_path / "demo"
     first = run("demo", "--out", out, "--workers", "1")
     assert first.exit_code == 0, first.output
     sheets = {name: cv2.imread(str(out / name)) for name in ("examples.png", "styles.png")}
     assert all(sheet is not None and sheet.std() > 20 for sheet in sheets.values())
     stamp = out / "generated" / ".parts" / "settings.json"
-    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "styles": ["an_older_style"]}))
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "recipe": RECIPE - 1}))
     again = run("demo", "--out", out, "--workers", "1")
     assert again.exit_code == 0, again.output
     assert "making it again" in again.output
-    assert "an_older_style" not in stamp.read_text()
+    assert json.loads(stamp.read_text())["recipe"] == RECIPE
     report = json.loads((out / "generated" / "report.json").read_text())
     assert report["resumed"] == 0 and report["with_mask"] == report["without_mask"] > 0
 

@@ -32,26 +32,37 @@ def test_face_rng_depends_on_seed_source_and_face_only():
     assert len({draw(0, "a.jpg", 0), draw(1, "a.jpg", 0), draw(0, "b.jpg", 0), draw(0, "a.jpg", 1)}) == 4
 
 
-def test_random_parameters_stay_in_their_ranges_and_use_every_style():
+def test_random_parameters_stay_in_their_ranges_and_every_style_is_drawn():
     styles, _ = load_styles([BUILTIN_STYLES])
-    params = [dataset.draw_params(np.random.default_rng(i), styles) for i in range(400)]
-    assert {p.style for p in params} == {s.name for s in styles}
+    params = [dataset.draw_params(np.random.default_rng(i), "any") for i in range(400)]
     assert all(-0.07 <= p.shift <= 0.07 and 0.96 <= p.width <= 1.06 for p in params)
     assert all(0.2 <= p.shadow <= 0.45 and all(0.5 < t < 2.0 for t in p.tint) for p in params)
+    assert {dataset.draw_style(0, f"{i}.jpg", 0, styles).name for i in range(400)} == {s.name for s in styles}
 
 
-def test_styles_are_drawn_as_often_as_their_weights_say():
+def test_styles_are_drawn_as_often_as_their_weights_say_whatever_their_order():
     styles, _ = load_styles([BUILTIN_STYLES])
     heavy, light = replace(styles[0], weight=3), replace(styles[1], weight=1)
-    drawn = Counter(dataset.draw_params(np.random.default_rng(i), [heavy, light]).style for i in range(4000))
-    assert abs(drawn[heavy.name] / 4000 - 0.75) < 0.03 and drawn[light.name] + drawn[heavy.name] == 4000
+    drawn = [dataset.draw_style(0, f"{i}.jpg", i % 3, [heavy, light]).name for i in range(4000)]
+    assert abs(drawn.count(heavy.name) / 4000 - 0.75) < 0.03 and drawn.count(light.name) > 900
+    assert drawn == [dataset.draw_style(0, f"{i}.jpg", i % 3, [light, heavy]).name for i in range(4000)]
+    assert drawn != [dataset.draw_style(1, f"{i}.jpg", i % 3, [heavy, light]).name for i in range(4000)]
 
 
-def test_styles_of_equal_weight_are_drawn_as_before_weights_existed():
-    """A seed keeps giving the dataset it gave: with every weight 1 the pick is a uniform integer draw."""
-    styles = [replace(style, weight=1) for style in load_styles([BUILTIN_STYLES])[0]]
-    picks = [dataset.draw_params(np.random.default_rng(i), styles).style for i in range(200)]
-    assert picks == [styles[int(np.random.default_rng(i).integers(len(styles)))].name for i in range(200)]
+def test_a_style_added_removed_or_reweighted_changes_only_the_faces_that_take_or_lose_it():
+    """So a folder made before is brought up to date by making those faces again."""
+    styles, _ = load_styles([BUILTIN_STYLES])
+    faces = [(f"{i}.jpg", i % 2) for i in range(3000)]
+
+    def worn(style_list: list) -> list[str]:
+        return [dataset.draw_style(7, source, index, style_list).name for source, index in faces]
+
+    before, fewer = worn(styles), worn(styles[1:])
+    changed = [old != new for old, new in zip(before, fewer)]
+    assert changed == [old == styles[0].name for old in before]  # removed: exactly its wearers move
+    heavier = worn([replace(styles[0], weight=styles[0].weight * 3), *styles[1:]])
+    assert all(new == old or new == styles[0].name for old, new in zip(before, heavier))
+    assert heavier.count(styles[0].name) > 2 * before.count(styles[0].name) > 0
 
 
 def test_list_inputs_finds_images_recursively_and_skips_others(tmp_path):

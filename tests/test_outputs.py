@@ -1,10 +1,13 @@
 """Output bookkeeping: clearing out stale and changed inputs' files, the manifest and the report."""
 import json
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from augment import dataset, outputs
+from augment.styles import MaskStyle
 
 
 def test_remove_stale_keeps_what_an_unreadable_directory_may_still_hold(tmp_path):
@@ -53,8 +56,8 @@ def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order_with_the_
     # pictures are copies (one signature), so both take the split of "c.jpg"; "b.jpg" keeps its own.
     copy_signature = "0f" * 64
     for stem, faces, signature in (("c", 2, copy_signature), ("c0", 1, copy_signature), ("b", 1, "f0" * 64)):
-        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "source": f"{stem}.jpg", "style": "s"}
-                   for index in range(faces) for label in dataset.LABELS]
+        records = [{"path": f"{label}/{stem}_{index}.jpg", "label": label, "source": f"{stem}.jpg", "face": index,
+                    "style": "s"} for index in range(faces) for label in dataset.LABELS]
         part = {"source": f"{stem}.jpg", "stamp": [1, 1], "signature": signature, "records": records, "skipped": None}
         (out / dataset.IMAGE_PARTS / f"{stem}.json").write_text(json.dumps(part))
     finished = [done for done, _ in outputs.read_parts(out).values()]
@@ -71,7 +74,8 @@ def test_the_manifest_is_read_back_from_each_inputs_part_in_path_order_with_the_
                                                 "without_mask/c_1.jpg"]
     assert all(line["label"] == line["path"].split("/")[0] for line in lines)
     assert all(line["split"] == split[line["source"]] for line in lines)
-    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[], restyled=[], split=split, copies=copies)
+    report = outputs.summarise(finished, [], [], 1.0, resumed=2, removed=[], changed=[], restyled=[], split=split,
+                               copies=copies)
     assert (report["faces"], report["with_mask"], report["without_mask"]) == (4, 4, 4)
     assert report["splits"] == {"val": 4}  # c.jpg's split, and b.jpg's
     assert report["copies"] == 2 and report["styles"] == {"s": 4}
@@ -116,28 +120,32 @@ def test_photos_of_one_folder_share_a_split_when_split_by_folder():
         outputs.splits(finished, "person")
 
 
-def test_a_style_edited_under_its_name_is_named_for_remaking_and_any_other_change_refused(tmp_path):
+def test_a_change_of_styles_alone_is_described_with_the_styles_edited_and_any_other_change_refused(tmp_path):
     settings = dataset.Settings(styles=("a", "b"), style_fingerprints=(("a", "1"), ("b", "2")))
-    assert outputs.check_settings(tmp_path, settings) == []  # a new folder
+    assert outputs.check_settings(tmp_path, settings) is None  # a new folder
     outputs.save_settings(tmp_path, settings)
-    assert outputs.check_settings(tmp_path, settings) == []
+    assert outputs.check_settings(tmp_path, settings) is None
     edited = replace(settings, style_fingerprints=(("a", "1"), ("b", "3")))
-    assert outputs.check_settings(tmp_path, edited) == ["b"]
+    assert outputs.check_settings(tmp_path, edited) == ("b edited", {"b"})
+    renamed = replace(edited, styles=("a", "b", "c"), style_weights=(("c", 3),),
+                      style_fingerprints=(("a", "1"), ("b", "3"), ("c", "2")))
+    assert outputs.check_settings(tmp_path, renamed) == ("c added, b edited", {"b"})
+    reweighted = replace(settings, styles=("a",), style_weights=(("a", 3),), style_fingerprints=(("a", "1"),))
+    assert outputs.check_settings(tmp_path, reweighted) == ("b removed, a weight 1 -> 3", set())
     with pytest.raises(dataset.SettingsChanged, match="margin was 1.0, now 0.5; style_fingerprints: b changed"):
         outputs.check_settings(tmp_path, replace(edited, margin=0.5))
-    renamed = replace(settings, styles=("a", "c"), style_fingerprints=(("a", "1"), ("c", "2")))
-    with pytest.raises(dataset.SettingsChanged, match="styles: c added, b removed"):
-        outputs.check_settings(tmp_path, renamed)
     stamp = tmp_path / outputs.SETTINGS_STAMP
     stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "style_fingerprints": "by hand"}))
     with pytest.raises(dataset.SettingsChanged, match="style_fingerprints was 'by hand'"):
         outputs.check_settings(tmp_path, settings)
 
 
-def test_forget_wearers_deletes_the_files_of_inputs_with_a_face_in_an_edited_style(tmp_path):
-    def made(stem: str, styles: list[str]) -> None:
-        records = [{"path": f"with_mask/{stem}_{i}.jpg", "label": "with_mask", "source": f"{stem}.jpg",
-                    "style": style} for i, style in enumerate(styles)]
+def test_forget_restyled_deletes_the_files_of_inputs_with_a_face_drawing_another_style_or_an_edited_one(tmp_path):
+    styles = [MaskStyle(name, Path(f"{name}.png"), np.zeros((4, 4, 4), np.uint8), {}, "alpha") for name in "abc"]
+
+    def made(stem: str, faces: int) -> None:
+        records = [{"path": f"with_mask/{stem}_{i}.jpg", "label": "with_mask", "source": f"{stem}.jpg", "face": i,
+                    "style": dataset.draw_style(0, f"{stem}.jpg", i, styles[:2]).name} for i in range(faces)]
         for record in records:
             (tmp_path / record["path"]).parent.mkdir(exist_ok=True)
             (tmp_path / record["path"]).write_bytes(b"jpeg")
@@ -145,10 +153,19 @@ def test_forget_wearers_deletes_the_files_of_inputs_with_a_face_in_an_edited_sty
         part.parent.mkdir(parents=True, exist_ok=True)
         part.write_text(json.dumps({"source": f"{stem}.jpg", "stamp": [1, 1], "records": records, "skipped": None}))
 
-    made("one", ["a", "b"])
-    made("two", ["a"])
-    made("none", [])
+    for number in range(40):
+        made(f"photo{number}", 1 + number % 2)
+    made("none", 0)
     parts = outputs.read_parts(tmp_path)
-    assert outputs.forget_wearers(tmp_path, parts, ["b"]) == ["one.jpg"]
-    assert sorted(parts) == ["none", "two"] and sorted(outputs.read_parts(tmp_path)) == ["none", "two"]
-    assert sorted(p.name for p in (tmp_path / "with_mask").iterdir()) == ["two_0.jpg"]
+    assert outputs.forget_restyled(tmp_path, parts, 0, styles[:2], []) == []  # nothing changed
+    wore_b = sorted(done.source for done, _ in parts.values() if "b" in dict(done.styles).values())
+    assert outputs.forget_restyled(tmp_path, dict(parts), 0, styles[:2], {"b"}) == wore_b
+    takes_c = sorted(done.source for done, _ in outputs.read_parts(tmp_path).values()
+                     if any(dataset.draw_style(0, done.source, face, styles).name == "c" for face, _ in done.styles))
+    assert 0 < len(takes_c) < 30  # of the 40 photos left; "c" is drawn by about a third of the faces
+    parts = outputs.read_parts(tmp_path)
+    assert outputs.forget_restyled(tmp_path, parts, 0, styles, []) == takes_c
+    assert sorted(done.source for done, _ in outputs.read_parts(tmp_path).values()) == sorted(
+        done.source for done, _ in parts.values())
+    kept = {path.name for path in (tmp_path / "with_mask").iterdir()}
+    assert kept == {path.rpartition("/")[2] for done, _ in parts.values() for path in done.paths}
