@@ -202,10 +202,10 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     restyled = []
     with dataset.writing(out):
         removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
-        if style_change:
+        if style_change is not None:
             restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
         outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
-    if style_change:
+    if style_change is not None:
         warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
              f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
              "style or wore an edited one")

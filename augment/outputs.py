@@ -334,8 +334,7 @@ def summarise(finished: list[Finished], listing_problems: list[dict], style_prob
               split: dict[str, str], copies: int, split_by: str = "photo") -> dict:
     """The run's report: counts, skipped inputs with reasons, masked files per split (``split``: each
     input's, from ``splits``, grouped ``split_by``), inputs that are copies of another, detectors and
-    styles used, stale outputs removed, inputs made again because their files changed or a style
-    they wore was edited."""
+    styles used, stale outputs removed, inputs made again because their files or the styles changed."""
     counts = Counter()
     for done in finished:
         counts.update(dict(done.counts))
