@@ -250,6 +250,17 @@ def template_at(style: MaskStyle, level: int) -> np.ndarray:
     return _TEMPLATES[key]
 
 
+_BOUNDS: dict[str, tuple[int, int, int, int]] = {}
+
+
+def opaque_bounds(style: MaskStyle) -> tuple[int, int, int, int]:
+    """``fit.opaque_bounds`` of the style's full-size template (cached per process, as ``template_at``)."""
+    key = str(style.path)
+    if key not in _BOUNDS:
+        _BOUNDS[key] = fit.opaque_bounds(template_at(style, 0))
+    return _BOUNDS[key]
+
+
 def placement(style: MaskStyle, params: MaskParams) -> np.ndarray:
     """Affine (2, 3) from canonical-face coordinates to the style's pixels, with the random shift and width."""
     to_template = fit.anchors_to_template(style.anchors)
@@ -268,11 +279,8 @@ def placed_mask(
     Returns premultiplied linear RGBA float32 (H, W, 4) and the box (x0, y0, x1, y1) of an
     image of ``image_shape`` it covers (``fit.warp_template``).
     """
-    to_template = placement(style, params)
-    # Shrink the template first when it is much larger than the face, so the warp does not alias.
-    template_pixels_per_face_pixel = np.sqrt(abs(np.linalg.det(to_template[:, :2]))) / fit.face_scale(landmarks)
-    level = int(np.clip(np.floor(np.log2(max(template_pixels_per_face_pixel, 1e-6) / 1.5)), 0, 6))
-    return fit.warp_template(template_at(style, level), to_template / (2.0**level), landmarks, image_shape)
+    return fit.warp_template(functools.partial(template_at, style), placement(style, params), landmarks, image_shape,
+                             opaque=opaque_bounds(style))
 
 
 def draw_creases(rng: np.random.Generator) -> tuple[tuple[float, float, float, float, float, float], ...]:

@@ -54,7 +54,8 @@ class SettingsChanged(DatasetError):
 
 # The version of the pictures a run makes for the same settings, raised whenever they change
 # (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise; 4: a
-# mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``), so
+# mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``, and
+# each part of a mask is read from a template copy as small as the warp squeezes it there), so
 # that a run never resumes into a folder that an older version made.
 RECIPE = 5
 

@@ -14,6 +14,7 @@ All functions are pure, on float arrays of (x, y) points.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -80,6 +81,10 @@ CHIN_FADE, EAR_FADE = 3, 2
 # The ears' zone ends at the mouth, as a share of the bridge-to-chin height: below it the mask
 # covers the far mouth corner, close to the outline on a turned face, and hangs past the jaw.
 EAR_ZONE_END = (0.5, 0.6)
+# A warp reads a template copy halved often enough (at most MAX_LEVEL times) that it squeezes no
+# more than MAX_SQUEEZE of its pixels into one of the face's in any direction.
+MAX_SQUEEZE = 1.5
+MAX_LEVEL = 6
 # A frame far around the face, placed by the face's overall affine pose, so that the
 # triangulation covers every pixel a style PNG can reach and nothing needs extrapolating.
 FRAME = np.array([(x, y) for x in (-4.0, 0.0, 4.0) for y in (-3.0, 1.0, 5.0) if (x, y) != (0.0, 1.0)])
@@ -205,24 +210,66 @@ def triangle_index_map(target: np.ndarray, triangles: np.ndarray, box: tuple[int
 
 def piecewise_affine_maps(
     source: np.ndarray, target: np.ndarray, triangles: np.ndarray, box: tuple[int, int, int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``cv2.remap`` maps (float32, (H, W) each) that pull ``source``-space pixels into ``box`` of target space.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (float32, (H, W) each) that pull ``source``-space pixels into ``box`` of target
+    space, and how far apart (float32 (H, W)) two neighbouring target pixels read the source.
 
     ``source`` and ``target`` are matching control points (K, 2); ``triangles`` (T, 3) index them.
+    The spread is the largest stretch of each pixel's triangle map: over 1, the source is being
+    squeezed and should be read from a smaller copy, or its detail aliases.
     """
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
-    matrices = triangle_affines(source, target, triangles).reshape(-1, 6).astype(np.float32)
+    affines = triangle_affines(source, target, triangles)
+    spread = largest_stretch(affines[:, :, :2])
+    # A pixel on an edge is drawn into both triangles and keeps the later one's map. On a head
+    # turned away a triangle can be squeezed to a sliver whose map, read even half a pixel outside
+    # it, lands far off in the template (bare specks along the mask's side), so the most
+    # squeezed triangles go first and their better-shaped neighbours take the shared pixels.
+    order = np.argsort(-spread, kind="stable")
+    triangles, affines, spread = triangles[order], affines[order], spread[order]
     # Pixels outside every triangle (index -1: the last row) read from far outside the source,
     # which remap leaves empty.
-    outside = np.array([[0, 0, -1e6, 0, 0, -1e6]], dtype=np.float32)
-    coefficients = np.concatenate([matrices, outside]).T.copy()  # (6, T + 1): one row per coefficient
+    outside = np.array([[0, 0, -1e6, 0, 0, -1e6, 1]], dtype=np.float32)
+    coefficients = np.concatenate([np.hstack([affines.reshape(-1, 6), spread[:, None]]).astype(np.float32),
+                                   outside]).T.copy()  # (7, T + 1): one row per coefficient
     index = triangle_index_map(target, triangles, box)
-    a, b, c, d, e, f = (np.take(row, index) for row in coefficients)  # (H, W) each
+    a, b, c, d, e, f, stretch = (np.take(row, index) for row in coefficients)  # (H, W) each
     x0, y0, x1, y1 = box
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
     ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-    return a * xs + b * ys + c, d * xs + e * ys + f
+    return a * xs + b * ys + c, d * xs + e * ys + f, stretch
+
+
+def largest_stretch(linear: np.ndarray) -> np.ndarray:
+    """The largest singular value (N,) of each 2x2 matrix in ``linear`` (N, 2, 2): how far it stretches
+    a unit step at most (the closed form, several times quicker than a batched SVD)."""
+    a, b, c, d = linear[:, 0, 0], linear[:, 0, 1], linear[:, 1, 0], linear[:, 1, 1]
+    half_sum = (a * a + b * b + c * c + d * d) / 2
+    determinant = a * d - b * c
+    return np.sqrt(half_sum + np.sqrt(np.maximum(half_sum * half_sum - determinant * determinant, 0.0)))
+
+
+def halvings(template: np.ndarray) -> Callable[[int], np.ndarray]:
+    """``template`` halved ``level`` times (area-averaged), each copy made once, on first use."""
+    @functools.cache
+    def at(level: int) -> np.ndarray:
+        return template if level == 0 else cv2.resize(at(level - 1), None, fx=0.5, fy=0.5,
+                                                      interpolation=cv2.INTER_AREA)
+    return at
+
+
+def opaque_bounds(template: np.ndarray) -> tuple[int, int, int, int]:
+    """The bounding rectangle (x, y, width, height) of an RGBA template's pixels that are not transparent."""
+    return cv2.boundingRect((cv2.extractChannel(template, 3) > 0).astype(np.uint8))
+
+
+def _read_level(template_at: Callable[[int], np.ndarray], level: int, map_x: np.ndarray, map_y: np.ndarray
+                ) -> np.ndarray:
+    """The template halved ``level`` times, read at full-size template coordinates ``map_x``, ``map_y``."""
+    scale = np.float32(0.5**level)
+    return cv2.remap(template_at(level), map_x * scale, map_y * scale, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather: float = 1.0) -> np.ndarray:
@@ -326,22 +373,27 @@ def mask_placement(
 
 
 def warp_template(
-    template: np.ndarray,
+    template_at: Callable[[int], np.ndarray],
     canonical_to_template: np.ndarray,
     landmarks: np.ndarray,
     image_shape: tuple[int, ...],
     margin: float = 0.1,
+    opaque: tuple[int, int, int, int] | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Warp an RGBA float32 template (h, w, 4), premultiplied, onto a face.
 
+    ``template_at(level)`` is the template halved ``level`` times (``halvings``), level 0 the one
+    ``canonical_to_template`` places. Each part of the face reads the copy whose pixels it
+    squeezes at most MAX_SQUEEZE to one: the side of a mask on a head turned away is squeezed
+    far more than its front, and read at full size its edge and loops would alias into specks.
     Returns the warped RGBA (H, W, 4), cleared around the eyes (``eye_clearance``) and where the
     head hides it (``beside_the_face``), and the box (x0, y0, x1, y1) of the image it covers:
     the template's opaque part as placed on the face, grown by ``margin`` of its size on each
     side (room for soft edges and shadows), clipped to the image. The box is empty when the
-    mask falls wholly outside the image.
+    mask falls wholly outside the image. ``opaque``: the template's ``opaque_bounds``, if known.
     """
     template_points, face_points = mask_placement(landmarks, canonical_to_template)
-    left, top, width, height = cv2.boundingRect((cv2.extractChannel(template, 3) > 0).astype(np.uint8))
+    left, top, width, height = opaque or opaque_bounds(template_at(0))
     right, bottom = left + width, top + height
     corners = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
     # Control points over the opaque part may pull it beyond where the overall affine puts it.
@@ -356,8 +408,18 @@ def warp_template(
     box = (max(0, x0), max(0, y0), min(image_width, x1), min(image_height, y1))
     if box[2] <= box[0] or box[3] <= box[1]:
         return np.zeros((0, 0, 4), np.float32), box
-    map_x, map_y = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
-    warped = cv2.remap(template, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    map_x, map_y, spread = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
+    levels = np.clip(np.log2(spread * np.float32(1 / MAX_SQUEEZE)), 0, MAX_LEVEL).astype(np.uint8)  # floor
+    counts = np.bincount(levels.ravel(), minlength=MAX_LEVEL + 1)
+    common = int(np.argmax(counts))
+    warped = _read_level(template_at, common, map_x, map_y)
+    for level in np.flatnonzero(counts):
+        if level != common:  # read only around the pixels of this level: a squeezed side is small
+            here = (levels == level).astype(np.uint8)
+            left, top, width, height = cv2.boundingRect(here)
+            window = (slice(top, top + height), slice(left, left + width))
+            sampled = _read_level(template_at, int(level), map_x[window], map_y[window])
+            np.copyto(warped[window], sampled, where=here[window].astype(bool)[:, :, None])
     allowed = eye_clearance(landmarks, box) * beside_the_face(landmarks, box)
     warped *= cv2.merge([allowed] * 4)  # twice as fast as numpy broadcasting (H, W, 1) over four channels
     return warped, box

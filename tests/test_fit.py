@@ -80,10 +80,11 @@ def test_triangle_affines_are_exact_per_triangle_and_survive_flat_triangles():
 
 def test_identity_warp_maps_every_pixel_to_itself():
     points = fit.canonical_control_points() * 50 + 200
-    map_x, map_y = fit.piecewise_affine_maps(points, points, fit.control_triangles(), (120, 150, 280, 300))
+    map_x, map_y, spread = fit.piecewise_affine_maps(points, points, fit.control_triangles(), (120, 150, 280, 300))
     xs, ys = np.meshgrid(np.arange(120, 280), np.arange(150, 300))
     np.testing.assert_allclose(map_x, xs, atol=1e-3)
     np.testing.assert_allclose(map_y, ys, atol=1e-3)
+    np.testing.assert_allclose(spread, 1.0, atol=1e-4)
 
 
 def test_warp_of_a_globally_posed_face_is_that_pose():
@@ -92,7 +93,8 @@ def test_warp_of_a_globally_posed_face_is_that_pose():
     pose = rotation(-28, 0.45, (40, 60))
     face = fit.apply_affine(pose, template)
     box = (150, 150, 300, 300)
-    map_x, map_y = fit.piecewise_affine_maps(template, face, fit.control_triangles(), box)
+    map_x, map_y, spread = fit.piecewise_affine_maps(template, face, fit.control_triangles(), box)
+    np.testing.assert_allclose(spread, 1 / 0.45, rtol=1e-4)  # the face is 0.45 of the template's size
     inverse = np.vstack([pose, [0, 0, 1]])
     inverse = np.linalg.inv(inverse)[:2]
     xs, ys = np.meshgrid(np.arange(150, 300), np.arange(150, 300))
@@ -106,7 +108,7 @@ def warped_alpha(landmarks: np.ndarray) -> tuple[np.ndarray, tuple]:
     template = np.zeros((220, 300, 4), np.float32)
     template[10:210, 10:290] = 1.0  # opaque inside a transparent border
     to_template = np.array([[100.0, 0.0, 150.0], [0.0, 100.0, 10.0]])  # canonical (-1.5..1.5, -0.1..2.1)
-    warped, box = fit.warp_template(template, to_template, landmarks, (400, 400))
+    warped, box = fit.warp_template(fit.halvings(template), to_template, landmarks, (400, 400))
     return warped[:, :, 3], box
 
 
@@ -217,8 +219,34 @@ def test_a_mask_pushed_up_over_the_eyes_is_cut_back_below_them():
     face = fit.CANONICAL_FACE * 60 + (200, 120)
     template = np.ones((220, 300, 4), np.float32)
     too_high = np.array([[100.0, 0.0, 150.0], [0.0, 100.0, 60.0]])  # canonical face 0.5 units too low on the PNG
-    warped, (x0, y0, _, _) = fit.warp_template(template, too_high, face, (400, 400))
+    warped, (x0, y0, _, _) = fit.warp_template(fit.halvings(template), too_high, face, (400, 400))
     for x, y in face[36:48]:
         assert warped[int(round(y)) - y0, int(round(x)) - x0, 3] == 0.0
     nose = face[33]
     assert warped[int(nose[1]) - y0, int(nose[0]) - x0, 3] == 1.0
+
+
+def test_a_side_squeezed_by_a_turned_head_reads_a_halved_template_and_does_not_speckle():
+    """Read at full size through a strong squeeze, fine detail (an edge, a loop, a weave) aliases into
+    specks of bare skin; a copy halved until it is squeezed at most 1.5:1 gives its average."""
+    template = np.zeros((440, 600, 4), np.float32)
+    template[20:420, 20:580] = 1.0
+    template[:, 0:300:2] = 0.0  # 1-pixel stripes over the left half: half covered on average
+    to_template = np.array([[200.0, 0.0, 300.0], [0.0, 200.0, 20.0]])
+    face = turned_face(0.25)
+    y0, y1, x0, x1 = int(face[31, 1]), int(face[5, 1]), int(face[4, 0]) + 2, int(face[31, 0]) - 2
+
+    def far_cheek(template_at) -> np.ndarray:
+        warped, box = fit.warp_template(template_at, to_template, face, (400, 400))
+        return warped[y0 - box[1]:y1 - box[1], x0 - box[0]:x1 - box[0], 3]
+
+    halved, full = far_cheek(fit.halvings(template)), far_cheek(lambda level: template)
+    assert halved.size > 50
+    np.testing.assert_allclose(halved, 0.5, atol=0.05)
+    assert (full < 0.25).mean() > 0.2  # what the full-size copy gives there: specks
+
+
+def test_largest_stretch_is_the_largest_singular_value():
+    matrices = np.random.default_rng(0).normal(size=(200, 2, 2))
+    matrices[0] = [[2.0, 0.0], [0.0, 0.0]]  # flat: one direction lost
+    np.testing.assert_allclose(fit.largest_stretch(matrices), np.linalg.svd(matrices, compute_uv=False)[:, 0])
