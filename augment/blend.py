@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -235,22 +236,16 @@ def premultiplied_linear(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
-_TEMPLATES: dict[tuple[str, int], np.ndarray] = {}
+_TEMPLATES: dict[str, Callable[[int], np.ndarray]] = {}
+_BOUNDS: dict[str, tuple[int, int, int, int]] = {}
 
 
 def template_at(style: MaskStyle, level: int) -> np.ndarray:
-    """The style's premultiplied linear pixels, halved ``level`` times (cached per process, every level on the way)."""
-    key = (str(style.path), level)
+    """The style's premultiplied linear pixels, halved ``level`` times (``fit.halvings``, cached per process)."""
+    key = str(style.path)
     if key not in _TEMPLATES:
-        if level == 0:
-            _TEMPLATES[key] = premultiplied_linear(style.rgba)
-        else:
-            _TEMPLATES[key] = cv2.resize(template_at(style, level - 1), None, fx=0.5, fy=0.5,
-                                         interpolation=cv2.INTER_AREA)
-    return _TEMPLATES[key]
-
-
-_BOUNDS: dict[str, tuple[int, int, int, int]] = {}
+        _TEMPLATES[key] = fit.halvings(premultiplied_linear(style.rgba))
+    return _TEMPLATES[key](level)
 
 
 def opaque_bounds(style: MaskStyle) -> tuple[int, int, int, int]:

@@ -409,7 +409,7 @@ def warp_template(
     if box[2] <= box[0] or box[3] <= box[1]:
         return np.zeros((0, 0, 4), np.float32), box
     map_x, map_y, spread = piecewise_affine_maps(template_points, face_points, control_triangles(), box)
-    levels = np.clip(np.log2(spread * np.float32(1 / MAX_SQUEEZE)), 0, MAX_LEVEL).astype(np.uint8)  # floor
+    levels = np.minimum(np.log2(np.maximum(spread * np.float32(1 / MAX_SQUEEZE), 1)), MAX_LEVEL).astype(np.uint8)
     counts = np.bincount(levels.ravel(), minlength=MAX_LEVEL + 1)
     common = int(np.argmax(counts))
     warped = _read_level(template_at, common, map_x, map_y)
