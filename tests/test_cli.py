@@ -513,11 +513,11 @@ def test_resuming_after_a_style_weight_changed_remakes_the_faces_that_draw_other
 
 def assert_made_alike(out: Path, fresh: Path) -> None:
     """Both folders hold the same pictures, byte for byte, and the same manifest."""
-    for label in ("with_mask", "without_mask"):
-        assert sorted(p.name for p in (out / label).iterdir()) == sorted(p.name for p in (fresh / label).iterdir())
-        for path in (out / label).iterdir():
-            assert path.read_bytes() == (fresh / label / path.name).read_bytes(), path
-    assert (out / "manifest.jsonl").read_text() == (fresh / "manifest.jsonl").read_text()
+    def made(folder: Path) -> dict:
+        return {name: digest for name, digest in folder_digest(folder).items()
+                if name.split("/")[0] in ("with_mask", "without_mask") or name == "manifest.jsonl"}
+
+    assert made(out) == made(fresh) and len(made(out)) > 4
 
 
 def test_resuming_after_a_style_was_edited_remakes_only_the_faces_that_wore_it(raw_dir, styles_dir, tmp_path):
