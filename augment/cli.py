@@ -112,7 +112,8 @@ def main() -> None:
                    "share a split, so with a folder per person (as LFW is laid out) no person is in two splits.")
 @click.option("--restart", is_flag=True,
               help="Delete what earlier runs made in OUT first and make everything again (after changing "
-                   "settings or styles, which a resumed run refuses); other files there are left alone.")
+                   "settings, which a resumed run refuses; changed styles need no restart: only the faces "
+                   "they move are made again); other files there are left alone.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
 def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
              full_images: bool, margin: float, size: int, detector: str, upsample: int, detector_model: Path,
