@@ -321,6 +321,13 @@ def bent_line(start: np.ndarray, end: np.ndarray, bend: np.ndarray, samples: int
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
 
 
+# Where an ear loop goes behind the ear, seen from the front: just past the face's outline (jaw
+# point 1 is at x 1.07). From the mask's side the loop runs back, away from the camera, so a front
+# view shows little of it; drawn out to 1.36 (the first styles), the loops stood out beside the
+# face like handles, in the air wherever hair or background hid the ear.
+EAR = (1.17, 0.28)
+
+
 def ear_loops(body: np.ndarray) -> list[np.ndarray]:
     """Polylines of the two ear loops on each side, from the mask's corners to behind the ear."""
     top_corner = body[0]
@@ -328,7 +335,7 @@ def ear_loops(body: np.ndarray) -> list[np.ndarray]:
     for sign in (-1.0, 1.0):
         top = np.array([sign * abs(top_corner[0]), top_corner[1] + 0.02])
         bottom = np.array([sign * 0.93, 1.22])
-        ear = np.array([sign * 1.36, 0.30])
+        ear = np.array([sign * EAR[0], EAR[1]])
         for start, bend in ((top, 0.03), (bottom, 0.12)):
             loops.append(bent_line(start, ear, np.array([sign * bend, -0.02])))
     return loops

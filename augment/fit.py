@@ -65,8 +65,9 @@ EYE_CLEARANCE = 0.1
 # hides its ear behind the head: there a mask shows only STANDOFF past the face's outline (the
 # cloth standing off the cheek; eye-distance units). A side whose half of the face looks
 # FAR_SIDE_RATIO as wide as the other's or less is turned away; between that and
-# NEAR_SIDE_RATIO the reach grows towards EAR_REACH (the loops end at the ears, ~0.3 past the
-# jaw); from NEAR_SIDE_RATIO the side faces the camera and nothing is hidden.
+# NEAR_SIDE_RATIO the reach grows towards EAR_REACH (past the ear's outer rim, ~0.3 past the jaw,
+# as far as any style's loops may go); from NEAR_SIDE_RATIO the side faces the camera and nothing
+# is hidden.
 EAR_REACH = 0.45
 STANDOFF = 0.1
 FAR_SIDE_RATIO, NEAR_SIDE_RATIO = 0.7, 0.9

@@ -97,6 +97,21 @@ def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     assert np.flatnonzero(straps.any(axis=1)).max() < at(0, 1.5)[0]
 
 
+def test_ear_loops_end_just_past_the_face_outline():
+    """Seen from the front a loop runs back to the ear: it shows only a little way past the jaw,
+    not as a handle standing out beside the face."""
+    from augment.draw_styles import CORD_WIDTH, PIXELS_PER_UNIT, X_RANGE
+    from augment.fit import CANONICAL_FACE
+
+    outline = np.abs(CANONICAL_FACE[[0, 1, 15, 16], 0]).max()  # the jaw at the ears' height
+    for recipe in {recipe.kind: recipe for recipe in STYLES if recipe.kind != "cup"}.values():
+        rgba, _ = render_style(recipe)
+        columns = np.flatnonzero((rgba[:, :, 3] > 64).any(axis=0)) / PIXELS_PER_UNIT + X_RANGE[0]
+        reach = np.array([-columns.min(), columns.max()]) - outline
+        assert (reach > 0.02).all(), recipe.name  # the loops are there ...
+        assert (reach < 0.1 + CORD_WIDTH[recipe.kind] / 2).all(), recipe.name  # ... and end at the ear
+
+
 def test_foam_masks_have_wide_shaded_straps_of_their_own_colour_and_a_centre_seam():
     """A foam mask's ear straps are bands cut from the same sheet: far wider than a cloth mask's
     cords, of the mask's hue but darker (they face the ears); the moulded seam runs down its middle."""
