@@ -33,8 +33,9 @@ import numpy as np
 
 from augment import copies
 from augment.blend import MaskParams, draw_creases, wear_mask
-from augment.faces import SCENE_DETECTOR, Face, crop_box, face_box, faces_in_boxes, find_faces
-from augment.images import ImageError, is_image_path, load_rgb, resize_longest, save_rgb, write_atomic
+from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, crop_box, face_box, faces_in_boxes, find_faces
+from augment.images import (ImageError, is_image_path, load_rgb, load_rgb_reduced, resize_longest, save_rgb,
+                            write_atomic)
 from augment.styles import MaskStyle
 
 LABELS = ("with_mask", "without_mask")
@@ -55,9 +56,10 @@ class SettingsChanged(DatasetError):
 # The version of the pictures a run makes for the same settings, raised whenever they change
 # (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise; 4: a
 # mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``, and
-# each part of a mask is read from a template copy as small as the warp squeezes it there), so
-# that a run never resumes into a folder that an older version made.
-RECIPE = 5
+# each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
+# large JPEG is decoded at a reduced scale where its crops allow, ``process_image``), so that a
+# run never resumes into a folder that an older version made.
+RECIPE = 6
 
 
 @dataclass(frozen=True)
@@ -181,26 +183,30 @@ def _rounded(values: np.ndarray | tuple, digits: int = 1) -> list:
 
 
 def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
-                 styles: dict[str, MaskStyle], out: Path) -> list[dict]:
-    """Write the crop pair of every face of one image; return their manifest records."""
+                 styles: dict[str, MaskStyle], out: Path, scale: float = 1.0) -> list[dict]:
+    """Write the crop pair of every face of one image; return their manifest records.
+
+    ``scale``: the image's size relative to the source file's (``load_rgb_reduced``); the
+    manifest gives the face box and the crop in the source's own pixels.
+    """
     records = []
     for index, face in enumerate(faces):
         style, params, rng = dress(settings, source, index, styles)
         box = face_box(face.landmarks)
         x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
-        crop, scale = image[y0:y1, x0:x1], 1.0
+        crop, crop_scale = image[y0:y1, x0:x1], 1.0
         if max(crop.shape[:2]) > settings.size:
-            crop, scale = resize_longest(crop, settings.size)
-        landmarks = (face.landmarks - (x0, y0)) * scale
+            crop, crop_scale = resize_longest(crop, settings.size)
+        landmarks = (face.landmarks - (x0, y0)) * crop_scale
         masked = wear_mask(crop, landmarks, style, params, rng)
         name = f"{stem}_{index}.jpg"
         common = {
             "source": source,
             "face": index,
             "detector": face.detector,
-            "box": _rounded((np.asarray(box) - (x0, y0, x0, y0)) * scale),
-            "source_box": _rounded(box),
-            "crop": [x0, y0, x1, y1],
+            "box": _rounded((np.asarray(box) - (x0, y0, x0, y0)) * crop_scale),
+            "source_box": _rounded(np.asarray(box) / scale),
+            "crop": [round(v / scale) for v in (x0, y0, x1, y1)],
             "landmarks": _rounded(landmarks),
         }
         for label, pixels in (("without_mask", crop), ("with_mask", masked)):
@@ -246,19 +252,24 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     stamp = input_stamp(raw / source)  # before reading: a file changed meanwhile is made again next run
     signature, face_signatures = None, ()
     try:
-        image = load_rgb(raw / source)
+        # Faces are looked for on a copy of at most WORK_SIDE px, so a large JPEG is first decoded
+        # only down to about that size, and in full only where a face's crop needs more pixels.
+        image, scale = load_rgb_reduced(raw / source, None if settings.full_images else WORK_SIDE)
         signature = copies.signature(image)
         found = locate_faces(image, settings)
-        faces = [f for f in found if _box_side(f) >= MIN_FACE]
+        if scale < 1 and not crops_keep_size(found, image.shape, settings):
+            image, found, scale = load_rgb(raw / source), [face.unscaled(scale) for face in found], 1.0
+        faces = [f for f in found if _box_side(f) >= MIN_FACE * scale]
         face_signatures = tuple(copies.face_signature(image, face.landmarks) for face in faces)
         if not found:
             result = ImageResult(source, [], "no face found")
         elif not faces:
             result = ImageResult(source, [], f"face too small (under {MIN_FACE} px)")
         else:
-            write = image_records if settings.full_images else face_records
             with writing(out):
-                result = ImageResult(source, write(source, stem, faces, image, settings, styles, out))
+                records = (image_records(source, stem, faces, image, settings, styles, out) if settings.full_images
+                           else face_records(source, stem, faces, image, settings, styles, out, scale))
+            result = ImageResult(source, records)
     except ImageError as error:
         result = ImageResult(source, [], str(error))
     except MemoryError:
@@ -283,6 +294,16 @@ def writing(out: Path) -> Iterator[None]:
     except OSError as error:
         raise DatasetError(f"{error.filename or out}: cannot write ({error.strerror or error}); finished work "
                            "is kept: fix this and run the same command again") from None
+
+
+def crops_keep_size(faces: list[Face], image_shape: tuple[int, ...], settings: Settings) -> bool:
+    """Whether the crop of every face, cut from an image of ``image_shape``, has ``settings.size``
+    pixels or more on its longest side, so that it is written at that size whatever the image's."""
+    for face in faces:
+        x0, y0, x1, y1 = crop_box(face_box(face.landmarks), settings.margin, image_shape)
+        if max(x1 - x0, y1 - y0) < settings.size:
+            return False
+    return True
 
 
 def locate_faces(image: np.ndarray, settings: Settings) -> list[Face]:

@@ -11,7 +11,7 @@ import functools
 import importlib.util
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -97,6 +97,10 @@ class Face:
     landmarks: np.ndarray
     detector: str
     score: float
+
+    def unscaled(self, scale: float) -> "Face":
+        """This face, found on a copy ``scale`` times the size of an image, in that image's pixels."""
+        return replace(self, box=tuple(v / scale for v in self.box), landmarks=self.landmarks / scale)
 
 
 def _model_path(name: str) -> str:
@@ -398,10 +402,7 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
         work, scale = resize_longest(rgb, target) if target != longest else (rgb, 1.0)
         found = _run_pass(work, step, unmasked)
         if found:
-            return [
-                Face(box=tuple(v / scale for v in box), landmarks=landmarks / scale, detector=step.label, score=score)
-                for box, landmarks, score in found
-            ]
+            return [Face(box, landmarks, step.label, score).unscaled(scale) for box, landmarks, score in found]
     return []
 
 

@@ -62,6 +62,17 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
     Raises ImageError with a one-line reason for empty, corrupt, non-image or oversized files.
     """
+    return load_rgb_reduced(path, None)[0]
+
+
+def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.ndarray, float]:
+    """Read an image file as ``load_rgb`` does, but smaller where its format makes that cheap.
+
+    A JPEG decoder can scale a picture by 1/2, 1/4 or 1/8 as it decodes, several times quicker
+    than decoding every pixel (a 16-megapixel photo: 0.02 s against 0.25 s). The image comes back
+    at the smallest such scale that keeps ``longest`` pixels or more on its longest side (None:
+    full size), with that scale (1.0: not reduced; other formats always come back at full size).
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -74,8 +85,12 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
+            if longest is not None and max(width, height) > longest:
+                ratio = longest / max(width, height)
+                image.draft(image.mode, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
             image.load()
-            return to_rgb8(ImageOps.exif_transpose(image))
+            scale = max(image.size) / max(width, height)
+            return to_rgb8(ImageOps.exif_transpose(image)), scale
     except ImageError:
         raise
     except UnidentifiedImageError:

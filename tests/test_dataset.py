@@ -1,11 +1,17 @@
-"""The dataset's making: naming, splits, seeding, random parameters, input listing, input stamps."""
+"""The dataset's making: naming, splits, seeding, random parameters, input listing, input stamps,
+large photos."""
 import os
 from collections import Counter
 from dataclasses import replace
 
+import cv2
 import numpy as np
+import pytest
 
 from augment import dataset
+from augment.demo import astronaut
+from augment.faces import face_box, find_faces
+from augment.images import load_rgb, save_rgb
 from augment.styles import load_styles
 
 from conftest import BUILTIN_STYLES
@@ -91,3 +97,37 @@ def test_input_stamp_is_size_and_modification_time_or_none(tmp_path):
     os.utime(photo, ns=(1_000, 2_000))
     assert dataset.input_stamp(photo) == [5, 2_000]
     assert dataset.input_stamp(tmp_path / "missing.jpg") is None
+
+
+def _one_face_made(tmp_path, monkeypatch, picture: np.ndarray) -> tuple[dict, np.ndarray, int]:
+    """``picture`` saved as a JPEG and put through ``process_image`` with the built-in styles: the
+    record of its masked crop, the crop, and how often the photo was decoded in full."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    save_rgb(raw / "photo.jpg", picture)
+    full_decodes = []
+    monkeypatch.setattr(dataset, "load_rgb", lambda path: full_decodes.append(path) or load_rgb(path))
+    styles = {style.name: style for style in load_styles([BUILTIN_STYLES])[0]}
+    result = dataset.process_image(raw, out, "photo.jpg", "photo", dataset.Settings(styles=tuple(sorted(styles))), styles)
+    assert result.skipped is None and len(result.records) == 2
+    record = next(r for r in result.records if r["label"] == "with_mask")
+    return record, load_rgb(out / record["path"]), len(full_decodes)
+
+
+@pytest.mark.parametrize("zoom, canvas, full_decodes", [
+    (4, None, 0),  # a face of ~390 px in 2048: its crop from the 1024-px decode still has over 512 px
+    (2.5, 2000, 1),  # ~240 px in 2000: from the 1000-px decode its crop would have ~360 px
+])
+def test_a_large_jpeg_is_decoded_in_full_only_when_a_crop_needs_it(tmp_path, monkeypatch, zoom, canvas, full_decodes):
+    face = cv2.resize(astronaut(), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    picture = face if canvas is None else np.full((canvas, canvas, 3), 90, np.uint8)
+    picture[:face.shape[0], :face.shape[1]] = face
+    record, crop, decoded = _one_face_made(tmp_path, monkeypatch, picture)
+    assert decoded == full_decodes
+    assert max(crop.shape[:2]) == 512  # the full --size, as from the whole photo
+    # Box and crop are given in the photo's own pixels, where the face is.
+    truth = face_box(find_faces(picture)[0].landmarks)
+    side = truth[2] - truth[0]
+    assert np.abs(np.subtract(record["source_box"], truth)).max() < 0.06 * side
+    x0, y0, x1, y1 = record["crop"]
+    assert x0 <= truth[0] and y0 <= max(truth[1], 0) and x1 >= truth[2] and y1 >= truth[3]
+    assert max(x1 - x0, y1 - y0) > 2.5 * side

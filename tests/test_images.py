@@ -4,11 +4,12 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb,
+from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb, load_rgb_reduced,
                             require_picture_suffix, resize_longest, save_rgb, write_atomic)
 
 
@@ -168,3 +169,33 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_large_jpeg_is_decoded_smaller_but_never_below_the_size_asked(tmp_path):
+    pixels = cv2.resize(np.random.default_rng(0).integers(0, 255, (30, 50, 3), dtype=np.uint8), (2000, 1200),
+                        interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(pixels).save(tmp_path / "large.jpg", quality=95)
+    Image.fromarray(pixels).save(tmp_path / "large.png")
+
+    reduced, scale = load_rgb_reduced(tmp_path / "large.jpg", 800)
+    assert reduced.shape == (600, 1000, 3) and scale == 0.5  # 1/4 would leave 500 px, under 800
+    full = load_rgb(tmp_path / "large.jpg")
+    shrunk = cv2.resize(full, (1000, 600), interpolation=cv2.INTER_AREA)
+    assert np.abs(reduced.astype(int) - shrunk).mean() < 2  # the same picture, only smaller
+    assert load_rgb_reduced(tmp_path / "large.jpg", 300)[0].shape == (300, 500, 3)
+    assert load_rgb_reduced(tmp_path / "large.jpg", None)[1] == 1.0
+    assert load_rgb_reduced(tmp_path / "large.jpg", 1500)[0].shape == full.shape  # halving would be too small
+    png, png_scale = load_rgb_reduced(tmp_path / "large.png", 800)  # only JPEG decoders scale as they go
+    assert png.shape == (1200, 2000, 3) and png_scale == 1.0
+
+
+def test_a_reduced_decode_honours_exif_orientation(tmp_path):
+    pixels = np.zeros((1200, 2000, 3), np.uint8)
+    pixels[:, :1000] = 255  # left half white
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # display turned 90 degrees clockwise
+    image.save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    rgb, scale = load_rgb_reduced(tmp_path / "turned.jpg", 800)
+    assert rgb.shape == (1000, 600, 3) and scale == 0.5
+    assert rgb[:500].mean() > 200 and rgb[500:].mean() < 50
