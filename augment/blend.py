@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -236,24 +236,33 @@ def premultiplied_linear(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
-_TEMPLATES: dict[str, Callable[[int], np.ndarray]] = {}
-_BOUNDS: dict[str, tuple[int, int, int, int]] = {}
+class _Template(NamedTuple):
+    pixels: np.ndarray  # the style's RGBA it was made from
+    at: Callable[[int], np.ndarray]  # fit.halvings of its premultiplied linear pixels
+    opaque: tuple[int, int, int, int]  # fit.opaque_bounds at full size
+
+
+# One template per style file, made again when a style of that name comes with other pixels (a
+# PNG redrawn and loaded again in the same process: a notebook, a run made in-process).
+_TEMPLATES: dict[str, _Template] = {}
+
+
+def _template(style: MaskStyle) -> _Template:
+    cached = _TEMPLATES.get(str(style.path))
+    if cached is None or cached.pixels is not style.rgba:
+        at = fit.halvings(premultiplied_linear(style.rgba))
+        cached = _TEMPLATES[str(style.path)] = _Template(style.rgba, at, fit.opaque_bounds(at(0)))
+    return cached
 
 
 def template_at(style: MaskStyle, level: int) -> np.ndarray:
     """The style's premultiplied linear pixels, halved ``level`` times (``fit.halvings``, cached per process)."""
-    key = str(style.path)
-    if key not in _TEMPLATES:
-        _TEMPLATES[key] = fit.halvings(premultiplied_linear(style.rgba))
-    return _TEMPLATES[key](level)
+    return _template(style).at(level)
 
 
 def opaque_bounds(style: MaskStyle) -> tuple[int, int, int, int]:
     """``fit.opaque_bounds`` of the style's full-size template (cached per process, as ``template_at``)."""
-    key = str(style.path)
-    if key not in _BOUNDS:
-        _BOUNDS[key] = fit.opaque_bounds(template_at(style, 0))
-    return _BOUNDS[key]
+    return _template(style).opaque
 
 
 def placement(style: MaskStyle, params: MaskParams) -> np.ndarray:

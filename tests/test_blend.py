@@ -1,4 +1,6 @@
 """Compositing: colour conversions, blur and noise estimates, lighting, and the mask on a real face."""
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -142,6 +144,30 @@ def test_mask_is_as_soft_as_a_blurred_photo(face_image, face_landmarks, styles):
     sharp = mask_edge_sharpness(face_image)
     soft = mask_edge_sharpness(cv2.GaussianBlur(face_image, (0, 0), 2.5))
     assert soft < 0.5 * sharp
+
+
+def test_a_style_edited_under_its_name_is_worn_as_edited_in_the_same_process(face_image, face_landmarks, styles):
+    # Templates are cached per process; a PNG redrawn between two runs in one process (a notebook,
+    # or a run small enough to be made in-process) must be worn as it is now.
+    style = styles["surgical_blue"]
+    params = MaskParams(style.name)
+    mouth = tuple(face_landmarks[48:68].mean(axis=0).round().astype(int))
+    cheek = tuple(((face_landmarks[3] * 2 + face_landmarks[48]) / 3).round().astype(int))
+    blue = wear_mask(face_image, face_landmarks, style, params, np.random.default_rng(0))
+    swapped = style.rgba.copy()
+    swapped[:, :, :3] = swapped[:, :, 2::-1]  # red and blue exchanged
+    orange = wear_mask(face_image, face_landmarks, replace(style, rgba=swapped), params, np.random.default_rng(0))
+    red, _, blue_value = blue[mouth[::-1]].astype(int)
+    assert blue_value > red
+    red, _, blue_value = orange[mouth[::-1]].astype(int)
+    assert red > blue_value
+    half_gone = style.rgba.copy()
+    half_gone[:, : style.rgba.shape[1] // 2, 3] = 0  # the side over jaw points 0-7 cut away
+    narrow = replace(style, rgba=half_gone)
+    cut = wear_mask(face_image, face_landmarks, narrow, params, np.random.default_rng(0))
+    assert np.abs(blue[cheek[::-1]].astype(int) - face_image[cheek[::-1]]).max() > 25
+    assert np.abs(cut[cheek[::-1]].astype(int) - face_image[cheek[::-1]]).max() <= 3
+    assert blend.opaque_bounds(narrow)[0] >= style.rgba.shape[1] // 2
 
 
 def test_random_shift_moves_the_mask(face_image, face_landmarks, styles):
