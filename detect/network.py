@@ -7,7 +7,6 @@ centre offset per cell of an 8-pixel grid (see ``detect.targets``). Saved like t
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -18,7 +17,7 @@ from augment.faces import Box, box_iou, smaller_box_covered
 from augment.images import resize_longest
 from detect.targets import decode
 from train.backend import keras, tf
-from train.model import base_network, load_model_file
+from train.model import base_network, load_model_file, load_once
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
     from keras import Model
@@ -228,7 +227,11 @@ def fuse_twins(found: list[Detection], labels: list[str], overlap: float = TWIN_
     return suppress(merged)
 
 
-@functools.cache
 def load_detector(path: Path) -> Detector:
-    """Load a detector made by ``python -m detect train-detector``, once per process."""
+    """Load a detector made by ``python -m detect train-detector``, once per process and version of
+    the file (``train.model.load_once``)."""
+    return load_once(_read_detector, path)
+
+
+def _read_detector(path: Path) -> Detector:
     return Detector(*load_model_file(path, "detector"))

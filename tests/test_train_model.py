@@ -1,4 +1,5 @@
 """The classifier's model files: built, saved with metadata, loaded back, refused when not ours."""
+import os
 import socket
 import urllib.error
 import zipfile
@@ -38,6 +39,18 @@ def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image
     direct = network.model(np.stack([resize_face(f, SIZE) for f in faces]).astype(np.float32)).numpy()
     assert np.allclose(probabilities, direct, atol=1e-5)
     assert classifier.predict([]).shape == (0, 2)
+
+
+def test_a_model_trained_again_into_the_same_path_is_loaded_again(network, tmp_path):
+    path = tmp_path / "m.keras"
+    save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})
+    first = load_classifier(path)
+    save_model_file(network.model, path, {"labels": ["mask", "no_mask"], "input_size": SIZE, "resize": RESIZE})
+    stamp = path.stat().st_mtime_ns + 10**9  # as a retraining minutes later would: no two writes in one clock tick
+    os.utime(path, ns=(stamp, stamp))
+    second = load_classifier(path)
+    assert second is not first and second.labels == ["mask", "no_mask"]
+    assert load_classifier(path) is second
 
 
 def test_files_that_are_not_our_models_are_refused(network, tmp_path):

@@ -7,14 +7,13 @@ file without it, so evaluation and detection never guess the preprocessing.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 
@@ -182,7 +181,33 @@ def load_model_file(path: Path, kind: str) -> tuple[object, dict]:
     return model, metadata
 
 
-@functools.cache
+# What ``load_once`` has loaded: for each loader and file, the file's (size, modification time)
+# when it was read, and what the loader made of it.
+_LOADED: dict[tuple[Callable, Path], tuple[tuple[int, int], object]] = {}
+
+Loaded = TypeVar("Loaded")
+
+
+def load_once(load: Callable[[Path], Loaded], path: Path) -> Loaded:
+    """``load(path)``, kept for the process as long as the file is unchanged: a model trained again
+    into the same path (a notebook, a script training several seeds) is read again, not served stale."""
+    path = Path(path)
+    try:
+        info = path.stat()
+        stamp = (info.st_size, info.st_mtime_ns)
+    except OSError:
+        return load(path)  # it says what is wrong with the path
+    known = _LOADED.get((load, path))
+    if known is None or known[0] != stamp:
+        known = _LOADED[(load, path)] = (stamp, load(path))
+    return known[1]
+
+
 def load_classifier(path: Path) -> Classifier:
-    """Load one of our classifiers once per process; ``ModelError`` names the file if it is not one."""
+    """Load one of our classifiers, once per process and version of the file (``load_once``);
+    ``ModelError`` names the file if it is not one."""
+    return load_once(_read_classifier, path)
+
+
+def _read_classifier(path: Path) -> Classifier:
     return Classifier(*load_model_file(path, "classifier"))
