@@ -21,8 +21,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 # GIF (encoded only since OpenCV 4.11).
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
 
-# Larger images are refused before decoding: a 20000x20000 photo would need
-# 1.2 GB as RGB, and no face dataset needs more than 50 megapixels. This check replaces
+# Larger images are refused before decoding: a 20000x20000 photo would need 1.2 GB as RGB. A
+# JPEG counts at the size it is decoded to (``load_rgb_reduced``), so the 108- and 200-megapixel
+# photos of some phones are read at a reduced scale where their faces allow. This check replaces
 # Pillow's own decompression-bomb guard, which is looser and gives a vaguer message.
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = None
@@ -83,11 +84,11 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
             if longest is not None and max(width, height) > longest:
                 ratio = longest / max(width, height)
                 image.draft(image.mode, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+            if image.size[0] * image.size[1] > MAX_PIXELS:  # the size it decodes to
+                raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
             image.load()
             scale = max(image.size) / max(width, height)
             return to_rgb8(ImageOps.exif_transpose(image)), scale

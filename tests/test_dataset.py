@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from augment import dataset
+from augment import dataset, images
 from augment.demo import astronaut
 from augment.faces import face_box, find_faces
 from augment.images import load_rgb, save_rgb
@@ -99,18 +99,24 @@ def test_input_stamp_is_size_and_modification_time_or_none(tmp_path):
     assert dataset.input_stamp(tmp_path / "missing.jpg") is None
 
 
-def _one_face_made(tmp_path, monkeypatch, picture: np.ndarray) -> tuple[dict, np.ndarray, int]:
+def _made(tmp_path, monkeypatch, picture: np.ndarray) -> tuple[dataset.ImageResult, int]:
     """``picture`` saved as a JPEG and put through ``process_image`` with the built-in styles: the
-    record of its masked crop, the crop, and how often the photo was decoded in full."""
+    result, and how often the photo was decoded in full."""
     raw, out = tmp_path / "raw", tmp_path / "out"
     save_rgb(raw / "photo.jpg", picture)
     full_decodes = []
     monkeypatch.setattr(dataset, "load_rgb", lambda path: full_decodes.append(path) or load_rgb(path))
     styles = {style.name: style for style in load_styles([BUILTIN_STYLES])[0]}
     result = dataset.process_image(raw, out, "photo.jpg", "photo", dataset.Settings(styles=tuple(sorted(styles))), styles)
-    assert result.skipped is None and len(result.records) == 2
-    record = next(r for r in result.records if r["label"] == "with_mask")
-    return record, load_rgb(out / record["path"]), len(full_decodes)
+    return result, len(full_decodes)
+
+
+def _astronaut(zoom: float, canvas: int | None = None) -> np.ndarray:
+    """The astronaut enlarged ``zoom`` times, alone or in the corner of a grey square ``canvas`` px wide."""
+    face = cv2.resize(astronaut(), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    picture = face if canvas is None else np.full((canvas, canvas, 3), 90, np.uint8)
+    picture[:face.shape[0], :face.shape[1]] = face
+    return picture
 
 
 @pytest.mark.parametrize("zoom, canvas, full_decodes", [
@@ -118,11 +124,11 @@ def _one_face_made(tmp_path, monkeypatch, picture: np.ndarray) -> tuple[dict, np
     (2.5, 2000, 1),  # ~240 px in 2000: from the 1000-px decode its crop would have ~360 px
 ])
 def test_a_large_jpeg_is_decoded_in_full_only_when_a_crop_needs_it(tmp_path, monkeypatch, zoom, canvas, full_decodes):
-    face = cv2.resize(astronaut(), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
-    picture = face if canvas is None else np.full((canvas, canvas, 3), 90, np.uint8)
-    picture[:face.shape[0], :face.shape[1]] = face
-    record, crop, decoded = _one_face_made(tmp_path, monkeypatch, picture)
-    assert decoded == full_decodes
+    picture = _astronaut(zoom, canvas)
+    result, decoded = _made(tmp_path, monkeypatch, picture)
+    assert decoded == full_decodes and result.skipped is None and len(result.records) == 2
+    record = next(r for r in result.records if r["label"] == "with_mask")
+    crop = load_rgb(tmp_path / "out" / record["path"])
     assert max(crop.shape[:2]) == 512  # the full --size, as from the whole photo
     # Box and crop are given in the photo's own pixels, where the face is.
     truth = face_box(find_faces(picture)[0].landmarks)
@@ -131,3 +137,11 @@ def test_a_large_jpeg_is_decoded_in_full_only_when_a_crop_needs_it(tmp_path, mon
     x0, y0, x1, y1 = record["crop"]
     assert x0 <= truth[0] and y0 <= max(truth[1], 0) and x1 >= truth[2] and y1 >= truth[3]
     assert max(x1 - x0, y1 - y0) > 2.5 * side
+
+
+def test_a_jpeg_over_the_pixel_limit_is_made_from_a_reduced_copy_or_skipped_naming_its_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 3_000_000)  # the 50-megapixel rule on photos a test can make
+    result, _ = _made(tmp_path / "large_face", monkeypatch, _astronaut(4))  # 4.2 megapixels, read at 1.0
+    assert result.skipped is None and len(result.records) == 2
+    result, _ = _made(tmp_path / "small_face", monkeypatch, _astronaut(2.5, 2000))  # its crop needs all 4.0
+    assert result.records == [] and result.skipped == "image too large: 2000x2000 is over 3 megapixels"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from augment import images
 from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb, load_rgb_reduced,
                             require_picture_suffix, resize_longest, save_rgb, write_atomic)
 
@@ -199,3 +200,16 @@ def test_a_reduced_decode_honours_exif_orientation(tmp_path):
     rgb, scale = load_rgb_reduced(tmp_path / "turned.jpg", 800)
     assert rgb.shape == (1000, 600, 3) and scale == 0.5
     assert rgb[:500].mean() > 200 and rgb[500:].mean() < 50
+
+
+def test_a_jpeg_over_the_pixel_limit_is_read_where_a_reduced_decode_is_under_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 3_000_000)  # the same rule as 50 megapixels, on a smaller photo
+    pixels = np.full((1600, 2400, 3), 128, np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "huge.jpg")
+    Image.fromarray(pixels).save(tmp_path / "huge.png")
+    rgb, scale = load_rgb_reduced(tmp_path / "huge.jpg", 800)
+    assert rgb.shape == (800, 1200, 3) and scale == 0.5
+    with pytest.raises(ImageError, match="too large: 2400x1600 is over 3 megapixels"):
+        load_rgb(tmp_path / "huge.jpg")
+    with pytest.raises(ImageError, match="too large: 2400x1600"):
+        load_rgb_reduced(tmp_path / "huge.png", 800)  # no reduced decode: refused before decoding
