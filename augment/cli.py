@@ -18,6 +18,9 @@ from augment.styles import MaskStyle
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUILTIN_STYLES = PROJECT / "mask_images"
+# A preview is for looking at: a larger photo is shown this many pixels long (each of its halves),
+# not as a side-by-side picture of twice a camera's megapixels.
+PREVIEW_SIDE = 1600
 
 
 def _count(number: int, noun: str) -> str:
@@ -219,9 +222,10 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 @click.option("--seed", type=int, default=0, show_default=True)
 @_upsample_option
 def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
-    """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn."""
+    """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
+    IMAGE is shown 1600 px long)."""
     from augment.faces import find_faces
-    from augment.images import ImageError, load_rgb, require_picture_suffix, save_rgb
+    from augment.images import ImageError, load_rgb_reduced, require_picture_suffix, resize_longest, save_rgb
     from augment.styles import StyleError
 
     try:
@@ -230,11 +234,13 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
         raise click.ClickException(f"--out {error}") from None
     try:
         chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
-        rgb = load_rgb(image)
+        rgb, _ = load_rgb_reduced(image, PREVIEW_SIDE)
     except StyleError as error:
         raise click.ClickException(str(error)) from None
     except ImageError as error:
         raise click.ClickException(f"{image}: {error}") from None
+    if max(rgb.shape[:2]) > PREVIEW_SIDE:
+        rgb, _ = resize_longest(rgb, PREVIEW_SIDE)
     faces = find_faces(rgb, "auto", upsample, unmasked=True)
     if not faces:
         raise click.ClickException(f"{image}: no face found")

@@ -728,6 +728,15 @@ def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
         assert "Traceback" not in unwritable.output and not (tmp_path / name).exists()
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_preview_of_a_large_photo_is_shown_at_preview_size(face_image, tmp_path, suffix):
+    photo = tmp_path / f"large{suffix}"
+    save_rgb(photo, cv2.resize(face_image, (2400, 2400), interpolation=cv2.INTER_CUBIC))
+    out = tmp_path / "preview.png"
+    assert run("preview", "surgical_blue", photo, "--out", out).exit_code == 0
+    assert load_rgb(out).shape == (1600, 3200, 3)
+
+
 def test_preview_with_upsample_shows_the_small_faces_of_a_group_photo(face_image, tmp_path):
     save_rgb(tmp_path / "group.png", group_photo(face_image))
     for upsample, faces in (("0", 1), ("1", 4)):
