@@ -36,7 +36,7 @@ def trained(labelled, tmp_path_factory):
     model = tmp_path_factory.mktemp("models") / "small.keras"
     result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--model", str(model), "--weights", "none",
                                        "--alpha", "0.35", "--size", "32", "--epochs", "12", "--views", "2",
-                                       "--fine-tune-epochs", "1", "--tflite"])
+                                       "--heads", "2", "--fine-tune-epochs", "1", "--tflite"])
     assert result.exit_code == 0, result.output
     return model, result.output
 
@@ -56,7 +56,11 @@ def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
         assert metrics["n"] == summary["images"][split]
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
     history = json.loads((run / "history.json").read_text())
-    assert len(history["loss"]) == 13  # 12 cached-head epochs, then 1 of fine-tuning
+    assert len(history["loss"]) == 13  # 12 cached-head epochs (the two heads' mean), then 1 of fine-tuning
+    from train.model import load_classifier
+    classifier = load_classifier(model)
+    assert classifier.metadata["recipe"]["heads"] == 2
+    assert classifier.model.get_layer("heads_mean") is not None  # the saved model averages its two heads
     assert summary["tflite"]["float32"]["agreement"] == 1.0
     assert summary["tflite"]["int8"]["bytes"] < summary["tflite"]["float32"]["bytes"]
 
@@ -115,7 +119,7 @@ def test_clear_errors_before_any_work(trained, tmp_path):
 def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path, monkeypatch, capsys):
     from train import fit as training
 
-    recipe = training.Recipe(weights="none", alpha=0.35, size=32, epochs=3, views=2, fine_tune_epochs=2,
+    recipe = training.Recipe(weights="none", alpha=0.35, size=32, epochs=3, views=2, heads=2, fine_tune_epochs=2,
                              batch_size=16)
     whole = training.fit(labelled, tmp_path / "whole.keras", recipe, progress=False)
     whole_history = json.loads((tmp_path / "whole" / "history.json").read_text())
@@ -136,7 +140,8 @@ def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         training.fit(labelled, model, recipe, progress=False)
     unfinished = tmp_path / "cut" / "unfinished"
-    assert list((unfinished / "train_features").glob("*.npy")) and (unfinished / "fine_tune.keras").is_file()
+    assert list((unfinished / "train_features").glob("*.npy")) and list((unfinished / "train_features_2").glob("*.npy"))
+    assert (unfinished / "fine_tune.keras").is_file()
     assert not model.exists()
 
     bars = []
@@ -147,9 +152,10 @@ def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path,
     assert "going on with the work an interrupted run saved there" in capsys.readouterr().out
     # No view was rendered for features (all came from the saved chunks): only fine-tuning's own.
     train_count, val_count = resumed["images"]["train"], resumed["images"]["val"]
-    assert computed == [[(index, 2 + epoch) for epoch in range(2) for index in range(train_count)],
-                        [(index, 0) for index in range(val_count)]]
-    assert bars == [("head (cached)", True, 0), ("fine-tune", True, 1)]  # fine-tuning went on after its epoch 1
+    assert computed == [[(index, 4 + epoch) for epoch in range(2) for index in range(train_count)],
+                        [(index, 0) for index in range(val_count)]]  # after the two heads' views 0-1 and 2-3
+    # Fine-tuning went on after its epoch 1.
+    assert bars == [("head 1/2 (cached)", True, 0), ("head 2/2 (cached)", True, 0), ("fine-tune", True, 1)]
     history = json.loads((tmp_path / "cut" / "history.json").read_text())
     assert len(history["loss"]) == 5
     # The cached head phase and the saved fine-tuning epoch are the uninterrupted run's, number for number.

@@ -23,7 +23,26 @@ def test_the_three_views_of_a_network_share_layers(network):
     images = np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 3)).astype(np.float32)
     features = network.features(images).numpy()
     assert features.shape == (3, 1280)
-    assert np.allclose(network.head(features).numpy(), network.model(images).numpy(), atol=1e-5)
+    assert np.allclose(network.heads[0](features).numpy(), network.model(images).numpy(), atol=1e-5)
+
+
+def test_several_heads_start_apart_and_the_model_gives_their_mean():
+    network = build_network(0.35, "none", SIZE, classes=2, seed=0, heads=3)
+    first_kernels = [head.get_weights()[0] for head in network.heads]
+    assert not np.allclose(first_kernels[0], first_kernels[1]) and not np.allclose(first_kernels[1], first_kernels[2])
+    rng = np.random.default_rng(1)
+    for head in network.heads:  # trained heads disagree; untrained ones all say 0.5 on a random base
+        kernel, bias = head.get_weights()[2:]
+        head.layers[-1].set_weights([rng.normal(0, 1, kernel.shape), rng.normal(0, 1, bias.shape)])
+    images = rng.uniform(0, 255, (4, SIZE, SIZE, 3)).astype(np.float32)
+    features = network.features(images)
+    outputs = np.stack([head(features).numpy() for head in network.heads])
+    assert outputs.shape == (3, 4, 2) and not np.allclose(outputs[0], outputs[1], atol=1e-3)
+    assert np.allclose(outputs.mean(axis=0), network.model(images).numpy(), atol=1e-5)
+    # The first head starts as a one-head network's does: one head is the recipe as it was.
+    alone = build_network(0.35, "none", SIZE, classes=2, seed=0)
+    assert np.array_equal(alone.heads[0].get_weights()[0], first_kernels[0])
+    assert [layer.name for layer in alone.heads[0].layers[1:]] == ["head_dense", "head_dropout", "head_softmax"]
 
 
 def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image):
@@ -111,8 +130,8 @@ def test_the_head_learns_from_cached_features(network):
     centres = rng.normal(0, 1, (2, 1280)).astype(np.float32)
     labels = rng.integers(0, 2, 400)
     features = (centres[labels] + rng.normal(0, 2.0, (400, 1280))).astype(np.float32)
-    history = train_head(network, features[:300], labels[:300], features[300:], labels[300:],
-                         Recipe(epochs=8, batch_size=32), images_per_epoch=300, progress=False)
+    history = train_head(network.heads[0], features[:300], labels[:300], features[300:], labels[300:],
+                         Recipe(epochs=8, batch_size=32), images_per_epoch=300, seed=0, progress=False)
     assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0] / 2
     assert history["val_accuracy"][-1] > 0.95
 

@@ -43,13 +43,15 @@ def main() -> None:
 @click.option("--epochs", type=click.IntRange(1), default=Recipe.epochs, show_default=True,
               help="Epochs of the head on cached features.")
 @click.option("--views", type=click.IntRange(1), default=Recipe.views, show_default=True,
-              help="Random degraded views per training image, each through the frozen base once.")
+              help="Random degraded views per training image and head, each through the frozen base once.")
+@click.option("--heads", type=click.IntRange(1), default=Recipe.heads, show_default=True,
+              help="Heads on the base, each trained on its own views; the model averages them.")
 @click.option("--fine-tune-epochs", type=click.IntRange(0), default=Recipe.fine_tune_epochs, show_default=True,
               help="Epochs of end-to-end training of the top blocks afterwards (slow).")
 @click.option("--batch-size", type=click.IntRange(1), default=Recipe.batch_size, show_default=True)
 @click.option("--seed", type=int, default=Recipe.seed, show_default=True)
 @click.option("--tflite", is_flag=True, help="Also export float and int8 TFLite models, checked against the Keras one.")
-def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int,
+def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int, heads: int,
         fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
     """Train on DATA; write the model, metrics, history, plots and worst errors.
 
@@ -57,7 +59,7 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
     """
     from train.fit import fit as train
 
-    recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views,
+    recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     try:
         summary = train(data, model_path, recipe, tflite=tflite)

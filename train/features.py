@@ -126,6 +126,7 @@ def _stored_chunk(path: Path | None, rows: int) -> np.ndarray | None:
     return part if part.ndim == 2 and len(part) == rows else None
 
 
-def samples_views(samples: list[Sample], count: int) -> list[tuple[int, int]]:
-    """(index, view) pairs for ``count`` views of every sample, view-major so each round covers all."""
-    return [(index, number) for number in range(count) for index in range(len(samples))]
+def samples_views(samples: list[Sample], count: int, first: int = 0) -> list[tuple[int, int]]:
+    """(index, view) pairs for views ``first`` to ``first + count - 1`` of every sample, view-major
+    so each round covers all."""
+    return [(index, number) for number in range(first, first + count) for index in range(len(samples))]

@@ -2,9 +2,10 @@
 
     python -m train fit --data dataset_generated --model models/mask_classifier.keras
 
-Phase 1 (frozen base): every training image is rendered as ``views`` random degraded views,
-each pushed through MobileNetV2 once; the head trains on those cached vectors for ``epochs``
-epochs of one view per image each. Phase 2 (``fine_tune_epochs`` > 0): the top blocks are
+Phase 1 (frozen base): every training image is rendered as ``views`` random degraded views per
+head, each pushed through MobileNetV2 once; each head trains on its own views' cached vectors
+for ``epochs`` epochs of one view per image each, and the model averages the heads (the curves
+drawn are the heads' mean). Phase 2 (``fine_tune_epochs`` > 0): the top blocks are
 unfrozen and trained end to end on fresh views at a low learning rate.
 
 The slow work (the features, and every fine-tuning epoch) is saved as it is done in
@@ -33,7 +34,7 @@ from train.data import DataError, Sample, copies_together, load_samples
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
-from train.model import Classifier, Network, build_network, save_model_file
+from train.model import HEAD_SEED_STEP, Classifier, Network, build_network, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view
 
@@ -49,7 +50,8 @@ class Recipe:
     alpha: float = 1.0
     size: int = 224
     epochs: int = 20
-    views: int = 2  # random views per training image, each through the base once
+    views: int = 2  # random views per training image and head, each through the base once
+    heads: int = 1  # heads on the one base, each trained on its own views from its own start; averaged
     batch_size: int = 32
     learning_rate: float = 1e-3
     fine_tune_epochs: int = 0
@@ -123,14 +125,21 @@ def _labelled(samples: list[Sample], images: list, labels: list[str], split: str
             np.array([labels.index(sample.label) for sample, _ in chosen], np.int64), [s for s, _ in chosen])
 
 
-def train_head(network: Network, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
-               val_labels: np.ndarray, recipe: Recipe, images_per_epoch: int, progress: bool = True) -> dict[str, list[float]]:
-    """Fit the head on cached features; an epoch is one view's worth of samples per image."""
+def train_head(head: object, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+               val_labels: np.ndarray, recipe: Recipe, images_per_epoch: int, seed: int, progress: bool = True,
+               description: str = "head (cached)") -> dict[str, list[float]]:
+    """Fit one head on cached features, shuffled by ``seed``; an epoch is one view's worth of samples per image."""
     data = tf().data.Dataset.from_tensor_slices((train_features, train_labels))
-    data = data.shuffle(len(train_labels), seed=recipe.seed).repeat().batch(recipe.batch_size)
+    data = data.shuffle(len(train_labels), seed=seed).repeat().batch(recipe.batch_size)
     validation = (val_features, val_labels) if len(val_labels) else None
-    return _fit(network.head, data, validation, recipe.learning_rate, recipe.epochs,
-                math.ceil(images_per_epoch / recipe.batch_size), "head (cached)", progress)
+    return _fit(head, data, validation, recipe.learning_rate, recipe.epochs,
+                math.ceil(images_per_epoch / recipe.batch_size), description, progress)
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Several heads' Keras histories as one: per metric, the mean of their values epoch by epoch."""
+    return {key: [float(v) for v in np.mean([history[key] for history in histories], axis=0)]
+            for key in histories[0]}
 
 
 def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, val_images: list, val_boxes: list,
@@ -148,7 +157,8 @@ def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, v
         raise DataError(f"no layer named {recipe.fine_tune_from!r} in MobileNetV2")
     count = len(labels)
     # Fresh random views every epoch, numbered after the cached phase's views.
-    pairs = [(index, recipe.views + epoch) for epoch in range(recipe.fine_tune_epochs) for index in range(count)]
+    cached = recipe.views * recipe.heads
+    pairs = [(index, cached + epoch) for epoch in range(recipe.fine_tune_epochs) for index in range(count)]
     # Views and labels batched alike and zipped batch by batch: both keep their order.
     views = view_dataset(images, boxes, recipe.size, pairs, recipe.seed, True, recipe.batch_size)
     targets = tf().data.Dataset.from_tensor_slices(np.tile(labels, recipe.fine_tune_epochs)).batch(recipe.batch_size)
@@ -193,7 +203,7 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     samples, labels, split_source = load_samples(data)
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
-    network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed)
+    network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
     images, problems = decode_images([sample.path for sample in samples], progress=progress)
     if split_source == "file names":
         samples, copies = copies_together(samples, images, labels)
@@ -209,22 +219,30 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
         tqdm.write(f"{work}: going on with the work an interrupted run saved there")
 
     clock = time.perf_counter()
-    pairs = samples_views(splits["train"][3], recipe.views)
-    train_features = compute_features(
-        network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed, True,
-                                                     recipe.batch_size),
-        pairs, recipe.batch_size, "features (train views)", work / "train_features", progress)
     val_images, val_boxes, val_labels, _ = splits["val"]
     val_features = compute_features(
         network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
                                                      recipe.batch_size),
         [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features", progress)
-    timings["features_s"] = time.perf_counter() - clock
+    timings["features_s"], timings["head_s"] = time.perf_counter() - clock, 0.0
 
-    clock = time.perf_counter()
-    history = train_head(network, train_features, np.tile(train_labels, recipe.views), val_features, val_labels,
-                         recipe, len(train_labels), progress)
-    timings["head_s"] = time.perf_counter() - clock
+    histories = []
+    for number, head in enumerate(network.heads):  # one head's features in memory at a time
+        clock = time.perf_counter()
+        which = f" {number + 1}/{recipe.heads}" if recipe.heads > 1 else ""
+        pairs = samples_views(splits["train"][3], recipe.views, first=number * recipe.views)
+        train_features = compute_features(
+            network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed,
+                                                         True, recipe.batch_size),
+            pairs, recipe.batch_size, f"features (train views{', head' + which if which else ''})",
+            work / ("train_features" + (f"_{number + 1}" if number else "")), progress)
+        timings["features_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        histories.append(train_head(head, train_features, np.tile(train_labels, recipe.views), val_features, val_labels,
+                                    recipe, len(train_labels), recipe.seed + HEAD_SEED_STEP * number, progress,
+                                    f"head{which} (cached)"))
+        timings["head_s"] += time.perf_counter() - clock
+    history = mean_history(histories)
     phase_starts = []
     if recipe.fine_tune_epochs:
         clock = time.perf_counter()

@@ -66,45 +66,60 @@ def base_network(alpha: float, weights: str, size: int | None, images: KerasTens
 class Network:
     """One classifier seen three ways, sharing its layers (training one trains the others).
 
-    ``model``: face images (RGB, 0-255 floats) to label probabilities; what gets saved.
+    ``model``: face images (RGB, 0-255 floats) to label probabilities, the mean of its heads';
+    what gets saved.
     ``features``: face images to pooled base features (the frozen part).
-    ``head``: pooled features to label probabilities (what the cached phase trains).
+    ``heads``: each pooled features to label probabilities (what the cached phase trains).
     ``base``: the MobileNetV2 layers, for freezing and unfreezing.
     """
 
     model: object
     features: object
-    head: object
+    heads: list
     base: object
 
 
+# Seeds of the k-th head's layers lie this far apart, so no two heads start alike.
+HEAD_SEED_STEP = 1000
+
+
 def build_network(alpha: float, weights: str, size: int, classes: int, seed: int = 0,
-                  hidden: int = 128, dropout: float = 0.5) -> Network:
+                  hidden: int = 128, dropout: float = 0.5, heads: int = 1) -> Network:
     """The seeds' recipe: MobileNetV2, then a dense ReLU layer, dropout and a softmax over the labels.
 
-    The input scaling to [-1, 1] is part of the model, so users feed plain RGB pixels.
+    With ``heads`` > 1, that many such heads sit on the one base, each started from its own
+    seed, and the model gives the mean of their probabilities. The input scaling to [-1, 1] is
+    part of the model, so users feed plain RGB pixels.
     """
     layers, initial = keras().layers, keras().initializers
     images = layers.Input((size, size, 3), name="face")
     scaled = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(images)
     base = base_network(alpha, weights, size, scaled)
-    head_layers = [
-        layers.Dense(hidden, activation="relu", kernel_initializer=initial.GlorotUniform(seed), name="head_dense"),
-        layers.Dropout(dropout, seed=seed, name="head_dropout"),
-        layers.Dense(classes, activation="softmax", kernel_initializer=initial.GlorotUniform(seed + 1),
-                     name="head_softmax"),
-    ]
 
-    def head_on(tensor):
-        for layer in head_layers:
+    def head_layers(number: int) -> list:
+        start, suffix = seed + HEAD_SEED_STEP * number, f"_{number + 1}" if number else ""
+        return [
+            layers.Dense(hidden, activation="relu", kernel_initializer=initial.GlorotUniform(start),
+                         name=f"head_dense{suffix}"),
+            layers.Dropout(dropout, seed=start, name=f"head_dropout{suffix}"),
+            layers.Dense(classes, activation="softmax", kernel_initializer=initial.GlorotUniform(start + 1),
+                         name=f"head_softmax{suffix}"),
+        ]
+
+    def apply(stack: list, tensor):
+        for layer in stack:
             tensor = layer(tensor)
         return tensor
 
+    stacks = [head_layers(number) for number in range(heads)]
     pooled = base.output
+    outputs = [apply(stack, pooled) for stack in stacks]
+    probabilities = outputs[0] if heads == 1 else layers.Average(name="heads_mean")(outputs)
     features = layers.Input((pooled.shape[-1],), name="features")
-    return Network(model=keras().Model(images, head_on(pooled), name="mask_classifier"),
+    return Network(model=keras().Model(images, probabilities, name="mask_classifier"),
                    features=keras().Model(images, pooled, name="base_features"),
-                   head=keras().Model(features, head_on(features), name="head"),
+                   heads=[keras().Model(features, apply(stack, features), name=f"head_{number + 1}")
+                          for number, stack in enumerate(stacks)],
                    base=base)
 
 
