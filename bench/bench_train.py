@@ -164,7 +164,8 @@ def main() -> None:
     for name, report in reports.items():
         print(row(name, report))
     print(f"\ntraining time, {args.epochs} epochs: naive Keras fit {naive_seconds:.1f} s; ours: features "
-          f"{ours['features_s']:.1f} s ({recipe.views} views per image) + head {ours['head_s']:.1f} s")
+          f"{ours['features_s']:.1f} s ({recipe.views} views per image for each of {recipe.heads} heads) + "
+          f"heads {ours['head_s']:.1f} s")
     print(f"ratio: head phase {results['naive']['ratio_head_only']}x; features + head "
           f"{results['naive']['ratio_features_and_head']}x")
     (out / "results.json").write_text(json.dumps(results, indent=1))

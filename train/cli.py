@@ -79,7 +79,7 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
                    f"(accuracy {check['accuracy']:.1%})")
     timings = summary["timings"]
     click.echo(f"wrote {model_path} and {run_folder(model_path)}/ in {timings['total_s']:.0f} s "
-               f"(features {timings['features_s']:.0f} s, head {timings['head_s']:.1f} s)")
+               f"(features {timings['features_s']:.0f} s, heads {timings['head_s']:.1f} s)")
 
 
 @main.command()

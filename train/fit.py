@@ -51,7 +51,7 @@ class Recipe:
     size: int = 224
     epochs: int = 20
     views: int = 2  # random views per training image and head, each through the base once
-    heads: int = 1  # heads on the one base, each trained on its own views from its own start; averaged
+    heads: int = 3  # heads on the one base, each trained on its own views from its own start; averaged
     batch_size: int = 32
     learning_rate: float = 1e-3
     fine_tune_epochs: int = 0
