@@ -16,7 +16,7 @@ import numpy as np
 from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_boxes
 from augment.scenes import face_box_from_annotation
 from train.model import Classifier, ModelError, load_classifier, read_metadata
-from train.views import plain_view
+from train.views import face_views, plain_view
 
 if TYPE_CHECKING:  # annotations only: the detector loads TensorFlow, which is imported on first use
     from detect.network import Detector
@@ -57,11 +57,10 @@ class LabelledFace:
 
 
 def classify_boxes(rgb: np.ndarray, boxes: list[tuple[Box, float]], classifier: Classifier) -> list[LabelledFace]:
-    """Label every (box, detector score) of an image with one batched classifier call."""
+    """Label every (box, detector score) of an image in one batch, each face from its two views (``face_views``)."""
     if not boxes:
         return []
-    crops = np.stack([plain_view(rgb, box, classifier.size) for box, _ in boxes]).astype(np.float32)
-    probabilities = classifier.predict_resized(crops)
+    probabilities = classifier.predict_views([face_views(rgb, box, classifier.size) for box, _ in boxes])
     best = probabilities.argmax(axis=1)
     return [LabelledFace(tuple(float(v) for v in box), classifier.labels[k], float(p[k]), float(score))
             for (box, score), k, p in zip(boxes, best, probabilities)]
@@ -111,6 +110,7 @@ def scene_faces(rgb: np.ndarray, scene_detector: Detector, threshold: float = SC
     weights = np.array([classifier_weight(face.box[3] - face.box[1]) for face in found])
     asked = np.flatnonzero(weights > 0)
     if classifier is not None and len(asked):
+        # The box alone, not both views: the classifier's weight (CLASSIFIER_RAMP) was measured on it.
         crops = np.stack([plain_view(rgb, face_box_from_annotation(found[i].box), classifier.size) for i in asked])
         opinion = classifier.predict_resized(crops.astype(np.float32))
         order = [classifier.labels.index(label) for label in scene_detector.labels]

@@ -41,6 +41,23 @@ def draw_third_party_mask(path: Path, with_loops: bool = True) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
 
 
+@pytest.fixture(scope="session")
+def brightness_model_path(tmp_path_factory) -> Path:
+    """A saved classifier of 32-px crops whose "with_mask" probability grows with the crop's mean
+    brightness: tiny, yet its answer differs for every view of a face, unlike an untrained MobileNetV2's."""
+    from train.backend import keras
+    from train.model import save_model_file
+    from train.views import RESIZE
+
+    layers = keras().layers
+    model = keras().Sequential([keras().Input((32, 32, 3)), layers.GlobalAveragePooling2D(),
+                                layers.Dense(2, activation="softmax")])
+    model.layers[-1].set_weights([np.array([[0.005, -0.005]] * 3, np.float32), np.zeros(2, np.float32)])
+    path = tmp_path_factory.mktemp("brightness") / "brightness.keras"
+    save_model_file(model, path, {"labels": ["with_mask", "without_mask"], "input_size": 32, "resize": RESIZE})
+    return path
+
+
 @pytest.fixture()
 def raw_dir(tmp_path, face_image) -> Path:
     """A small input folder: two good faces (one tilted), one picture without a face."""

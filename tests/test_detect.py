@@ -20,7 +20,7 @@ from detect.evaluate import SIZED_AP, Truth, ap_hits, average_precision, match, 
 from detect.faces import CLASSIFIER_WEIGHT, LabelledFace, classifier_weight, fuse_opinions, label_faces
 from train.data import DataError
 from train.model import build_network, load_classifier, save_model_file
-from train.views import RESIZE
+from train.views import RESIZE, face_views
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,15 @@ def test_label_faces_finds_and_labels_the_face(model_path, face_image):
     x0, y0, x1, y1 = face.box
     assert 40 < x1 - x0 < 160 and 70 < (x0 + x1) / 2 < 190  # the astronaut's face, not the whole picture
     assert label_faces(np.zeros((100, 100, 3), np.uint8), classifier) == []
+
+
+def test_a_face_is_labelled_from_the_mean_of_its_two_views(face_image, brightness_model_path):
+    classifier = load_classifier(brightness_model_path)
+    [face] = label_faces(face_image, classifier, "hog", 1)
+    both = classifier.predict_resized(face_views(face_image, face.box, classifier.size).astype(np.float32))
+    assert not np.allclose(both[0], both[1], atol=1e-3)  # the two views disagree ...
+    mean = both.mean(axis=0)  # ... and the label is their mean's
+    assert face.label == classifier.labels[int(mean.argmax())] and face.confidence == pytest.approx(mean.max(), abs=1e-5)
 
 
 def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, tmp_path):

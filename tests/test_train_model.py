@@ -60,6 +60,18 @@ def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image
     assert classifier.predict([]).shape == (0, 2)
 
 
+def test_faces_given_as_several_views_get_the_mean_of_their_views(brightness_model_path, face_image):
+    from train.views import resize_face
+
+    classifier = load_classifier(brightness_model_path)
+    crops = [face_image, face_image[40:200, 60:180], face_image[:60, :60]]
+    alone = classifier.predict(crops)
+    assert not np.allclose(alone[0], alone[1], atol=1e-3) and not np.allclose(alone[1], alone[2], atol=1e-3)
+    views = [np.stack([resize_face(crop, SIZE) for crop in crops[:2]]), resize_face(crops[2], SIZE)[None]]
+    assert np.allclose(classifier.predict_views(views), [alone[:2].mean(axis=0), alone[2]], atol=1e-6)
+    assert classifier.predict_views([]).shape == (0, 2)
+
+
 def test_a_model_trained_again_into_the_same_path_is_loaded_again(network, tmp_path):
     path = tmp_path / "m.keras"
     save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})

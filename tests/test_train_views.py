@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from train.views import Jitter, degrade, plain_view, random_view, relight, resize_face, view_rectangle
+from train.views import (VIEW_SCALE, Jitter, degrade, face_views, plain_view, random_view, relight, resize_face,
+                         view_box, view_rectangle)
 
 
 def test_enlarging_is_bilinear_not_blocky():
@@ -77,3 +78,28 @@ def test_plain_view_cuts_the_box_and_tolerates_one_outside():
     assert plain_view(image, (30, 20, 70, 60), 16).min() == 200
     assert plain_view(image, (-500, -500, -400, -400), 16).shape == (16, 16, 3)  # falls back to the image
     assert plain_view(image, None, 10).shape == (10, 10, 3)
+
+
+def test_a_face_is_seen_by_its_box_and_as_training_views_framed_faces_most_often():
+    assert VIEW_SCALE == pytest.approx(np.sqrt(Jitter().scale[0] * Jitter().scale[1]))
+    image = np.zeros((400, 400, 3), np.uint8)
+    image[180:220, 180:220] = 255  # a 40-px face box in the middle
+    views = face_views(image, (180, 180, 220, 220), 100)
+    assert views.shape == (2, 100, 100, 3) and views.dtype == np.uint8
+    assert views[0].min() == 255  # the box itself
+    bright = views[1][:, :, 0] > 127
+    rows, cols = np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
+    # The box fills 1 / VIEW_SCALE of the second view's side, centred.
+    assert len(rows) == pytest.approx(100 / VIEW_SCALE, abs=2) and len(cols) == pytest.approx(100 / VIEW_SCALE, abs=2)
+    assert (rows[0] + rows[-1]) / 2 == pytest.approx(49.5, abs=1.5)
+    assert np.array_equal(face_views(image, None, 50), plain_view(image, None, 50)[None])  # no box: the image
+
+
+def test_view_box_moves_inside_the_image_rather_than_squeeze_the_face():
+    # A face at the top left corner: the grown square is moved in, not cut (a cut square would be
+    # squeezed when resized, making the face wider than it is).
+    assert view_box((0, 10, 40, 50), 1.5, (300, 200)) == pytest.approx((0, 0, 60, 60))
+    assert view_box((150, 250, 200, 300), 2.0, (300, 200)) == pytest.approx((100, 200, 200, 300))
+    # Larger than the image: cut to it on the sides it does not fit, centred where it does.
+    assert view_box((40, 100, 80, 140), 3.0, (300, 100)) == pytest.approx((0, 60, 100, 180))
+    assert view_box((40, 100, 80, 140), 1.0, (300, 100)) == pytest.approx((40, 100, 80, 140))

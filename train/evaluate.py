@@ -3,8 +3,8 @@
     python -m train evaluate --model models/mask_classifier.keras --data DIR --report eval.json
 
 Each image is taken as a face crop, or with ``detect`` its largest face is found first (by the
-same face module the generator uses) and cropped by its box; images with no face found fall back
-to the whole image, and are counted.
+same face module the generator uses) and classified as ``detect`` classifies faces (two views,
+``views.face_views``); images with no face found fall back to the whole image, and are counted.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from train.features import decode_images
 from train.metrics import classification_report
 from train.model import load_classifier
 from train.report import plot_confusion, worst_errors
-from train.views import plain_view
+from train.views import face_views
 
 
 def largest_face_box(image: np.ndarray, detector: str = "auto") -> tuple[float, float, float, float] | None:
@@ -52,13 +52,12 @@ def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str =
     true = np.array([classifier.labels.index(label) for label, paths in folders.items() for _ in paths])
     images, skipped = decode_images(paths, progress=progress)
     kept = [i for i, image in enumerate(images) if image is not None]
-    crops, found = [], 0
+    views, found = [], 0
     for i in tqdm(kept, desc="faces" if detect else "crops", unit="img", disable=not progress, leave=False):
         box = largest_face_box(images[i], detector) if detect else None
         found += box is not None
-        crops.append(plain_view(images[i], box, classifier.size))
-    probabilities = classifier.predict_resized(np.stack(crops).astype(np.float32)) if crops else np.zeros(
-        (0, len(classifier.labels)), np.float32)
+        views.append(face_views(images[i], box, classifier.size))
+    probabilities = classifier.predict_views(views)
     true = true[kept]
     predicted = probabilities.argmax(axis=1)
     report = classification_report(true, predicted, classifier.labels)
@@ -71,7 +70,8 @@ def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str =
         for k, (i, t, p) in enumerate(zip(kept, true, predicted))
     ]
     if errors is not None:
-        report["errors_shown"] = min(36, worst_errors(crops, true, probabilities, classifier.labels, errors))
+        report["errors_shown"] = min(36, worst_errors([face[0] for face in views], true, probabilities,
+                                                      classifier.labels, errors))
     return report
 
 

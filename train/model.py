@@ -183,6 +183,15 @@ class Classifier:
                   for start in range(0, len(batch), batch_size)]
         return np.concatenate(chunks).astype(np.float32)
 
+    def predict_views(self, views: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Probabilities (n, len(labels)) float32 for n faces, each given as its views (k, size, size, 3)
+        (``views.face_views``): the mean over a face's views, all views run in the same batches."""
+        if not views:
+            return np.zeros((0, len(self.labels)), np.float32)
+        counts = np.array([len(face) for face in views])
+        every = self.predict_resized(np.concatenate(views), batch_size)
+        return (np.add.reduceat(every, np.cumsum(counts) - counts) / counts[:, None]).astype(np.float32)
+
 
 def load_model_file(path: Path, kind: str) -> tuple[object, dict]:
     """A Keras model of ours and its metadata; ``ModelError`` naming the file if it is not ours or not a ``kind``."""
