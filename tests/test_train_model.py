@@ -9,7 +9,7 @@ import pytest
 
 from train.backend import keras
 from train.model import ModelError, build_network, load_classifier, read_metadata, save_model_file
-from train.views import RESIZE
+from train.views import RESIZE, resize_face
 
 SIZE = 32  # MobileNetV2's smallest input: keeps these tests fast
 
@@ -54,15 +54,12 @@ def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image
     faces = [face_image, face_image[40:200, 60:180]]
     probabilities = classifier.predict(faces)
     assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
-    from train.views import resize_face
     direct = network.model(np.stack([resize_face(f, SIZE) for f in faces]).astype(np.float32)).numpy()
     assert np.allclose(probabilities, direct, atol=1e-5)
     assert classifier.predict([]).shape == (0, 2)
 
 
 def test_faces_given_as_several_views_get_the_mean_of_their_views(brightness_model_path, face_image):
-    from train.views import resize_face
-
     classifier = load_classifier(brightness_model_path)
     crops = [face_image, face_image[40:200, 60:180], face_image[:60, :60]]
     alone = classifier.predict(crops)
