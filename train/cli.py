@@ -91,7 +91,8 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
               help="JSON report to write (a confusion-matrix picture goes beside it).")
 @click.option("--errors", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Contact sheet of the most confident mistakes.")
-@click.option("--detect", is_flag=True, help="Crop each image's largest face first (whole image if none is found).")
+@click.option("--detect", is_flag=True, help="Find each image's largest face first and label it as `detect` does "
+              "(whole image if no face is found).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True)
 def evaluate(model_path: Path, data: Path, report: Path | None, errors: Path | None, detect: bool,
              detector: str) -> None:
