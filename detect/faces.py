@@ -16,7 +16,7 @@ import numpy as np
 from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_boxes
 from augment.scenes import face_box_from_annotation
 from train.model import Classifier, ModelError, load_classifier, read_metadata
-from train.views import face_views, plain_view
+from train.views import face_views
 
 if TYPE_CHECKING:  # annotations only: the detector loads TensorFlow, which is imported on first use
     from detect.network import Detector
@@ -110,9 +110,8 @@ def scene_faces(rgb: np.ndarray, scene_detector: Detector, threshold: float = SC
     weights = np.array([classifier_weight(face.box[3] - face.box[1]) for face in found])
     asked = np.flatnonzero(weights > 0)
     if classifier is not None and len(asked):
-        # The box alone, not both views: the classifier's weight (CLASSIFIER_RAMP) was measured on it.
-        crops = np.stack([plain_view(rgb, face_box_from_annotation(found[i].box), classifier.size) for i in asked])
-        opinion = classifier.predict_resized(crops.astype(np.float32))
+        opinion = classifier.predict_views([face_views(rgb, face_box_from_annotation(found[i].box), classifier.size)
+                                            for i in asked])
         order = [classifier.labels.index(label) for label in scene_detector.labels]
         probabilities[asked] = fuse_opinions(probabilities[asked], opinion[:, order], weights[asked])
     best = probabilities.argmax(axis=1)

@@ -124,13 +124,13 @@ def tiny_detector(scenes_dir, tmp_path_factory):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_image):
+def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_image, brightness_model_path):
     from detect.cli import main as detect_main
     from augment.images import save_rgb
-    from detect.faces import CLASSIFIER_RAMP, make_labeller
+    from detect.faces import CLASSIFIER_RAMP, classifier_weight, fuse_opinions, make_labeller
     from detect.network import load_detector
     from train.model import ModelError, build_network, load_classifier, load_model_file, save_model_file
-    from train.views import RESIZE
+    from train.views import RESIZE, face_views
 
     model = tiny_detector
     assert load_model_file(model, "detector")[1]["recipe"]["learning_rate"] == 0.002
@@ -162,6 +162,15 @@ def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_i
     short = [i for i in range(len(faces)) if i not in tall]
     assert tall and any(fused[i].confidence != pytest.approx(faces[i].confidence) for i in tall)
     assert all(fused[i] == faces[i] for i in short)
+    # The classifier's opinion is the mean of its two views of each face, as for dlib's faces.
+    find, _ = make_labeller("maskdet", brightness_model_path, model, threshold=0.0)
+    judge = load_classifier(brightness_model_path)
+    opinion = judge.predict_views([face_views(face_image, face_box_from_annotation(found[i].box), judge.size)
+                                   for i in tall])
+    shares = fuse_opinions(np.stack([found[i].shares for i in tall]), opinion,
+                           np.array([classifier_weight(found[i].box[3] - found[i].box[1]) for i in tall]))
+    assert [face.confidence for face in (find(face_image)[i] for i in tall)] == pytest.approx(
+        [found[i].score * share.max() for i, share in zip(tall, shares)], abs=1e-5)
     other = tmp_path / "other.keras"
     save_model_file(network.model, other, {"labels": ["cat", "dog"], "input_size": 32, "resize": RESIZE})
     with pytest.raises(ModelError, match="differ from the detector's"):
