@@ -11,7 +11,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import DatasetError, Settings, SettingsChanged
+from augment.dataset import MAX_SEED, DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
@@ -74,6 +74,10 @@ def _warn(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+# Every stage's --seed: refused on the command line when the random generators could not take it.
+SEED = click.IntRange(0, MAX_SEED)
+
+
 def _upsample_option(function):
     return click.option("--upsample", type=click.IntRange(0, 2), default=Settings.upsample, show_default=True,
                         help="Times dlib's detectors double each photo first: 0 finds faces from about 80 px (and "
@@ -93,7 +97,7 @@ def main() -> None:
               help="Output folder: with_mask/, without_mask/, manifest.jsonl, report.json.")
 @click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
               help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for styles and placement.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for styles and placement.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. Default: one per core.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N input images (sorted by path).")
@@ -219,7 +223,7 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="preview.png", show_default=True)
 @click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
               help="Where to look STYLE up by name. Default: the built-in mask_images/.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @_upsample_option
 def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
@@ -251,7 +255,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
 @main.command("draw-styles")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=str(BUILTIN_STYLES),
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def draw_styles(out: Path, seed: int) -> None:
     """Render the built-in mask styles (PNG + anchor sidecar each) into OUT."""
     from augment.draw_styles import write_styles
@@ -268,7 +272,7 @@ def draw_styles(out: Path, seed: int) -> None:
 @click.option("--count", type=click.IntRange(min=1), default=2000, show_default=True, help="Number of scenes.")
 @click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
               help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes for the faces.")
 def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed: int, workers: int | None) -> None:
     """Scenes of many masked and unmasked faces at many sizes, with boxes, for training a detector."""

@@ -62,6 +62,10 @@ class SettingsChanged(DatasetError):
 RECIPE = 6
 
 
+# Seeds are whole numbers in [0, MAX_SEED]: numpy's and Keras' random generators take no others.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a run produces; recorded in the output so a resumed run cannot mix two recipes."""

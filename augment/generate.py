@@ -18,7 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from augment import dataset, faces, outputs
-from augment.dataset import DatasetError, ImageResult, Settings
+from augment.dataset import MAX_SEED, DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, write_atomic
 from augment.interrupts import ctrl_c_noted, wait_in_steps
 from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
@@ -162,8 +162,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     (``outputs.clear_earlier_run``), so a folder made with other settings is made again.
 
     Raises DatasetError for problems that stop the run before any work: no input images,
-    an unwritable output folder, no usable style, an output folder made with other settings
-    than its styles (``SettingsChanged``, unless ``restart``),
+    an unwritable output folder, no usable style, a seed outside [0, MAX_SEED], an output
+    folder made with other settings than its styles (``SettingsChanged``, unless ``restart``),
     or a mask-aware detector (``settings.detector_model``) that cannot be loaded; and for an
     output that cannot be written during the run (a full disk), with finished work kept.
     """
@@ -173,6 +173,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         outputs.require_split_by(split_by)  # here, so that a bad value fails before any work
     except ValueError as error:
         raise DatasetError(str(error)) from None
+    if not 0 <= settings.seed <= MAX_SEED:  # otherwise every face would fail in the workers
+        raise DatasetError(f"seed {settings.seed} is not a whole number from 0 to {MAX_SEED}")
     if not raw.is_dir():
         raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
                                          else "input folder does not exist"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import Stage, exit_interrupted
+from augment.cli import SEED, Stage, exit_interrupted
 from detect.faces import FACE_DETECTORS
 
 
@@ -235,7 +235,7 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
               help="Starting rate, decayed over the epochs; lower when continuing with --start-from.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--side", type=click.IntRange(64, 1024), default=320, show_default=True,
               help="Side of the square training cuts, a multiple of 32.")
 @click.option("--inference-side", type=click.IntRange(64, 2048), default=512, show_default=True,

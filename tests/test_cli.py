@@ -760,10 +760,33 @@ def test_python_dash_m_entry_point_runs():
     assert "generate" in result.stdout and "preview" in result.stdout
 
 
-@pytest.mark.parametrize("option, value", [("--margin", "-1"), ("--size", "8"), ("--workers", "0"), ("--limit", "0")])
+@pytest.mark.parametrize("option, value", [("--margin", "-1"), ("--size", "8"), ("--workers", "0"), ("--limit", "0"),
+                                           ("--seed", "-1"), ("--seed", str(2**32))])
 def test_out_of_range_options_are_refused_before_any_work(raw_dir, styles_dir, tmp_path, option, value):
     result = run("generate", "--raw", raw_dir, "--out", tmp_path / "out", "--styles", styles_dir, option, value)
     assert result.exit_code == 2 and option in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("stage, command", [("augment", "scenes"), ("augment", "draw-styles"), ("augment", "preview"),
+                                            ("train", "fit"), ("detect", "train-detector")])
+def test_every_stage_refuses_a_seed_its_random_generators_cannot_take(stage, command, tmp_path):
+    import detect.cli
+    import train.cli
+
+    group = {"augment": main, "train": train.cli.main, "detect": detect.cli.main}[stage]
+    arguments = ["mask", str(PROJECT / "README.md")] if command == "preview" else []
+    result = CliRunner().invoke(group, [command, *arguments, "--seed", "-3"])
+    assert result.exit_code == 2 and "Invalid value for '--seed': -3 is not in the range" in result.output
+
+
+def test_a_seed_the_random_generators_cannot_take_stops_the_library_call_before_any_work(raw_dir, styles_dir,
+                                                                                         tmp_path):
+    from augment.dataset import DatasetError, Settings
+    from augment.generate import generate as run_generation
+
+    with pytest.raises(DatasetError, match="seed -3 is not a whole number from 0 to 4294967295"):
+        run_generation(raw_dir, tmp_path / "out", [styles_dir], Settings(seed=-3), workers=1, progress=False)
     assert not (tmp_path / "out").exists()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import Stage, exit_interrupted
+from augment.cli import SEED, Stage, exit_interrupted
 from augment.faces import DETECTORS
 from train.fit import Recipe, run_folder
 
@@ -49,7 +49,7 @@ def main() -> None:
 @click.option("--fine-tune-epochs", type=click.IntRange(0), default=Recipe.fine_tune_epochs, show_default=True,
               help="Epochs of end-to-end training of the top blocks afterwards (slow).")
 @click.option("--batch-size", type=click.IntRange(1), default=Recipe.batch_size, show_default=True)
-@click.option("--seed", type=int, default=Recipe.seed, show_default=True)
+@click.option("--seed", type=SEED, default=Recipe.seed, show_default=True)
 @click.option("--tflite", is_flag=True, help="Also export float and int8 TFLite models, checked against the Keras one.")
 def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int, heads: int,
         fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
