@@ -88,6 +88,24 @@ def test_evaluate_reports_and_skips_unreadable_images(trained, labelled, tmp_pat
     assert errors.is_file() == (written["accuracy"] < 1)
 
 
+def test_evaluate_scores_a_folder_of_one_label(trained, labelled, tmp_path):
+    """A user's folder of masked photos alone: the share the model finds masked."""
+    model, _ = trained
+    data = tmp_path / "masked_only" / "with_mask"
+    data.mkdir(parents=True)
+    for path in sorted((labelled / "with_mask").iterdir())[:6]:
+        (data / path.name).write_bytes(path.read_bytes())
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--data", str(data.parent),
+                                       "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    assert written["n"] == 6 and written["labels"] == ["with_mask", "without_mask"]
+    assert written["per_class"]["without_mask"]["n"] == 0 and written["per_class"]["without_mask"]["recall"] is None
+    assert written["accuracy"] == written["per_class"]["with_mask"]["recall"]
+    assert f"accuracy {written['accuracy']:.1%} on 6 (recall: with_mask" in result.output
+
+
 def test_detect_crops_the_largest_face(trained, tmp_path, face_image):
     model, _ = trained
     for label in ("with_mask", "without_mask"):
@@ -105,7 +123,7 @@ def test_clear_errors_before_any_work(trained, tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["fit", "--data", str(tmp_path / "one"), "--model", str(tmp_path / "m.keras"),
                                   "--weights", "none", "--size", "32"])
-    assert result.exit_code == 1 and "two non-empty class folders" in result.output
+    assert result.exit_code == 1 and "at least 2 non-empty class folders" in result.output
     result = runner.invoke(main, ["evaluate", "--model", str(tmp_path / "nothing.keras"), "--data", str(tmp_path)])
     assert result.exit_code == 1 and "nothing.keras: model file not found" in result.output
     (tmp_path / "three" / "mask_weared_incorrect").mkdir(parents=True)

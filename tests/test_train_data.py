@@ -17,14 +17,17 @@ from train.data import DataError, class_folders, copies_together, load_samples, 
 GREY = np.full((40, 40, 3), 128, np.uint8)
 
 
-def test_class_folders_need_two_non_empty_labels(tmp_path):
+def test_class_folders_need_two_non_empty_labels_or_as_many_as_asked(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
         class_folders(tmp_path / "missing")
     (tmp_path / "with_mask").mkdir()
     (tmp_path / "without_mask").mkdir()
+    with pytest.raises(DataError, match=r"at least 1 non-empty class folder \(.*found none"):
+        class_folders(tmp_path, at_least=1)
     save_rgb(tmp_path / "with_mask" / "a.png", GREY)
-    with pytest.raises(DataError, match=r"two non-empty class folders.*found with_mask"):
+    with pytest.raises(DataError, match=r"at least 2 non-empty class folders.*found with_mask"):
         class_folders(tmp_path)
+    assert list(class_folders(tmp_path, at_least=1)) == ["with_mask"]
     save_rgb(tmp_path / "without_mask" / "a.png", GREY)
     (tmp_path / "without_mask" / "notes.txt").write_text("not an image")
     assert {label: [p.name for p in paths] for label, paths in class_folders(tmp_path).items()} == {

@@ -39,10 +39,11 @@ class Sample:
     box: tuple[float, float, float, float] | None = None
 
 
-def class_folders(data: Path) -> dict[str, list[Path]]:
-    """The label folders of ``data`` and their image files, sorted; at least two non-empty ones.
+def class_folders(data: Path, at_least: int = 2) -> dict[str, list[Path]]:
+    """The label folders of ``data`` and their image files, sorted; at least ``at_least`` non-empty ones.
 
-    Raises ``DataError`` naming the folder otherwise.
+    Training needs two labels; scoring a model needs one (a folder of masked photos alone
+    measures how many of them it finds masked). Raises ``DataError`` naming the folder otherwise.
     """
     if not data.is_dir():
         raise DataError(f"{data}: not a folder")
@@ -51,10 +52,10 @@ def class_folders(data: Path) -> dict[str, list[Path]]:
         images = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
         if images:
             folders[folder.name] = images
-    if len(folders) < 2:
+    if len(folders) < at_least:
         found = ", ".join(folders) or "none"
-        raise DataError(f"{data}: needs at least two non-empty class folders (e.g. with_mask/ and "
-                        f"without_mask/); found {found}")
+        raise DataError(f"{data}: needs at least {at_least} non-empty class folder{'s' if at_least > 1 else ''} "
+                        f"(e.g. with_mask/ and without_mask/); found {found}")
     return folders
 
 

@@ -43,7 +43,7 @@ def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str =
     ``detect``, ``faces_found`` / ``whole_image`` counts.
     """
     classifier = load_classifier(model_path)
-    folders = class_folders(data)
+    folders = class_folders(data, at_least=1)
     unknown = sorted(set(folders) - set(classifier.labels))
     if unknown:
         raise DataError(f"{data}: folder(s) {', '.join(unknown)} are labels the model does not know "
