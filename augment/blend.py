@@ -370,10 +370,15 @@ def fold(mask_rgba: np.ndarray, folds: np.ndarray) -> None:
 
 
 def wear_mask(
-    image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator
+    image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator,
+    placed: tuple[np.ndarray, tuple[int, int, int, int]] | None = None,
 ) -> np.ndarray:
-    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given."""
-    warped, (x0, y0, x1, y1) = placed_mask(image.shape, landmarks, style, params)
+    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given.
+
+    ``placed``: the mask as ``placed_mask`` puts it on this image and face, if already at hand
+    (the generator places it first to check that it covers the nose and mouth).
+    """
+    warped, (x0, y0, x1, y1) = placed if placed is not None else placed_mask(image.shape, landmarks, style, params)
     out = image.copy()
     if warped.size:
         if style.creases > 0 and params.creases:

@@ -32,7 +32,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from augment import copies
-from augment.blend import MaskParams, draw_creases, wear_mask
+from augment.blend import MaskParams, draw_creases, placed_mask, wear_mask
+from augment.fit import bare_features
 from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, crop_box, face_box, faces_in_boxes, find_faces
 from augment.images import (ImageError, is_image_path, load_rgb, load_rgb_reduced, resize_longest, save_rgb,
                             write_atomic)
@@ -43,6 +44,7 @@ SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 PARTS = ".parts"  # the run's settings stamp, and in IMAGE_PARTS one record per finished input
 IMAGE_PARTS = Path(PARTS, "images")  # apart from the stamp, so no input's name can clash with it
 MIN_FACE = 16  # pixels: a smaller face box leaves too little to draw a mask on
+MISFIT = "no face a mask fits (turned so far that the mask would leave its nose or mouth bare)"
 
 
 class DatasetError(RuntimeError):
@@ -57,9 +59,10 @@ class SettingsChanged(DatasetError):
 # (2: masks crease; 3: the first look for faces is grey, which frames some faces otherwise; 4: a
 # mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``, and
 # each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
-# large JPEG is decoded at a reduced scale where its crops allow, ``process_image``), so that a
-# run never resumes into a folder that an older version made.
-RECIPE = 6
+# large JPEG is decoded at a reduced scale where its crops allow, ``process_image``; 7: a face
+# whose mask would leave its nose or mouth bare is left out, ``fitted_mask``), so that a run
+# never resumes into a folder that an older version made.
+RECIPE = 7
 
 
 # Seeds are whole numbers in [0, MAX_SEED]: numpy's and Keras' random generators take no others.
@@ -182,13 +185,25 @@ def dress(settings: Settings, source: str, face_index: int, styles: dict[str, Ma
     return style, draw_params(rng, style.name), rng
 
 
+def fitted_mask(image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams,
+                rng: np.random.Generator) -> np.ndarray | None:
+    """A copy of ``image`` with ``style`` worn by the face, or None where the mask as placed would
+    leave the face's own nose tip or mouth bare (``fit.bare_features``): a masked picture that
+    shows the mouth would teach the classifier the wrong label."""
+    warped, box = placed = placed_mask(image.shape, landmarks, style, params)
+    alpha = warped[:, :, 3] if warped.size else np.zeros((box[3] - box[1], box[2] - box[0]), np.float32)
+    if bare_features(landmarks, alpha, box, image.shape):
+        return None
+    return wear_mask(image, landmarks, style, params, rng, placed)
+
+
 def _rounded(values: np.ndarray | tuple, digits: int = 1) -> list:
     return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
 
 
 def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
                  styles: dict[str, MaskStyle], out: Path, scale: float = 1.0) -> list[dict]:
-    """Write the crop pair of every face of one image; return their manifest records.
+    """Write the crop pair of every face a mask fits (``fitted_mask``); return their manifest records.
 
     ``scale``: the image's size relative to the source file's (``load_rgb_reduced``); the
     manifest gives the face box and the crop in the source's own pixels.
@@ -202,7 +217,9 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
         if max(crop.shape[:2]) > settings.size:
             crop, crop_scale = resize_longest(crop, settings.size)
         landmarks = (face.landmarks - (x0, y0)) * crop_scale
-        masked = wear_mask(crop, landmarks, style, params, rng)
+        masked = fitted_mask(crop, landmarks, style, params, rng)
+        if masked is None:
+            continue
         name = f"{stem}_{index}.jpg"
         common = {
             "source": source,
@@ -224,15 +241,21 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
 
 def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
                   styles: dict[str, MaskStyle], out: Path) -> list[dict]:
-    """Write the whole image twice, every face masked and none masked; return their manifest records."""
+    """Write the whole image twice, every face a mask fits masked and none masked; return their
+    manifest records (none, and nothing written, when a mask fits no face)."""
     masked = image
     faces_out = []
     for index, face in enumerate(faces):
         style, params, rng = dress(settings, source, index, styles)
-        masked = wear_mask(masked, face.landmarks, style, params, rng)
+        worn = fitted_mask(masked, face.landmarks, style, params, rng)
+        if worn is None:
+            continue
+        masked = worn
         faces_out.append({"face": index, "box": _rounded(face_box(face.landmarks)), "detector": face.detector,
                           "landmarks": _rounded(face.landmarks), "style": params.style,
                           "params": asdict(params)})
+    if not faces_out:
+        return []
     name = f"{stem}.jpg"
     records = []
     for label, pixels in (("without_mask", image), ("with_mask", masked)):
@@ -273,7 +296,7 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
             with writing(out):
                 records = (image_records(source, stem, faces, image, settings, styles, out) if settings.full_images
                            else face_records(source, stem, faces, image, settings, styles, out, scale))
-            result = ImageResult(source, records)
+            result = ImageResult(source, records, None if records else MISFIT)
     except ImageError as error:
         result = ImageResult(source, [], str(error))
     except MemoryError:

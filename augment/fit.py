@@ -52,6 +52,8 @@ NOSE = list(range(27, 36))
 EYES = list(range(36, 48))
 MOUTH_OUTER = [48, 50, 51, 52, 54, 56, 57, 58]
 NOSE_BRIDGE, NOSE_TIP, CHIN = 27, 30, 8
+# What a worn mask covers on every face: the nose tip and nostrils, and the mouth.
+COVERED = list(range(30, 36)) + list(range(48, 68))
 
 # Rings of control points outside the face, in eye-distance units. The snug ring keeps the
 # mask's own edge (drawn along the jaw) on the real jaw; the far ring and the brow ring
@@ -290,6 +292,29 @@ def eye_clearance(landmarks: np.ndarray, box: tuple[int, int, int, int], feather
     distance = cv2.distanceTransform(1 - eyes, cv2.DIST_L2, 3)
     radius = EYE_CLEARANCE * face_scale(landmarks)
     return np.clip((distance - radius) / feather, 0.0, 1.0).astype(np.float32)
+
+
+def bare_features(landmarks: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int],
+                  image_shape: tuple[int, ...]) -> list[int]:
+    """The nose-tip, nostril and mouth landmarks (``COVERED``) that a placed mask leaves bare.
+
+    ``alpha`` (H, W) in [0, 1] is the mask's coverage of ``box`` (x0, y0, x1, y1) of an image of
+    ``image_shape``; ``landmarks`` (68, 2) are in that image's pixels. A point is covered where
+    the alpha is 0.5 or more; points outside the image (a face cut by its edge) are not judged.
+    Empty for a mask that fits; on a head turned so far that dlib's landmarks fold the far side
+    over the mouth, the warp folds the mask too and the mouth shows.
+    """
+    height, width = image_shape[:2]
+    x0, y0, x1, y1 = box
+    bare = []
+    for index in COVERED:
+        column, row = (int(round(v)) for v in landmarks[index])
+        if not (0 <= column < width and 0 <= row < height):
+            continue
+        inside = x0 <= column < x1 and y0 <= row < y1
+        if not inside or alpha[row - y0, column - x0] < 0.5:
+            bare.append(index)
+    return bare
 
 
 def across_nose_line(up: np.ndarray, dx: float | np.ndarray, dy: float | np.ndarray) -> float | np.ndarray:

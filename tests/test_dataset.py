@@ -145,3 +145,35 @@ def test_a_jpeg_over_the_pixel_limit_is_made_from_a_reduced_copy_or_skipped_nami
     assert result.skipped is None and len(result.records) == 2
     result, _ = _made(tmp_path / "small_face", monkeypatch, _astronaut(2.5, 2000))  # its crop needs all 4.0
     assert result.records == [] and result.skipped == "image too large: 2000x2000 is over 3 megapixels"
+
+
+def _folded(face):
+    """``face`` as dlib measures a head turned far to one side: the far jaw (points 9-16) folded onto the nose line."""
+    landmarks = face.landmarks.copy()
+    landmarks[9:17, 0] = landmarks[30, 0]
+    return replace(face, landmarks=landmarks)
+
+
+@pytest.mark.parametrize("full_images", [False, True])
+def test_a_face_the_mask_would_leave_bare_is_left_out_and_a_photo_with_no_other_is_skipped(
+        tmp_path, monkeypatch, face_image, full_images):
+    raw = tmp_path / "raw"
+    save_rgb(raw / "photo.png", face_image)
+    face = find_faces(face_image)[0]
+    styles = {style.name: style for style in load_styles([BUILTIN_STYLES])[0]}
+    settings = dataset.Settings(full_images=full_images, styles=tuple(sorted(styles)))
+
+    def made(faces: list, out: str) -> dataset.ImageResult:
+        monkeypatch.setattr(dataset, "locate_faces", lambda image, settings: faces)
+        return dataset.process_image(raw, tmp_path / out, "photo.png", "photo", settings, styles)
+
+    folded = made([_folded(face)], "folded")
+    assert folded.records == [] and folded.skipped == dataset.MISFIT
+    assert not list((tmp_path / "folded").glob("with*/*"))  # nothing written for it
+    both = made([_folded(face), face], "both")
+    assert both.skipped is None
+    masked = [record for record in both.records if record["label"] == "with_mask"]
+    faces_masked = [face["face"] for face in masked[0]["faces"]] if full_images else [r["face"] for r in masked]
+    assert faces_masked == [1]
+    if not full_images:
+        assert sorted(p.name for p in (tmp_path / "both").glob("with*/*")) == ["photo_1.jpg", "photo_1.jpg"]

@@ -158,6 +158,22 @@ def test_eye_clearance_keeps_the_eyes_and_a_margin_free():
     assert keep[int(face[30, 1]), int(face[30, 0])] == 1.0  # the nose tip may be covered
 
 
+def test_bare_features_name_the_nose_and_mouth_points_a_mask_leaves_bare():
+    face = fit.CANONICAL_FACE * 50 + (150, 100)
+    box = (50, 100, 250, 250)  # from above the nose tip to below the chin
+    alpha = np.ones((150, 200), np.float32)
+    assert fit.bare_features(face, alpha, box, (300, 300)) == []
+    mouth_left = face[48].round().astype(int)
+    alpha[mouth_left[1] - 100 - 2:mouth_left[1] - 100 + 3, mouth_left[0] - 50 - 2:mouth_left[0] - 50 + 3] = 0.4
+    assert fit.bare_features(face, alpha, box, (300, 300)) == [48]  # the left mouth corner alone
+    alpha[:] = 1.0
+    short = (50, 100, 250, int(face[57, 1]))  # the mask stops above the lower lip
+    assert fit.bare_features(face, alpha[:short[3] - 100], short, (300, 300)) == [56, 57, 58]  # the lower lip's edge
+    cut = (face.max(axis=0)[0] + face[:, 0].min()) / 2  # the picture's edge runs down the middle of the face
+    on_picture = fit.bare_features(face, alpha[:, :int(cut) - 50], (50, 100, int(cut), 250), (300, int(cut)))
+    assert on_picture == []  # the half of the mouth beyond the picture's edge is not judged
+
+
 def turned_face(squeeze: float, eye_distance: float = 50.0) -> np.ndarray:
     """The canonical face, its half with jaw points 0-7 squeezed to ``squeeze`` of its width."""
     face = fit.CANONICAL_FACE.copy()
