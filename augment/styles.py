@@ -22,13 +22,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from augment.fit import ANCHOR_NAMES, CANONICAL_ANCHORS
+from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, bare_features,
+                        halvings, warp_template)
 
 # Where the side anchors sit between top and bottom, as on the canonical face.
 SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
     CANONICAL_ANCHORS["bottom"][1] - CANONICAL_ANCHORS["top"][1]
 )
 MIN_SIDE = 16  # pixels: a smaller mask PNG has too little to warp
+# A style must cover the nose and mouth of a frontal face this many pixels between the eyes (a
+# coarse check: the template is read at about the size it is worn there).
+CHECK_EYE_DISTANCE = 24
 MAX_WEIGHT = 1000
 
 
@@ -111,6 +115,23 @@ def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tupl
     return checked
 
 
+def bare_on_a_frontal_face(alpha: np.ndarray, anchors: dict[str, tuple[float, float]]) -> list[int]:
+    """The nose-tip, nostril and mouth landmarks of the canonical face that a style with this alpha
+    (uint8 (h, w)) and these anchors leaves bare when worn as its anchors place it (``fit.bare_features``)."""
+    side = 6 * CHECK_EYE_DISTANCE
+    face = CANONICAL_FACE * CHECK_EYE_DISTANCE + (side / 2, side / 3)
+    # Shrunk first to about the size it is worn at (the body matters, not the fine edge): the check
+    # then costs about a millisecond a style.
+    shrink = min(1.0, 4 * CHECK_EYE_DISTANCE / (anchors["right"][0] - anchors["left"][0]))
+    small = cv2.resize(alpha, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_LINEAR) if shrink < 1 else alpha
+    template = np.zeros((*small.shape, 4), np.float32)
+    template[:, :, 3] = small / np.float32(255)
+    placed = {name: (x * shrink, y * shrink) for name, (x, y) in anchors.items()}
+    warped, box = warp_template(halvings(template), anchors_to_template(placed), face, (side, side))
+    coverage = warped[:, :, 3] if warped.size else np.zeros((box[3] - box[1], box[2] - box[0]), np.float32)
+    return bare_features(face, coverage, box, (side, side))
+
+
 def validate_weight(weight: object) -> int:
     """Check a sidecar's weight: a whole number from 1 to MAX_WEIGHT."""
     if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
@@ -153,6 +174,10 @@ def load_style(path: str | Path) -> MaskStyle:
             anchors, source = validate_anchors(sidecar["anchors"], width, height), "sidecar"
         else:
             anchors, source = derive_anchors(alpha), "alpha"
+        bare = bare_on_a_frontal_face(alpha, anchors)
+        if bare:
+            raise ValueError(f"worn as its anchors place it, the mask leaves {len(bare)} of a frontal face's 26 "
+                             "nose-tip and mouth landmarks bare (check its anchors, or the shape of its alpha)")
         weight = validate_weight(sidecar.get("weight", 1))
         creases = validate_creases(sidecar.get("creases", 1.0))
     except ValueError as error:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from augment.draw_styles import STYLES, render_style
-from augment.fit import CANONICAL_ANCHORS, anchors_to_template, apply_affine
+from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, apply_affine
 from augment.styles import StyleError, derive_anchors, load_style, load_styles, mask_body
 
 from conftest import BUILTIN_STYLES, draw_third_party_mask
@@ -197,6 +197,24 @@ def test_bad_style_files_name_the_file_and_the_reason(tmp_path, make, message):
     with pytest.raises(StyleError, match=message) as error:
         load_style(path)
     assert str(path) in str(error.value)
+
+
+def test_a_style_that_would_leave_a_frontal_face_s_nose_or_mouth_bare_is_reported(tmp_path):
+    builtin = load_style(BUILTIN_STYLES / "surgical_blue.png")
+    cut = cv2.cvtColor(builtin.rgba, cv2.COLOR_RGBA2BGRA)
+    cut[: int(0.45 * cut.shape[0]), :, 3] = 0  # a band worn under the nose: its top half cut away
+    write_png(tmp_path / "chin_band.png", cut)
+    (tmp_path / "chin_band.json").write_text(json.dumps({"anchors": builtin.anchors}))
+    with pytest.raises(StyleError, match=r"chin_band.png: worn as its anchors place it, the mask leaves \d+ of a "
+                                         r"frontal face's 26 nose-tip and mouth landmarks bare"):
+        load_style(tmp_path / "chin_band.png")
+    # Without a sidecar too: a PNG with a window where the mouth goes (its anchors come from its outline).
+    window = cv2.cvtColor(builtin.rgba, cv2.COLOR_RGBA2BGRA)
+    mouth = apply_affine(anchors_to_template(derive_anchors(window[:, :, 3])), CANONICAL_FACE[48:60])
+    cv2.fillPoly(window, [np.round(mouth).astype(np.int32)], (0, 0, 0, 0))
+    write_png(tmp_path / "window.png", window)
+    with pytest.raises(StyleError, match=r"window.png: .* leaves \d+ of a frontal face's 26"):
+        load_style(tmp_path / "window.png")
 
 
 @pytest.mark.parametrize("sidecar, message", [
