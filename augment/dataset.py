@@ -191,8 +191,7 @@ def fitted_mask(image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, para
     leave the face's own nose tip or mouth bare (``fit.bare_features``): a masked picture that
     shows the mouth would teach the classifier the wrong label."""
     warped, box = placed = placed_mask(image.shape, landmarks, style, params)
-    alpha = warped[:, :, 3] if warped.size else np.zeros((box[3] - box[1], box[2] - box[0]), np.float32)
-    if bare_features(landmarks, alpha, box, image.shape):
+    if bare_features(landmarks, warped[:, :, 3], box, image.shape):
         return None
     return wear_mask(image, landmarks, style, params, rng, placed)
 

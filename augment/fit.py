@@ -299,8 +299,9 @@ def bare_features(landmarks: np.ndarray, alpha: np.ndarray, box: tuple[int, int,
     """The nose-tip, nostril and mouth landmarks (``COVERED``) that a placed mask leaves bare.
 
     ``alpha`` (H, W) in [0, 1] is the mask's coverage of ``box`` (x0, y0, x1, y1) of an image of
-    ``image_shape``; ``landmarks`` (68, 2) are in that image's pixels. A point is covered where
-    the alpha is 0.5 or more; points outside the image (a face cut by its edge) are not judged.
+    ``image_shape`` (empty where the mask falls wholly off the image); ``landmarks`` (68, 2) are in
+    that image's pixels. A point is covered where the alpha is 0.5 or more; points outside the
+    image (a face cut by its edge) are not judged.
     Empty for a mask that fits; on a head turned so far that dlib's landmarks fold the far side
     over the mouth, the warp folds the mask too and the mouth shows.
     """

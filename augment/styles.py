@@ -128,8 +128,7 @@ def bare_on_a_frontal_face(alpha: np.ndarray, anchors: dict[str, tuple[float, fl
     template[:, :, 3] = small / np.float32(255)
     placed = {name: (x * shrink, y * shrink) for name, (x, y) in anchors.items()}
     warped, box = warp_template(halvings(template), anchors_to_template(placed), face, (side, side))
-    coverage = warped[:, :, 3] if warped.size else np.zeros((box[3] - box[1], box[2] - box[0]), np.float32)
-    return bare_features(face, coverage, box, (side, side))
+    return bare_features(face, warped[:, :, 3], box, (side, side))
 
 
 def validate_weight(weight: object) -> int:

@@ -172,6 +172,8 @@ def test_bare_features_name_the_nose_and_mouth_points_a_mask_leaves_bare():
     cut = (face.max(axis=0)[0] + face[:, 0].min()) / 2  # the picture's edge runs down the middle of the face
     on_picture = fit.bare_features(face, alpha[:, :int(cut) - 50], (50, 100, int(cut), 250), (300, int(cut)))
     assert on_picture == []  # the half of the mouth beyond the picture's edge is not judged
+    off = fit.bare_features(face, np.zeros((0, 0), np.float32), (300, 300, 300, 300), (300, 300))
+    assert off == fit.COVERED  # a mask that fell wholly off the picture covers nothing on it
 
 
 def turned_face(squeeze: float, eye_distance: float = 50.0) -> np.ndarray:
