@@ -228,6 +228,8 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
     IMAGE is shown 1600 px long)."""
+    from augment.blend import MaskParams
+    from augment.dataset import fitted_mask
     from augment.faces import find_faces
     from augment.images import ImageError, load_rgb_reduced, require_picture_suffix, resize_longest, save_rgb
     from augment.styles import StyleError
@@ -250,6 +252,10 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
         raise click.ClickException(f"{image}: no face found")
     save_rgb(out, preview_image(rgb, faces, chosen, seed))
     click.echo(f"wrote {out}")
+    for index, face in enumerate(faces):  # shown as worn, but said: the preview should not promise more
+        if fitted_mask(rgb, face.landmarks, chosen, MaskParams(chosen.name), np.random.default_rng(seed)) is None:
+            _warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
+                  "bare (turned too far)")
 
 
 @main.command("draw-styles")

@@ -728,6 +728,22 @@ def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
         assert "Traceback" not in unwritable.output and not (tmp_path / name).exists()
 
 
+def test_preview_says_when_generate_would_leave_a_face_out(raw_dir, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from augment import faces as faces_module
+
+    found = faces_module.find_faces(load_rgb(raw_dir / "upright.png"))
+    folded = found[0].landmarks.copy()
+    folded[9:17, 0] = folded[30, 0]  # the far jaw on the nose line, as dlib measures a head turned far away
+    out = tmp_path / "preview.png"
+    assert "leaves it out" not in run("preview", "kn95_white", raw_dir / "upright.png", "--out", out).output
+    monkeypatch.setattr(faces_module, "find_faces", lambda *args, **kwargs: [replace(found[0], landmarks=folded)])
+    result = run("preview", "kn95_white", raw_dir / "upright.png", "--out", out)
+    assert result.exit_code == 0 and out.is_file()
+    assert "upright.png, face 0: generate leaves it out, the mask would leave its nose or mouth bare" in result.output
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_preview_of_a_large_photo_is_shown_at_preview_size(face_image, tmp_path, suffix):
     photo = tmp_path / f"large{suffix}"
