@@ -194,15 +194,22 @@ def _find_style(name_or_path: str, style_dirs: list[Path]):
     raise StyleError(f"{name_or_path}: no such style (known: {names})")
 
 
-def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: int = 0) -> np.ndarray:
-    """``rgb`` with the style on each of ``faces``, beside a copy showing their landmarks and the style's anchors."""
+def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: int = 0) -> tuple[np.ndarray, list[int]]:
+    """``rgb`` with the style on each of ``faces``, beside a copy showing their landmarks and the style's
+    anchors; and the indexes of the faces that generate would leave out (``dataset.misfits``), whose
+    masks are shown all the same, so that the user sees why."""
     from augment import fit
-    from augment.blend import MaskParams, placement, wear_mask
+    from augment.blend import MaskParams, placed_mask, placement, wear_mask
+    from augment.dataset import misfits
 
     rng = np.random.default_rng(seed)
-    masked = rgb
-    for face in faces:
-        masked = wear_mask(masked, face.landmarks, style, MaskParams(style.name), rng)
+    masked, left_out = rgb, []
+    for index, face in enumerate(faces):
+        params = MaskParams(style.name)
+        placed = placed_mask(masked.shape, face.landmarks, style, params)
+        if misfits(face.landmarks, placed, masked.shape):
+            left_out.append(index)
+        masked = wear_mask(masked, face.landmarks, style, params, rng, placed)
     marked = masked.copy()
     radius = max(1, round(max(rgb.shape[:2]) / 300))
     for face in faces:
@@ -214,7 +221,7 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
         anchors = fit.apply_affine(to_face, np.array([style.anchors[n] for n in fit.ANCHOR_NAMES]))
         for x, y in anchors:
             cv2.drawMarker(marked, (round(x), round(y)), (255, 0, 255), cv2.MARKER_CROSS, radius * 8, radius)
-    return np.hstack([masked, marked])
+    return np.hstack([masked, marked]), left_out
 
 
 @main.command()
@@ -228,8 +235,6 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
     IMAGE is shown 1600 px long)."""
-    from augment.blend import MaskParams
-    from augment.dataset import fitted_mask
     from augment.faces import find_faces
     from augment.images import ImageError, load_rgb_reduced, require_picture_suffix, resize_longest, save_rgb
     from augment.styles import StyleError
@@ -250,12 +255,12 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     faces = find_faces(rgb, "auto", upsample, unmasked=True)
     if not faces:
         raise click.ClickException(f"{image}: no face found")
-    save_rgb(out, preview_image(rgb, faces, chosen, seed))
+    picture, left_out = preview_image(rgb, faces, chosen, seed)
+    save_rgb(out, picture)
     click.echo(f"wrote {out}")
-    for index, face in enumerate(faces):  # shown as worn, but said: the preview should not promise more
-        if fitted_mask(rgb, face.landmarks, chosen, MaskParams(chosen.name), np.random.default_rng(seed)) is None:
-            _warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
-                  "bare (turned too far)")
+    for index in left_out:  # shown as worn, but said: the preview should not promise more
+        _warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
+              "bare (turned too far)")
 
 
 @main.command("draw-styles")
@@ -336,6 +341,6 @@ def demo(out: Path, workers: int | None) -> None:
     face = astronaut()
     faces = find_faces(face, unmasked=True)
     found, _ = load_styles([BUILTIN_STYLES])
-    gallery = [preview_image(face, faces, style)[20:250, 115:345] for style in found]  # the face and its mask
+    gallery = [preview_image(face, faces, style)[0][20:250, 115:345] for style in found]  # the face and its mask
     save_rgb(out / "styles.png", contact_sheet(gallery, 5, 220, [style.name for style in found]))
     click.echo(f"wrote {out / 'examples.png'} and {out / 'styles.png'}")

@@ -185,13 +185,20 @@ def dress(settings: Settings, source: str, face_index: int, styles: dict[str, Ma
     return style, draw_params(rng, style.name), rng
 
 
+def misfits(landmarks: np.ndarray, placed: tuple[np.ndarray, tuple[int, int, int, int]],
+            image_shape: tuple[int, ...]) -> bool:
+    """Whether a mask as ``placed_mask`` put it on a picture of ``image_shape`` leaves the face's own
+    nose tip or mouth bare (``fit.bare_features``): a masked picture that shows the mouth would
+    teach the classifier the wrong label, so the generator leaves such a face out."""
+    warped, box = placed
+    return bool(bare_features(landmarks, warped[:, :, 3], box, image_shape))
+
+
 def fitted_mask(image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams,
                 rng: np.random.Generator) -> np.ndarray | None:
-    """A copy of ``image`` with ``style`` worn by the face, or None where the mask as placed would
-    leave the face's own nose tip or mouth bare (``fit.bare_features``): a masked picture that
-    shows the mouth would teach the classifier the wrong label."""
-    warped, box = placed = placed_mask(image.shape, landmarks, style, params)
-    if bare_features(landmarks, warped[:, :, 3], box, image.shape):
+    """A copy of ``image`` with ``style`` worn by the face, or None where the mask misfits (``misfits``)."""
+    placed = placed_mask(image.shape, landmarks, style, params)
+    if misfits(landmarks, placed, image.shape):
         return None
     return wear_mask(image, landmarks, style, params, rng, placed)
 
