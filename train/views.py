@@ -78,9 +78,16 @@ def view_rectangle(box: tuple[float, float, float, float], image_shape: tuple[in
     height = min(side * scale / np.sqrt(aspect), image_h)
     cx = (x0 + x1) / 2 + rng.uniform(-jitter.shift, jitter.shift) * width
     cy = (y0 + y1) / 2 + rng.uniform(-jitter.shift, jitter.shift) * height
-    cx = float(np.clip(cx, width / 2, image_w - width / 2))
-    cy = float(np.clip(cy, height / 2, image_h - height / 2))
+    cx, cy = _centre_inside(cx, cy, width, height, image_shape)
     return cx, cy, float(width), float(height), float(rng.uniform(-jitter.angle, jitter.angle))
+
+
+def _centre_inside(cx: float, cy: float, width: float, height: float, image_shape: tuple[int, ...]
+                   ) -> tuple[float, float]:
+    """The centre moved so that a ``width`` x ``height`` rectangle about it, no larger than the image,
+    lies inside the image."""
+    image_h, image_w = image_shape[:2]
+    return float(np.clip(cx, width / 2, image_w - width / 2)), float(np.clip(cy, height / 2, image_h - height / 2))
 
 
 def cut_view(image: np.ndarray, rectangle: tuple[float, float, float, float, float], size: int) -> np.ndarray:
@@ -151,8 +158,7 @@ def view_box(box: tuple[float, float, float, float], scale: float, image_shape: 
     side = max(x1 - x0, y1 - y0) * scale
     image_h, image_w = image_shape[:2]
     width, height = min(side, image_w), min(side, image_h)
-    cx = float(np.clip((x0 + x1) / 2, width / 2, image_w - width / 2))
-    cy = float(np.clip((y0 + y1) / 2, height / 2, image_h - height / 2))
+    cx, cy = _centre_inside((x0 + x1) / 2, (y0 + y1) / 2, width, height, image_shape)
     return (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
 
 
