@@ -14,6 +14,7 @@ rigid moulded cup.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, bare_features,
-                        halvings, warp_template)
+from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, apply_affine,
+                        bare_features, halvings, jaw_normals, warp_template)
 
 # Where the side anchors sit between top and bottom, as on the canonical face.
 SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
@@ -34,6 +35,12 @@ MIN_SIDE = 16  # pixels: a smaller mask PNG has too little to warp
 # coarse check: the template is read at about the size it is worn there).
 CHECK_EYE_DISTANCE = 24
 MAX_WEIGHT = 1000
+# How far past the jaw line a worn mask reaches, in eye-distance units of the canonical face. A
+# style reaching further at some height is narrowed there (``follow_jaw``); the built-in styles
+# are drawn inside it (at most 0.14 past it, the roots of the foam masks' straps).
+JAW_STANDOFF = 0.2
+# The resolution (pixels to the eye distance) at which ``follow_jaw`` reads a style's outline.
+BODY_RESOLUTION = 50
 
 
 class StyleError(ValueError):
@@ -51,6 +58,7 @@ class MaskStyle:
     anchors_from: str  # "sidecar" or "alpha"
     weight: int = 1
     creases: float = 1.0
+    narrowed: bool = False  # drawn wider than a face beside the jaw, and narrowed to it (``follow_jaw``)
 
 
 def _largest_component(binary: np.ndarray) -> np.ndarray:
@@ -90,6 +98,74 @@ def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
         "left": (float(across.min()), float(row)),
         "right": (float(across.max() + 1), float(row)),
     }
+
+
+@functools.cache
+def jaw_reach() -> tuple[np.ndarray, np.ndarray]:
+    """How far a worn mask reaches to each side of the canonical face: heights (9,), from the ear's
+    line down to under the chin, and the half-width (9,) at each (the jaw pushed out by JAW_STANDOFF)."""
+    pushed = CANONICAL_FACE[JAW] + jaw_normals(CANONICAL_FACE) * JAW_STANDOFF
+    half = pushed[:9]  # jaw points 0 (the ear's line) to 8 (the chin); the face is symmetric
+    return half[:, 1], np.abs(half[:, 0])
+
+
+def follow_jaw(rgba: np.ndarray, anchors: dict[str, tuple[float, float]]) -> tuple[np.ndarray, bool]:
+    """A style (straight RGBA uint8 (h, w, 4)) narrowed to the face wherever it reaches further
+    beside the jaw than a worn mask does (``jaw_reach``), and whether it was.
+
+    A flat product photo of a mask is as wide at the chin as at the cheeks: placed by its anchors
+    as it is, its lower corners stand out in the air beside the jaw. Worn, a mask wraps round the
+    jaw and under the chin. So each side of each height of the canonical face (as the anchors
+    place it) is squeezed towards the mask's centre line until the body's edge (``mask_body``)
+    reaches no further than the jaw allows; ear loops at that height move in with it. A style
+    drawn for the face, as the built-in ones are, comes back unchanged.
+    """
+    to_template = anchors_to_template(anchors)
+    to_canonical = cv2.invertAffineTransform(to_template)
+    # The body's outline is read on a copy about BODY_RESOLUTION pixels to the eye distance: a
+    # fiftieth of it is exact enough, and the 21 built-in styles are checked in a few milliseconds.
+    step = 1.0 / np.linalg.norm(to_template[:, 1])  # canonical height of one PNG pixel
+    shrink = min(1.0, BODY_RESOLUTION * step)
+    alpha = rgba[:, :, 3]
+    small = cv2.resize(alpha, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) if shrink < 1 else alpha
+    body_v, body_u = np.nonzero(mask_body(small))
+    body = apply_affine(to_canonical, np.stack([body_u + 0.5, body_v + 0.5], axis=1) / shrink)
+    heights, reach = jaw_reach()
+    if (np.abs(body[:, 0]) <= np.interp(body[:, 1], heights, reach, right=0.0)).all():
+        return rgba, False
+    height, width = rgba.shape[:2]
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    grid = apply_affine(to_canonical, np.stack([u.ravel(), v.ravel()], axis=1))
+    # The body's reach on each side, height by height (bands as tall as the copy's pixels).
+    step /= shrink
+    low = grid[:, 1].min()
+    count = int(np.ceil((grid[:, 1].max() - low) / step)) + 1
+
+    def band(y: np.ndarray) -> np.ndarray:
+        return np.clip(np.round((y - low) / step).astype(int), 0, count - 1)
+
+    allowed = np.interp(low + np.arange(count) * step, heights, reach, right=0.0)
+    squeezes = []
+    for on_side in (body[:, 0] < 0, body[:, 0] >= 0):
+        extent = np.zeros(count)
+        np.maximum.at(extent, band(body[on_side, 1]), np.abs(body[on_side, 0]))
+        squeeze = np.where(extent > allowed, allowed / np.maximum(extent, 1e-9), 1.0)
+        if on_side.any():  # below the body (a shadow, say) the last band's squeeze holds
+            last = np.flatnonzero(extent)[-1]
+            squeeze[last + 1:] = squeeze[last]
+        squeezes.append(cv2.GaussianBlur(squeeze.reshape(-1, 1), (1, 0), sigmaX=0.1, sigmaY=2.0).ravel())
+    bands = band(grid[:, 1])
+    # No room at all (under the chin): read from far off, which is transparent.
+    squeeze = np.maximum(np.where(grid[:, 0] < 0, squeezes[0][bands], squeezes[1][bands]), 1e-3)
+    source = apply_affine(to_template, np.stack([grid[:, 0] / squeeze, grid[:, 1]], axis=1)) - 0.5
+    map_x, map_y = (source[:, i].reshape(height, width).astype(np.float32) for i in (0, 1))
+    # Resampled premultiplied, so the colour of transparent pixels does not bleed into the edge.
+    opacity = alpha[:, :, None].astype(np.float32) / 255.0
+    premultiplied = np.dstack([rgba[:, :, :3] * opacity, alpha]).astype(np.float32)
+    narrowed = cv2.remap(premultiplied, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = narrowed[:, :, 3:] / 255.0
+    colour = np.where(alpha > 0, narrowed[:, :, :3] / np.maximum(alpha, 1e-6), 0.0)
+    return np.dstack([colour, narrowed[:, :, 3:]]).round().clip(0, 255).astype(np.uint8), True
 
 
 def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tuple[float, float]]:
@@ -173,6 +249,8 @@ def load_style(path: str | Path) -> MaskStyle:
             anchors, source = validate_anchors(sidecar["anchors"], width, height), "sidecar"
         else:
             anchors, source = derive_anchors(alpha), "alpha"
+        rgba, narrowed = follow_jaw(rgba, anchors)
+        alpha = rgba[:, :, 3]
         bare = bare_on_a_frontal_face(alpha, anchors)
         if bare:
             raise ValueError(f"worn as its anchors place it, the mask leaves {len(bare)} of a frontal face's 26 "
@@ -182,7 +260,7 @@ def load_style(path: str | Path) -> MaskStyle:
     except ValueError as error:
         raise StyleError(f"{path}: {error}") from None
     return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight,
-                     creases=creases)
+                     creases=creases, narrowed=narrowed)
 
 
 def fingerprint(style: MaskStyle) -> str:

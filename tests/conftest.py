@@ -41,6 +41,18 @@ def draw_third_party_mask(path: Path, with_loops: bool = True) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
 
 
+def draw_flat_mask(path):
+    """A mask photographed flat, as product photos show one: a pleated rectangle as wide at the
+    bottom as at the top, and its ear loops, no sidecar."""
+    rgba = np.zeros((300, 600, 4), np.uint8)
+    cv2.rectangle(rgba, (100, 30), (500, 270), (120, 170, 210, 255), -1)
+    for y in (100, 150, 200):
+        cv2.line(rgba, (100, y), (500, y), (90, 130, 170, 255), 2)
+    cv2.ellipse(rgba, (90, 150), (60, 110), 0, 90, 270, (240, 240, 240, 255), 3)
+    cv2.ellipse(rgba, (510, 150), (60, 110), 0, -90, 90, (240, 240, 240, 255), 3)
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+
+
 @pytest.fixture(scope="session")
 def brightness_model_path(tmp_path_factory) -> Path:
     """A saved classifier of 32-px crops whose "with_mask" probability grows with the crop's mean

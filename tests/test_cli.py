@@ -22,7 +22,7 @@ from augment.dataset import RECIPE, split_of
 from augment.faces import box_iou, find_faces
 from augment.images import encode_image, load_rgb, save_rgb
 
-from conftest import BUILTIN_STYLES, draw_third_party_mask
+from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
 from test_faces import group_photo
 from test_images import png_header_only
@@ -702,12 +702,19 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
         assert line.endswith(f"drawn {100 * weight / sum(weights.values()):.1f}%")
     (styles_dir / "flat.png").unlink()
     assert run("styles", "--styles", styles_dir).exit_code == 0
+    draw_flat_mask(styles_dir / "product_photo.png")
+    result = run("styles", "--styles", styles_dir)
+    assert result.exit_code == 0 and "surgical_blue" in result.output
+    narrowed = [line.split()[0] for line in result.output.splitlines() if line.endswith("narrowed to the jaw")]
+    assert narrowed == ["product_photo"]
+    (styles_dir / "product_photo.png").unlink()
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
     listed = {s["name"]: s["weight"] for s in listing["styles"]}
     assert listed == {"surgical_blue": weights["surgical_blue"], "cloth_black": 3}
     assert {s["name"]: s["creases"] for s in listing["styles"]} == {"surgical_blue": 1.0, "cloth_black": 1.0}
+    assert not any(s["narrowed"] for s in listing["styles"])
     empty = styles_dir.parent / "empty"
     empty.mkdir()
     assert run("styles", "--styles", empty).exit_code == 1

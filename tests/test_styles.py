@@ -7,9 +7,9 @@ import pytest
 
 from augment.draw_styles import STYLES, render_style
 from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, apply_affine
-from augment.styles import StyleError, derive_anchors, load_style, load_styles, mask_body
+from augment.styles import StyleError, derive_anchors, jaw_reach, load_style, load_styles, mask_body, read_rgba
 
-from conftest import BUILTIN_STYLES, draw_third_party_mask
+from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask
 
 
 def write_png(path, pixels):
@@ -179,6 +179,51 @@ def test_derived_anchors_match_the_canonical_layout_of_a_drawn_style():
     approx = anchors_to_template(derived)
     corners = np.array([(-1, 0.3), (1, 0.3), (0, 1.8)])
     assert np.abs(apply_affine(exact, corners) - apply_affine(approx, corners)).max() < 0.12 * style.rgba.shape[1]
+
+
+def reach_past_the_jaw(rgba, anchors):
+    """How far (eye distances) the style's body reaches past ``jaw_reach`` at its worst height, as its anchors place it."""
+    to_canonical = cv2.invertAffineTransform(anchors_to_template(anchors))
+    rows, columns = np.nonzero(mask_body(rgba[:, :, 3]))
+    points = apply_affine(to_canonical, np.stack([columns + 0.5, rows + 0.5], axis=1))
+    heights, reach = jaw_reach()
+    return float((np.abs(points[:, 0]) - np.interp(points[:, 1], heights, reach, right=0.0)).max())
+
+
+def test_a_flat_mask_is_narrowed_to_wrap_round_the_jaw(tmp_path):
+    draw_flat_mask(tmp_path / "flat.png")
+    drawn = read_rgba(tmp_path / "flat.png")
+    style = load_style(tmp_path / "flat.png")
+    assert style.narrowed and style.anchors_from == "alpha"
+    assert reach_past_the_jaw(drawn, style.anchors) > 0.5  # as drawn, its corners stand out beside the chin
+    assert reach_past_the_jaw(style.rgba, style.anchors) < 0.05
+    # Where the jaw leaves room (the cheeks) it keeps its width, and it still goes under the chin.
+    cheeks = round(style.anchors["left"][1])
+    assert np.abs(style.rgba[cheeks].astype(int) - drawn[cheeks]).max() <= 1
+    bottom_x, bottom_y = (round(v) for v in style.anchors["bottom"])
+    assert style.rgba[bottom_y - 3, bottom_x, 3] == 255
+
+
+def test_built_in_styles_are_drawn_for_the_face_and_not_narrowed():
+    for path in sorted(BUILTIN_STYLES.glob("*.png")):
+        style = load_style(path)
+        assert not style.narrowed and np.array_equal(style.rgba, read_rgba(path)), path.name
+
+
+def test_a_narrowed_flat_mask_worn_leaves_the_air_beside_the_chin_clear(tmp_path):
+    from dataclasses import replace
+
+    from augment.blend import MaskParams, placed_mask
+
+    draw_flat_mask(tmp_path / "flat.png")
+    narrowed = load_style(tmp_path / "flat.png")
+    as_drawn = replace(narrowed, rgba=read_rgba(tmp_path / "flat.png"))
+    face = CANONICAL_FACE * 60 + (200, 120)
+    beside_chin = np.round(np.array([(-0.8, 1.75), (0.8, 1.75)]) * 60 + (200, 120)).astype(int)
+    for style, expected in ((as_drawn, True), (narrowed, False)):
+        warped, (x0, y0, _, _) = placed_mask((400, 400, 3), face, style, MaskParams(style.name))
+        alpha = warped[beside_chin[:, 1] - y0, beside_chin[:, 0] - x0, 3]
+        assert bool((alpha > 0.5).all()) is expected, style.narrowed
 
 
 def test_mask_body_of_an_empty_alpha_is_empty():
