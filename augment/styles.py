@@ -41,6 +41,10 @@ MAX_WEIGHT = 1000
 JAW_STANDOFF = 0.2
 # The resolution (pixels to the eye distance) at which ``follow_jaw`` reads a style's outline.
 BODY_RESOLUTION = 50
+# A larger PNG is reduced to this many pixels on its longest side as it loads: worn on the largest
+# face of a full-size photo a mask is rarely wider, and every worker holds each style as float32
+# at several sizes (a 6000-px PNG took 1.3-2.4 GB and 11-26 s to load).
+MAX_STYLE_SIDE = 1600
 
 
 class StyleError(ValueError):
@@ -159,13 +163,40 @@ def follow_jaw(rgba: np.ndarray, anchors: dict[str, tuple[float, float]]) -> tup
     squeeze = np.maximum(np.where(grid[:, 0] < 0, squeezes[0][bands], squeezes[1][bands]), 1e-3)
     source = apply_affine(to_template, np.stack([grid[:, 0] / squeeze, grid[:, 1]], axis=1)) - 0.5
     map_x, map_y = (source[:, i].reshape(height, width).astype(np.float32) for i in (0, 1))
-    # Resampled premultiplied, so the colour of transparent pixels does not bleed into the edge.
-    opacity = alpha[:, :, None].astype(np.float32) / 255.0
-    premultiplied = np.dstack([rgba[:, :, :3] * opacity, alpha]).astype(np.float32)
-    narrowed = cv2.remap(premultiplied, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    alpha = narrowed[:, :, 3:] / 255.0
-    colour = np.where(alpha > 0, narrowed[:, :, :3] / np.maximum(alpha, 1e-6), 0.0)
-    return np.dstack([colour, narrowed[:, :, 3:]]).round().clip(0, 255).astype(np.uint8), True
+    narrowed = cv2.remap(premultiplied(rgba), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+    return straight(narrowed), True
+
+
+def premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """Straight RGBA uint8 (h, w, 4) to float32 with its colour premultiplied by alpha (all in 0..255),
+    for resampling: the colour of transparent pixels then does not bleed into the edge."""
+    opacity = rgba[:, :, 3:].astype(np.float32) / 255.0
+    return np.dstack([rgba[:, :, :3] * opacity, rgba[:, :, 3:]]).astype(np.float32)
+
+
+def straight(pixels: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA (h, w, 4) in 0..255, any dtype, back to straight RGBA uint8."""
+    pixels = pixels.astype(np.float32)
+    opacity = pixels[:, :, 3:] / 255.0
+    colour = np.where(opacity > 0, pixels[:, :, :3] / np.maximum(opacity, 1e-6), 0.0)
+    return np.dstack([colour, pixels[:, :, 3:]]).round().clip(0, 255).astype(np.uint8)
+
+
+def reduced(rgba: np.ndarray, anchors: dict[str, tuple[float, float]] | None
+            ) -> tuple[np.ndarray, dict[str, tuple[float, float]] | None]:
+    """A style no longer than MAX_STYLE_SIDE (area-averaged), and its anchors (if given) moved with it."""
+    factor = MAX_STYLE_SIDE / max(rgba.shape[:2])
+    if factor >= 1:
+        return rgba, anchors
+    # Premultiplied in 8 bits: a float copy of a 6000-px PNG alone would take 430 MB.
+    opacity = rgba[:, :, 3:].astype(np.uint16)
+    eight_bit = np.dstack([(rgba[:, :, :3] * opacity + 127) // 255, opacity]).astype(np.uint8)
+    small = straight(cv2.resize(eight_bit, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA))
+    # Anchors are positions on the picture: they scale with its extent on each axis.
+    scale = (small.shape[1] / rgba.shape[1], small.shape[0] / rgba.shape[0])
+    moved = None if anchors is None else {name: (x * scale[0], y * scale[1]) for name, (x, y) in anchors.items()}
+    return small, moved
 
 
 def validate_anchors(anchors: object, width: int, height: int) -> dict[str, tuple[float, float]]:
@@ -245,13 +276,11 @@ def load_style(path: str | Path) -> MaskStyle:
         if not (alpha >= 128).any():
             raise ValueError("alpha channel is empty (the whole image is transparent)")
         sidecar = read_sidecar(path.with_suffix(".json"))
-        if "anchors" in sidecar:
-            anchors, source = validate_anchors(sidecar["anchors"], width, height), "sidecar"
-        else:
-            anchors, source = derive_anchors(alpha), "alpha"
+        given = validate_anchors(sidecar["anchors"], width, height) if "anchors" in sidecar else None
+        rgba, given = reduced(rgba, given)
+        anchors, source = (given, "sidecar") if given is not None else (derive_anchors(rgba[:, :, 3]), "alpha")
         rgba, narrowed = follow_jaw(rgba, anchors)
-        alpha = rgba[:, :, 3]
-        bare = bare_on_a_frontal_face(alpha, anchors)
+        bare = bare_on_a_frontal_face(rgba[:, :, 3], anchors)
         if bare:
             raise ValueError(f"worn as its anchors place it, the mask leaves {len(bare)} of a frontal face's 26 "
                              "nose-tip and mouth landmarks bare (check its anchors, or the shape of its alpha)")

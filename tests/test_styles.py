@@ -226,6 +226,29 @@ def test_a_narrowed_flat_mask_worn_leaves_the_air_beside_the_chin_clear(tmp_path
         assert bool((alpha > 0.5).all()) is expected, style.narrowed
 
 
+def test_a_large_style_is_reduced_as_it_loads_and_worn_as_before(tmp_path, monkeypatch):
+    from augment import styles as styles_module
+    from augment.blend import MaskParams, placed_mask
+
+    original = load_style(BUILTIN_STYLES / "kn95_white.png")
+    monkeypatch.setattr(styles_module, "MAX_STYLE_SIDE", 400)
+    for suffix in (".png", ".json"):  # the sidecar's anchors are in the large PNG's pixels
+        (tmp_path / f"kn95_white{suffix}").write_bytes((BUILTIN_STYLES / f"kn95_white{suffix}").read_bytes())
+    small = load_style(tmp_path / "kn95_white.png")
+    assert max(small.rgba.shape[:2]) == 400 and small.anchors_from == "sidecar"
+    factor = 400 / max(original.rgba.shape[:2])
+    for name, (x, y) in original.anchors.items():
+        assert small.anchors[name] == pytest.approx((x * factor, y * factor), abs=0.5)
+    face = CANONICAL_FACE * 60 + (200, 120)
+    covered = []
+    for style in (original, small):
+        warped, (x0, y0, x1, y1) = placed_mask((400, 400, 3), face, style, MaskParams(style.name))
+        on_picture = np.zeros((400, 400), bool)
+        on_picture[y0:y1, x0:x1] = warped[:, :, 3] > 0.5
+        covered.append(on_picture)
+    assert (covered[0] & covered[1]).sum() / (covered[0] | covered[1]).sum() > 0.98
+
+
 def test_mask_body_of_an_empty_alpha_is_empty():
     assert not mask_body(np.zeros((40, 40), np.uint8)).any()
 
