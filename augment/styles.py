@@ -10,7 +10,9 @@ edges at cheek height (left as seen in the picture). Without them the anchors ar
 from the alpha shape, so any mask PNG with transparency works. ``weight`` (a whole number,
 1 by default) is how often the style is drawn relative to the others. ``creases`` (0 to 1, 1 by
 default) is how deeply the mask creases where it is worn: 1 for cloth and pleated paper, 0 for a
-rigid moulded cup.
+rigid moulded cup. ``follow_jaw`` (true by default) narrows a mask drawn wider than a face beside
+the jaw, as a flat product photo is (``follow_jaw``); false keeps the drawing as it is, for a
+bandana or a neck gaiter that hangs below the chin.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ JAW_STANDOFF = 0.2
 BODY_RESOLUTION = 50
 # A larger PNG is reduced to this many pixels on its longest side as it loads: worn on the largest
 # face of a full-size photo a mask is rarely wider, and every worker holds each style as float32
-# at several sizes (a 6000-px PNG took 1.3-2.4 GB and 11-26 s to load).
+# at several sizes (a 6000-px PNG took 1.2-2.4 GB and 11-25 s to load).
 MAX_STYLE_SIDE = 1600
 
 
@@ -154,9 +156,9 @@ def follow_jaw(rgba: np.ndarray, anchors: dict[str, tuple[float, float]]) -> tup
         extent = np.zeros(count)
         np.maximum.at(extent, band(body[on_side, 1]), np.abs(body[on_side, 0]))
         squeeze = np.where(extent > allowed, allowed / np.maximum(extent, 1e-9), 1.0)
-        if on_side.any():  # below the body (a shadow, say) the last band's squeeze holds
-            last = np.flatnonzero(extent)[-1]
-            squeeze[last + 1:] = squeeze[last]
+        reached = np.flatnonzero(extent)
+        if len(reached):  # below the body (a shadow, say) the last band's squeeze holds
+            squeeze[reached[-1] + 1:] = squeeze[reached[-1]]
         squeezes.append(cv2.GaussianBlur(squeeze.reshape(-1, 1), (1, 0), sigmaX=0.1, sigmaY=2.0).ravel())
     bands = band(grid[:, 1])
     # No room at all (under the chin): read from far off, which is transparent.
@@ -245,6 +247,13 @@ def validate_weight(weight: object) -> int:
     return weight
 
 
+def validate_follow_jaw(follow: object) -> bool:
+    """Check a sidecar's follow_jaw: true or false."""
+    if not isinstance(follow, bool):
+        raise ValueError(f'"follow_jaw" must be true or false, got {follow!r}')
+    return follow
+
+
 def validate_creases(creases: object) -> float:
     """Check a sidecar's creases: a number from 0 (rigid) to 1."""
     if isinstance(creases, bool) or not isinstance(creases, (int, float)) or not 0 <= creases <= 1:
@@ -279,7 +288,9 @@ def load_style(path: str | Path) -> MaskStyle:
         given = validate_anchors(sidecar["anchors"], width, height) if "anchors" in sidecar else None
         rgba, given = reduced(rgba, given)
         anchors, source = (given, "sidecar") if given is not None else (derive_anchors(rgba[:, :, 3]), "alpha")
-        rgba, narrowed = follow_jaw(rgba, anchors)
+        narrowed = False
+        if validate_follow_jaw(sidecar.get("follow_jaw", True)):
+            rgba, narrowed = follow_jaw(rgba, anchors)
         bare = bare_on_a_frontal_face(rgba[:, :, 3], anchors)
         if bare:
             raise ValueError(f"worn as its anchors place it, the mask leaves {len(bare)} of a frontal face's 26 "
@@ -309,9 +320,9 @@ def read_sidecar(path: Path) -> dict:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"unreadable sidecar {path.name}: {error}") from None
-    if not isinstance(data, dict) or not {"anchors", "weight", "creases"} & data.keys():
-        raise ValueError(f'sidecar {path.name} needs "anchors" (top, bottom, left, right), "weight" '
-                         'and/or "creases"')
+    if not isinstance(data, dict) or not {"anchors", "weight", "creases", "follow_jaw"} & data.keys():
+        raise ValueError(f'sidecar {path.name} needs "anchors" (top, bottom, left, right), "weight", '
+                         '"creases" and/or "follow_jaw"')
     return data
 
 

@@ -204,6 +204,16 @@ def test_a_flat_mask_is_narrowed_to_wrap_round_the_jaw(tmp_path):
     assert style.rgba[bottom_y - 3, bottom_x, 3] == 255
 
 
+def test_a_sidecar_keeps_a_style_as_drawn_with_follow_jaw_false(tmp_path):
+    draw_flat_mask(tmp_path / "bandana.png")
+    (tmp_path / "bandana.json").write_text(json.dumps({"follow_jaw": False}))
+    style = load_style(tmp_path / "bandana.png")
+    assert not style.narrowed and np.array_equal(style.rgba, read_rgba(tmp_path / "bandana.png"))
+    (tmp_path / "bandana.json").write_text(json.dumps({"follow_jaw": "no"}))
+    with pytest.raises(StyleError, match=r"bandana\.png: \"follow_jaw\" must be true or false"):
+        load_style(tmp_path / "bandana.png")
+
+
 def test_built_in_styles_are_drawn_for_the_face_and_not_narrowed():
     for path in sorted(BUILTIN_STYLES.glob("*.png")):
         style = load_style(path)
