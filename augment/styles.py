@@ -43,6 +43,10 @@ MAX_WEIGHT = 1000
 JAW_STANDOFF = 0.2
 # The resolution (pixels to the eye distance) at which ``follow_jaw`` reads a style's outline.
 BODY_RESOLUTION = 50
+# What reaches further than the body may (ear loops laid out flat beside it) shows this much
+# further, where loops go behind the ears, and fades out within LOOP_FADE.
+LOOP_REACH = 0.1
+LOOP_FADE = 0.03
 # A larger PNG is reduced to this many pixels on its longest side as it loads: worn on the largest
 # face of a full-size photo a mask is rarely wider, and every worker holds each style as float32
 # at several sizes (a 6000-px PNG took 1.2-2.4 GB and 11-25 s to load).
@@ -116,34 +120,55 @@ def jaw_reach() -> tuple[np.ndarray, np.ndarray]:
 
 
 def follow_jaw(rgba: np.ndarray, anchors: dict[str, tuple[float, float]]) -> tuple[np.ndarray, bool]:
-    """A style (straight RGBA uint8 (h, w, 4)) narrowed to the face wherever it reaches further
-    beside the jaw than a worn mask does (``jaw_reach``), and whether it was.
+    """A style (straight RGBA uint8 (h, w, 4)) fitted to the face wherever it reaches further beside
+    the jaw than a worn mask does (``jaw_reach``), and whether it had to be.
 
-    A flat product photo of a mask is as wide at the chin as at the cheeks: placed by its anchors
-    as it is, its lower corners stand out in the air beside the jaw. Worn, a mask wraps round the
-    jaw and under the chin. So each side of each height of the canonical face (as the anchors
-    place it) is squeezed towards the mask's centre line until the body's edge (``mask_body``)
-    reaches no further than the jaw allows; ear loops at that height move in with it. A style
-    drawn for the face, as the built-in ones are, comes back unchanged.
+    A flat product photo of a mask is as wide at the chin as at the cheeks, its ear loops laid out
+    beside it: placed by its anchors as it is, its lower corners and its loops stand out in the air
+    beside the jaw. Worn, a mask wraps round the jaw and under the chin, and its loops go behind
+    the ears. So each side of each height of the canonical face (as the anchors place it) is first
+    squeezed towards the mask's centre line until the body's edge (``mask_body``) reaches no further
+    than the jaw allows, ear loops at that height moving in with it; what still reaches further
+    (the rest of the loops, a shadow) then fades out within LOOP_FADE. A style drawn for the face,
+    as the built-in ones are, comes back unchanged.
     """
     to_template = anchors_to_template(anchors)
     to_canonical = cv2.invertAffineTransform(to_template)
-    # The body's outline is read on a copy about BODY_RESOLUTION pixels to the eye distance: a
-    # fiftieth of it is exact enough, and the 21 built-in styles are checked in a few milliseconds.
+    # The outline is read on a copy about BODY_RESOLUTION pixels to the eye distance: a fiftieth
+    # of it is exact enough, and the 21 built-in styles are checked in a few milliseconds.
     step = 1.0 / np.linalg.norm(to_template[:, 1])  # canonical height of one PNG pixel
     shrink = min(1.0, BODY_RESOLUTION * step)
     alpha = rgba[:, :, 3]
     small = cv2.resize(alpha, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) if shrink < 1 else alpha
-    body_v, body_u = np.nonzero(mask_body(small))
-    body = apply_affine(to_canonical, np.stack([body_u + 0.5, body_v + 0.5], axis=1) / shrink)
     heights, reach = jaw_reach()
-    if (np.abs(body[:, 0]) <= np.interp(body[:, 1], heights, reach, right=0.0)).all():
+
+    def canonical(mask: np.ndarray) -> np.ndarray:
+        rows, columns = np.nonzero(mask)
+        return apply_affine(to_canonical, np.stack([columns + 0.5, rows + 0.5], axis=1) / shrink)
+
+    def within(points: np.ndarray, beyond: float = 0.0) -> np.ndarray:
+        return np.abs(points[:, 0]) <= np.interp(points[:, 1], heights, reach + beyond, right=0.0)
+
+    body = canonical(mask_body(small))
+    if within(body).all() and within(canonical(small > 0), LOOP_REACH).all():
         return rgba, False
     height, width = rgba.shape[:2]
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     grid = apply_affine(to_canonical, np.stack([u.ravel(), v.ravel()], axis=1))
-    # The body's reach on each side, height by height (bands as tall as the copy's pixels).
-    step /= shrink
+    if not within(body).all():
+        rgba = _squeezed(rgba, grid, body, step / shrink, to_template)
+    past = np.abs(grid[:, 0]) - np.interp(grid[:, 1], heights, reach + LOOP_REACH, right=0.0)
+    kept = np.clip(1.0 - past / LOOP_FADE, 0.0, 1.0).reshape(height, width)
+    fitted = rgba.copy()
+    fitted[:, :, 3] = np.round(rgba[:, :, 3] * kept).astype(np.uint8)
+    return fitted, True
+
+
+def _squeezed(rgba: np.ndarray, grid: np.ndarray, body: np.ndarray, step: float, to_template: np.ndarray
+              ) -> np.ndarray:
+    """``follow_jaw``'s squeeze: ``grid`` holds the canonical (x, y) of every pixel's centre (h * w, 2),
+    ``body`` those of the body's (N, 2), read in bands ``step`` tall."""
+    heights, reach = jaw_reach()
     low = grid[:, 1].min()
     count = int(np.ceil((grid[:, 1].max() - low) / step)) + 1
 
@@ -164,10 +189,11 @@ def follow_jaw(rgba: np.ndarray, anchors: dict[str, tuple[float, float]]) -> tup
     # No room at all (under the chin): read from far off, which is transparent.
     squeeze = np.maximum(np.where(grid[:, 0] < 0, squeezes[0][bands], squeezes[1][bands]), 1e-3)
     source = apply_affine(to_template, np.stack([grid[:, 0] / squeeze, grid[:, 1]], axis=1)) - 0.5
+    height, width = rgba.shape[:2]
     map_x, map_y = (source[:, i].reshape(height, width).astype(np.float32) for i in (0, 1))
-    narrowed = cv2.remap(premultiplied(rgba), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+    squeezed = cv2.remap(premultiplied(rgba), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=0)
-    return straight(narrowed), True
+    return straight(squeezed)
 
 
 def premultiplied(rgba: np.ndarray) -> np.ndarray:

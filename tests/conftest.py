@@ -48,8 +48,8 @@ def draw_flat_mask(path):
     cv2.rectangle(rgba, (100, 30), (500, 270), (120, 170, 210, 255), -1)
     for y in (100, 150, 200):
         cv2.line(rgba, (100, y), (500, y), (90, 130, 170, 255), 2)
-    cv2.ellipse(rgba, (90, 150), (60, 110), 0, 90, 270, (240, 240, 240, 255), 3)
-    cv2.ellipse(rgba, (510, 150), (60, 110), 0, -90, 90, (240, 240, 240, 255), 3)
+    cv2.ellipse(rgba, (100, 150), (70, 120), 0, 90, 270, (240, 240, 240, 255), 3)  # from corner to corner
+    cv2.ellipse(rgba, (500, 150), (70, 120), 0, -90, 90, (240, 240, 240, 255), 3)
     cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
 
 

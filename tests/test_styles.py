@@ -7,7 +7,8 @@ import pytest
 
 from augment.draw_styles import STYLES, render_style
 from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, apply_affine
-from augment.styles import StyleError, derive_anchors, jaw_reach, load_style, load_styles, mask_body, read_rgba
+from augment.styles import (LOOP_FADE, LOOP_REACH, StyleError, derive_anchors, jaw_reach, load_style, load_styles,
+                            mask_body, read_rgba)
 
 from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask
 
@@ -181,10 +182,11 @@ def test_derived_anchors_match_the_canonical_layout_of_a_drawn_style():
     assert np.abs(apply_affine(exact, corners) - apply_affine(approx, corners)).max() < 0.12 * style.rgba.shape[1]
 
 
-def reach_past_the_jaw(rgba, anchors):
-    """How far (eye distances) the style's body reaches past ``jaw_reach`` at its worst height, as its anchors place it."""
+def reach_past_the_jaw(rgba, anchors, body=True):
+    """How far (eye distances) the style's body (or, with ``body`` False, anything of it) reaches past
+    ``jaw_reach`` at its worst height, as its anchors place it."""
     to_canonical = cv2.invertAffineTransform(anchors_to_template(anchors))
-    rows, columns = np.nonzero(mask_body(rgba[:, :, 3]))
+    rows, columns = np.nonzero(mask_body(rgba[:, :, 3]) if body else rgba[:, :, 3] > 0)
     points = apply_affine(to_canonical, np.stack([columns + 0.5, rows + 0.5], axis=1))
     heights, reach = jaw_reach()
     return float((np.abs(points[:, 0]) - np.interp(points[:, 1], heights, reach, right=0.0)).max())
@@ -197,9 +199,13 @@ def test_a_flat_mask_is_narrowed_to_wrap_round_the_jaw(tmp_path):
     assert style.narrowed and style.anchors_from == "alpha"
     assert reach_past_the_jaw(drawn, style.anchors) > 0.5  # as drawn, its corners stand out beside the chin
     assert reach_past_the_jaw(style.rgba, style.anchors) < 0.05
-    # Where the jaw leaves room (the cheeks) it keeps its width, and it still goes under the chin.
-    cheeks = round(style.anchors["left"][1])
-    assert np.abs(style.rgba[cheeks].astype(int) - drawn[cheeks]).max() <= 1
+    # Its loops, laid out flat beside it, end where loops go behind the ears; their roots stay.
+    assert reach_past_the_jaw(drawn, style.anchors, body=False) > 0.3
+    assert reach_past_the_jaw(style.rgba, style.anchors, body=False) < LOOP_REACH + LOOP_FADE
+    assert ((style.rgba[:, :, 3] > 0) & ~mask_body(style.rgba[:, :, 3])).sum() > 50
+    # Where the jaw leaves room (the cheeks) the body keeps its width, and it still goes under the chin.
+    cheeks, left, right = round(style.anchors["left"][1]), round(style.anchors["left"][0]), round(style.anchors["right"][0])
+    assert np.abs(style.rgba[cheeks, left:right].astype(int) - drawn[cheeks, left:right]).max() <= 1
     bottom_x, bottom_y = (round(v) for v in style.anchors["bottom"])
     assert style.rgba[bottom_y - 3, bottom_x, 3] == 255
 
