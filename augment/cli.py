@@ -161,7 +161,7 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
                     "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight, "creases": s.creases,
-                    "narrowed": s.narrowed}
+                    "narrowed": s.narrowed, "reduced_from": s.reduced_from}
                    for s in found]
         click.echo(json.dumps({"styles": listing, "problems": problems}, indent=2))
     else:
@@ -175,7 +175,8 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
     for style in found:
         anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())
         narrowed = "  narrowed to the jaw" if style.narrowed else ""
-        click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}  anchors from "
+        reduced = " (reduced from {}x{})".format(*style.reduced_from) if style.reduced_from else ""
+        click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}{reduced}  anchors from "
                    f"{style.anchors_from:<7}  {anchors}  creases {style.creases:g}  drawn {style.weight / total:.1%}"
                    f"{narrowed}")
     for problem in problems:

@@ -69,6 +69,7 @@ class MaskStyle:
     weight: int = 1
     creases: float = 1.0
     narrowed: bool = False  # drawn wider than a face beside the jaw, and narrowed to it (``follow_jaw``)
+    reduced_from: tuple[int, int] | None = None  # (width, height) of a PNG larger than MAX_STYLE_SIDE
 
 
 def _largest_component(binary: np.ndarray) -> np.ndarray:
@@ -326,7 +327,8 @@ def load_style(path: str | Path) -> MaskStyle:
     except ValueError as error:
         raise StyleError(f"{path}: {error}") from None
     return MaskStyle(name=path.stem, path=path, rgba=rgba, anchors=anchors, anchors_from=source, weight=weight,
-                     creases=creases, narrowed=narrowed)
+                     creases=creases, narrowed=narrowed,
+                     reduced_from=(width, height) if rgba.shape[:2] != (height, width) else None)
 
 
 def fingerprint(style: MaskStyle) -> str:

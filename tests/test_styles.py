@@ -252,6 +252,7 @@ def test_a_large_style_is_reduced_as_it_loads_and_worn_as_before(tmp_path, monke
         (tmp_path / f"kn95_white{suffix}").write_bytes((BUILTIN_STYLES / f"kn95_white{suffix}").read_bytes())
     small = load_style(tmp_path / "kn95_white.png")
     assert max(small.rgba.shape[:2]) == 400 and small.anchors_from == "sidecar"
+    assert small.reduced_from == (original.rgba.shape[1], original.rgba.shape[0]) and original.reduced_from is None
     factor = 400 / max(original.rgba.shape[:2])
     for name, (x, y) in original.anchors.items():
         assert small.anchors[name] == pytest.approx((x * factor, y * factor), abs=0.5)
