@@ -175,7 +175,7 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
     for style in found:
         anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())
         narrowed = "  narrowed to the jaw" if style.narrowed else ""
-        reduced = " (reduced from {}x{})".format(*style.reduced_from) if style.reduced_from else ""
+        reduced = f" (reduced from {style.reduced_from[0]}x{style.reduced_from[1]})" if style.reduced_from else ""
         click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}{reduced}  anchors from "
                    f"{style.anchors_from:<7}  {anchors}  creases {style.creases:g}  drawn {style.weight / total:.1%}"
                    f"{narrowed}")
