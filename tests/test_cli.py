@@ -720,6 +720,18 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     assert run("styles", "--styles", empty).exit_code == 1
 
 
+def test_styles_command_says_which_style_was_reduced_and_from_what_size(styles_dir, monkeypatch):
+    from augment import styles as styles_module
+
+    monkeypatch.setattr(styles_module, "MAX_STYLE_SIDE", 400)  # the built-in PNGs are 580x440
+    result = run("styles", "--styles", styles_dir)
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if line.startswith(("surgical_blue", "cloth_black"))]
+    assert len(lines) == 2 and all("400x303 (reduced from 580x440)" in line for line in lines)
+    listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)
+    assert [s["reduced_from"] for s in listing["styles"]] == [[580, 440], [580, 440]]
+
+
 def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
     out = tmp_path / "preview.png"
     result = run("preview", "kn95_white", raw_dir / "upright.png", "--out", out)
