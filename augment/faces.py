@@ -36,6 +36,9 @@ WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
 CNN_FALLBACK_SIDE = 224
+# dlib's CNN detector raises on a picture under 7 px high or 10 px wide, and at some widths
+# under 10 corrupts memory and kills the process: it is given nothing smaller than this.
+CNN_MIN_SIDE = 32
 # Thumbnails smaller than SMALL_SIDE are enlarged to ENLARGED_SIDE before detection, so that
 # their faces (a 100 px photo holds a face of ~25 px) reach the size HOG's window needs.
 SMALL_SIDE = 200
@@ -178,8 +181,11 @@ def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> l
         return [Detection(as_box(rect), float(score), HOG_FILTER_ROLL.get(kind, 0.0))
                 for rect, score, kind in zip(rects, scores, filters)]
     if detector == "cnn":
+        height, width = rgb.shape[:2]
+        padding = ((0, max(0, CNN_MIN_SIDE - height)), (0, max(0, CNN_MIN_SIDE - width)), (0, 0))[:rgb.ndim]
+        padded = np.pad(rgb, padding) if height < CNN_MIN_SIDE or width < CNN_MIN_SIDE else rgb
         return [Detection(hog_framing(as_box(d.rect)), float(d.confidence), 0.0)
-                for d in _cnn_detector()(rgb, upsample)]
+                for d in _cnn_detector()(padded, upsample)]
     raise ValueError(f"unknown face detector {detector!r}; choose from hog, cnn")
 
 

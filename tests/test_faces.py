@@ -157,6 +157,12 @@ def test_no_face_in_a_plain_picture():
     assert find_faces(np.full((200, 200, 3), 90, np.uint8)) == []
 
 
+@pytest.mark.parametrize("shape", [(300, 1), (300, 9), (5, 300), (1, 1), (10000, 12)])
+def test_the_cnn_detector_takes_pictures_of_any_size(shape):
+    assert detect_boxes(np.full((*shape, 3), 90, np.uint8), "cnn", 0) == []
+    assert find_faces(np.full((*shape, 3), 90, np.uint8)) == []
+
+
 def test_cnn_detector_finds_the_face_in_hog_framing(face_image):
     cnn = detect_boxes(face_image, "cnn", 1)
     hog = detect_boxes(cv2.resize(face_image, (512, 512)), "hog", 0)
