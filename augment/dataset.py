@@ -310,7 +310,8 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
     except DatasetError:
         raise
     except Exception as error:  # one bad image must not end a batch of thousands
-        result = ImageResult(source, [], f"internal error: {type(error).__name__}: {error}")
+        # on one line: some libraries' messages (dlib's) run over several
+        result = ImageResult(source, [], f"internal error: {type(error).__name__}: {' '.join(str(error).split())}")
     result.signature, result.face_signatures = signature, face_signatures
     part = {"source": source, "stamp": stamp, "signature": signature, "face_signatures": face_signatures,
             "records": result.records, "skipped": result.skipped}

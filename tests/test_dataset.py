@@ -177,3 +177,16 @@ def test_a_face_the_mask_would_leave_bare_is_left_out_and_a_photo_with_no_other_
     assert faces_masked == [1]
     if not full_images:
         assert sorted(p.name for p in (tmp_path / "both").glob("with*/*")) == ["photo_1.jpg", "photo_1.jpg"]
+
+
+def test_an_unexpected_failure_skips_the_photo_with_its_reason_on_one_line(tmp_path, monkeypatch, face_image):
+    raw = tmp_path / "raw"
+    save_rgb(raw / "photo.png", face_image)
+
+    def fail(image, settings):
+        raise RuntimeError("\n\nError detected at line 2957.\nFailing expression was x.\n")  # as dlib words it
+
+    monkeypatch.setattr(dataset, "locate_faces", fail)
+    result = dataset.process_image(raw, tmp_path / "out", "photo.png", "photo", dataset.Settings(), {})
+    assert result.records == []
+    assert result.skipped == "internal error: RuntimeError: Error detected at line 2957. Failing expression was x."
