@@ -19,7 +19,7 @@ import cv2
 import dlib
 import numpy as np
 
-from augment.images import resize_longest, write_atomic
+from augment.images import resize_longest, working_longest, write_atomic
 
 Box = tuple[float, float, float, float]
 
@@ -31,7 +31,8 @@ SCENE_DETECTOR = "maskdet"
 FACE_DETECTORS = (*DETECTORS, SCENE_DETECTOR)
 
 # The cascade works on a copy no larger than this, so detection time does not grow with
-# camera resolution; faces smaller than ~1/10 of such an image are found by later passes.
+# camera resolution; faces smaller than ~1/10 of such an image are found by later passes. A
+# panorama's copy is longer, keeping half of this on its short side (``working_longest``).
 WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
@@ -402,9 +403,11 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
     turns down many masked faces, can also vet a weak second find (``EXTRA_FACE_SCORE``).
     """
     _require_rgb(rgb)
+    height, width = rgb.shape[:2]
+    longest = max(height, width)
     for step in cascade(detector, upsample):
-        longest = max(rgb.shape[:2])
-        target = min(step.side, ENLARGED_SIDE if longest < SMALL_SIDE else longest)
+        target = (min(step.side, ENLARGED_SIDE) if longest < SMALL_SIDE
+                  else working_longest(height, width, step.side))
         work, scale = resize_longest(rgb, target) if target != longest else (rgb, 1.0)
         found = _run_pass(work, step, unmasked)
         if found:
@@ -433,16 +436,16 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
                ) -> list[tuple[Box, float]]:
     """Face boxes and detector scores only (no landmarks), for checking faces at video speed.
 
-    ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy no longer than
-    ``max_side`` (None: the image as it is); ``"auto"`` is ``find_faces``' cascade, its boxes
+    ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy reduced to
+    ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``find_faces``' cascade, its boxes
     made from the landmarks. Every box is framed as HOG frames faces, in ``rgb``'s coordinates.
     """
     _require_rgb(rgb)
     if detector == "auto":
         return [(face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
     work, scale = rgb, 1.0
-    if max_side is not None and max(rgb.shape[:2]) > max_side:
-        work, scale = resize_longest(rgb, max_side)
+    if max_side is not None:
+        work, scale = resize_longest(rgb, working_longest(*rgb.shape[:2], max_side))
     return [(tuple(v / scale for v in found.box), found.score) for found in detect_boxes(work, detector, upsample)]
 
 

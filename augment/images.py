@@ -5,6 +5,7 @@ Every image the product handles in memory is an RGB ``uint8`` array of shape (H,
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,9 @@ PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", "
 # Pillow's own decompression-bomb guard, which is looser and gives a vaguer message.
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = None
+
+# How much longer than asked a reduced copy of a panorama may be (``working_longest``).
+PANORAMA_REACH = 4
 
 
 class ImageError(ValueError):
@@ -71,8 +75,9 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
 
     A JPEG decoder can scale a picture by 1/2, 1/4 or 1/8 as it decodes, several times quicker
     than decoding every pixel (a 16-megapixel photo: 0.02 s against 0.25 s). The image comes back
-    at the smallest such scale that keeps ``longest`` pixels or more on its longest side (None:
-    full size), with that scale (1.0: not reduced; other formats always come back at full size).
+    at the smallest such scale that keeps ``working_longest(height, width, longest)`` pixels or
+    more on its longest side (None: full size), with that scale (1.0: not reduced; other formats
+    always come back at full size).
     """
     path = Path(path)
     try:
@@ -84,8 +89,9 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if longest is not None and max(width, height) > longest:
-                ratio = longest / max(width, height)
+            keep = max(width, height) if longest is None else working_longest(height, width, longest)
+            if max(width, height) > keep:
+                ratio = keep / max(width, height)
                 image.draft(image.mode, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
             if image.size[0] * image.size[1] > MAX_PIXELS:  # the size it decodes to
                 raise ImageError(f"image too large: {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels")
@@ -158,6 +164,19 @@ def encode_image(rgb: np.ndarray, suffix: str = ".jpg", quality: int = 95) -> by
 def save_rgb(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> None:
     """Save an RGB uint8 image atomically; the format follows the file suffix."""
     write_atomic(path, encode_image(rgb, Path(path).suffix, quality))
+
+
+def working_longest(height: int, width: int, side: int) -> int:
+    """The longest side, in pixels, of a reduced copy of a ``height`` x ``width`` picture that is
+    looked at ``side`` pixels long.
+
+    ``side``, unless that would leave the short side under half of ``side``: a panorama keeps that
+    much, so that its faces are not made smaller than those of a 2:1 photo, up to a long side of
+    PANORAMA_REACH times ``side`` (a strip longer than 8:1 is reduced further), so that the time
+    spent on it stays within a few photos' time. Never more than the picture's own longest side.
+    """
+    longest, shortest = max(height, width), max(min(height, width), 1)
+    return min(longest, PANORAMA_REACH * side, max(side, math.ceil(longest * side / (2 * shortest))))
 
 
 def resize_longest(rgb: np.ndarray, longest: int) -> tuple[np.ndarray, float]:

@@ -157,6 +157,14 @@ def test_no_face_in_a_plain_picture():
     assert find_faces(np.full((200, 200, 3), 90, np.uint8)) == []
 
 
+def test_every_face_of_a_wide_panorama_is_found(face_image):
+    strip = np.hstack([face_image] * 10)  # 2560 x 256: a copy 800 px long would leave faces of ~35 px
+    faces = find_faces(strip)
+    [reference] = find_faces(face_image)
+    offsets = sorted(face.box[0] - reference.box[0] for face in faces)
+    assert len(offsets) == 10 and np.abs(np.array(offsets) - np.arange(0, 2560, 256)).max() < 5
+
+
 @pytest.mark.parametrize("shape", [(300, 1), (300, 9), (5, 300), (1, 1), (10000, 12)])
 def test_the_cnn_detector_takes_pictures_of_any_size(shape):
     assert detect_boxes(np.full((*shape, 3), 90, np.uint8), "cnn", 0) == []

@@ -11,7 +11,7 @@ from PIL import Image
 
 from augment import images
 from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb, load_rgb_reduced,
-                            require_picture_suffix, resize_longest, save_rgb, write_atomic)
+                            require_picture_suffix, resize_longest, save_rgb, working_longest, write_atomic)
 
 
 def png_header_only(path, width, height):
@@ -188,6 +188,22 @@ def test_a_large_jpeg_is_decoded_smaller_but_never_below_the_size_asked(tmp_path
     assert load_rgb_reduced(tmp_path / "large.jpg", 1500)[0].shape == full.shape  # halving would be too small
     png, png_scale = load_rgb_reduced(tmp_path / "large.png", 800)  # only JPEG decoders scale as they go
     assert png.shape == (1200, 2000, 3) and png_scale == 1.0
+
+
+def test_a_panorama_keeps_half_the_side_asked_on_its_short_side_within_a_reach():
+    assert working_longest(1200, 1600, 800) == 800  # 4:3, as a portrait or a landscape
+    assert working_longest(1600, 1200, 800) == 800
+    assert working_longest(1000, 2000, 800) == 800  # 2:1: the short side is 400 already
+    assert working_longest(1000, 3000, 800) == 1200  # 3:1 keeps its short side at 400
+    assert working_longest(500, 5000, 800) == 3200  # 10:1 goes no longer than 4x the side
+    assert working_longest(300, 1500, 800) == 1500  # never longer than the picture itself
+    assert working_longest(0, 500, 800) == 500
+
+
+def test_a_large_jpeg_panorama_is_decoded_no_smaller_than_its_working_copy(tmp_path):
+    Image.fromarray(np.full((800, 6400, 3), 90, np.uint8)).save(tmp_path / "wide.jpg")
+    rgb, scale = load_rgb_reduced(tmp_path / "wide.jpg", 800)
+    assert rgb.shape == (400, 3200, 3) and scale == 0.5  # 1/8 would leave 800x100
 
 
 def test_a_reduced_decode_honours_exif_orientation(tmp_path):
