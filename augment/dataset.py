@@ -313,11 +313,17 @@ def process_image(raw: Path, out: Path, source: str, stem: str, settings: Settin
         # on one line: some libraries' messages (dlib's) run over several
         result = ImageResult(source, [], f"internal error: {type(error).__name__}: {' '.join(str(error).split())}")
     result.signature, result.face_signatures = signature, face_signatures
-    part = {"source": source, "stamp": stamp, "signature": signature, "face_signatures": face_signatures,
-            "records": result.records, "skipped": result.skipped}
+    keep_result(out, stem, stamp, result)
+    return result
+
+
+def keep_result(out: Path, stem: str, stamp: list[int] | None, result: ImageResult) -> None:
+    """Write what one input gave to ``out``'s resume records: a resumed run takes it from there
+    instead of making the input again, as long as the input's ``input_stamp`` is still ``stamp``."""
+    part = {"source": result.source, "stamp": stamp, "signature": result.signature,
+            "face_signatures": result.face_signatures, "records": result.records, "skipped": result.skipped}
     with writing(out):
         write_atomic(out / IMAGE_PARTS / f"{stem}.json", json.dumps(part).encode())
-    return result
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """The generation run: inputs to worker processes to a manifest and report, with a progress bar."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import multiprocessing
@@ -8,7 +9,7 @@ import os
 import queue
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,10 @@ from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
 _WORKER: dict = {}
 # Tasks handed to the pool ahead of the results, per worker: enough that no worker waits.
 TASKS_AHEAD = 4
+# A worker's death is blamed on an image only when it dies making that image alone; past this many
+# such images in one run the cause lies elsewhere (too little memory for any photo, say).
+MAX_WORKER_DEATHS = 3
+WORKER_DIED = "the worker process died making it (out of memory, or a crash in a library)"
 
 
 def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
@@ -59,8 +64,19 @@ def _work(task: tuple[str, str]) -> ImageResult:
     return dataset.process_image(_WORKER["raw"], _WORKER["out"], source, stem, _WORKER["settings"], _WORKER["styles"])
 
 
-def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
-    """Results of ``_work`` over ``tasks`` from a pool of worker processes, in completion order.
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Start workers from a server process that has imported the heavy modules once (spawned
+    afresh where the platform has no such server)."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["augment.dataset"])
+    return context
+
+
+def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Callable[[str], object],
+              work: Callable[[tuple[str, str]], ImageResult] = _work) -> Iterator[ImageResult]:
+    """Results of ``work`` (``_work``) over ``tasks`` from a pool of worker processes, in completion order.
 
     Workers start from a fresh server process, never by forking this one: a fork copies
     OpenCV's running thread pool in a broken state and can hang. The server imports the
@@ -70,43 +86,80 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple):
     two results (``interrupts.wait_in_steps``) once the images being made are finished: what
     is made is whole.
 
+    A worker that dies (killed for memory, or a crash in a native library) takes the pool with
+    it, and any of the images the pool had in hand may be the cause. Those are made again one at
+    a time, each by a worker of its own: one that dies again is the cause, and comes back skipped
+    (``WORKER_DIED``); the rest go on in a new pool. Past MAX_WORKER_DEATHS such images the
+    cause is not the images, and the run stops with DatasetError, finished work kept.
+
     A process pool from ``concurrent.futures``, not ``multiprocessing.Pool``: the latter's
     worker-minding thread wakes at every result waiting to be read and looped 8,528 times in
-    one run over data/raw's 514 photos, 0.56 s of a core taken from the workers. A worker
-    that dies (killed for memory, say) fails the run with a clear message instead of leaving
-    it waiting for a result that never comes.
+    one run over data/raw's 514 photos, 0.56 s of a core taken from the workers.
     """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
-        context.set_forkserver_preload(["augment.dataset"])
+    raw, out = state[:2]
+    waiting = collections.deque(tasks)
+    deaths = 0
+    with ctrl_c_noted() as interrupted:
+        while waiting:
+            suspects = collections.deque((yield from _pool_results(waiting, workers, state, work, interrupted)))
+            if suspects:
+                warn(f"warning: a worker process died; making the {len(suspects)} image"
+                     f"{'s' if len(suspects) != 1 else ''} it and the others had in hand again, one at a time")
+            while suspects:
+                for source, stem in (yield from _pool_results(suspects, 1, state, work, interrupted, ahead=1)):
+                    deaths += 1
+                    if deaths > MAX_WORKER_DEATHS:
+                        raise DatasetError(f"worker processes died on {deaths} images, so the cause is not the "
+                                           "images (too little memory?); finished work is kept: run the same "
+                                           "command again, with fewer --workers")
+                    skipped = ImageResult(source, [], WORKER_DIED)
+                    dataset.keep_result(out, stem, dataset.input_stamp(raw / source), skipped)  # as any skip is kept
+                    yield skipped
+
+
+def _pool_results(waiting: collections.deque, workers: int, state: tuple,
+                  work: Callable[[tuple[str, str]], ImageResult], interrupted: Callable[[], bool],
+                  ahead: int = TASKS_AHEAD) -> Iterator[ImageResult]:
+    """Results of ``work`` over the tasks taken from ``waiting`` by one pool, while it lasts.
+
+    Returns (as a generator's value) the tasks it had in hand when a worker died, or [] when
+    ``waiting`` was emptied. ``ahead``: tasks handed out per worker before their results.
+    """
     finished: queue.SimpleQueue = queue.SimpleQueue()
-    waiting = iter(tasks)
+    in_hand: dict[Future, tuple[str, str]] = {}
+    suspects: list[tuple[str, str]] = []
+    pool = ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker, initargs=state)
 
     def hand_out_one() -> None:
-        task = next(waiting, None)
-        if task is not None:
-            pool.submit(_work, task).add_done_callback(finished.put)
+        if waiting and not suspects:
+            task = waiting.popleft()
+            try:
+                future = pool.submit(work, task)
+            except BrokenProcessPool:  # a worker died since the last result came in
+                waiting.appendleft(task)
+                return
+            in_hand[future] = task
+            future.add_done_callback(finished.put)
 
-    with ctrl_c_noted() as interrupted:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=state)
-        try:
-            # A few tasks ahead per worker, not all: a task handed out holds a future and its
-            # bookkeeping, 2.2 KB (measured), which for a folder of 200,000 photos is 435 MB.
-            with _package_on_search_path():  # the workers (and their server) start with the first tasks
-                for _ in range(TASKS_AHEAD * workers):
-                    hand_out_one()
-            for _ in tasks:  # one result each
-                future = wait_in_steps(lambda timeout: finished.get(timeout=timeout), interrupted, queue.Empty)
-                try:
-                    hand_out_one()
-                    result = future.result()
-                except BrokenProcessPool:
-                    raise DatasetError("a worker process died (out of memory?); finished work is kept: "
-                                       "run the same command again, with --workers 1 if it happens again") from None
-                yield result
-        finally:  # after an error or Ctrl-C, the images not yet begun are dropped
-            pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        # A few tasks ahead per worker, not all: a task handed out holds a future and its
+        # bookkeeping, 2.2 KB (measured), which for a folder of 200,000 photos is 435 MB.
+        with _package_on_search_path():  # the workers (and their server) start with the first tasks
+            for _ in range(ahead * workers):
+                hand_out_one()
+        while in_hand:
+            future = wait_in_steps(lambda timeout: finished.get(timeout=timeout), interrupted, queue.Empty)
+            task = in_hand.pop(future)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                suspects.append(task)
+                continue
+            hand_out_one()
+            yield result
+    finally:  # after an error or Ctrl-C, the images not yet begun are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+    return suspects
 
 
 @contextlib.contextmanager
@@ -238,7 +291,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
             for task in tasks:
                 collect(_work(task))
         else:
-            for result in _parallel(tasks, workers, (raw, out, settings, styles)):
+            for result in _parallel(tasks, workers, (raw, out, settings, styles), warn):
                 collect(result)
     finally:  # an interrupted run leaves its bar closed where it stopped
         bar.close()

@@ -1,14 +1,17 @@
 """Shared test data, all made here: scikit-image's astronaut portrait and synthetic images."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from augment.dataset import ImageResult
 from augment.demo import astronaut, rotate
 from augment.faces import find_faces
 from augment.images import save_rgb
@@ -51,6 +54,15 @@ def draw_flat_mask(path):
     cv2.ellipse(rgba, (100, 150), (70, 120), 0, 90, 270, (240, 240, 240, 255), 3)  # from corner to corner
     cv2.ellipse(rgba, (500, 150), (70, 120), 0, -90, 90, (240, 240, 240, 255), 3)
     cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+
+
+def made_unless_poisoned(task: tuple[str, str]) -> ImageResult:
+    """A worker's task for tests of the generator's pool: one whose file is named poison* kills its
+    worker, as a crash in a native library or the kernel's out-of-memory killer would."""
+    if task[0].startswith("poison"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.02)  # long enough that each worker holds some of the tasks when one dies
+    return ImageResult(task[0], [])
 
 
 @pytest.fixture(scope="session")

@@ -259,7 +259,7 @@ def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch):
 
     monkeypatch.setattr(generation, "ProcessPoolExecutor", AtOnce)
     tasks = [(f"{number}.jpg", str(number)) for number in range(50)]
-    results.extend(generation._parallel(tasks, 2, ()))
+    results.extend(generation._parallel(tasks, 2, (Path("raw"), Path("out")), print))
     assert sorted(results) == sorted(tasks) and [task for task, _ in handed] == tasks
     assert max(out for _, out in handed) <= 2 * generation.TASKS_AHEAD  # the result in hand counted
 
@@ -346,20 +346,51 @@ def children_of(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
-def test_a_worker_that_dies_fails_the_run_with_a_clear_message_and_the_run_then_resumes(face_image, styles_dir,
-                                                                                        tmp_path):
+def test_a_worker_killed_from_outside_costs_the_run_nothing(face_image, styles_dir, tmp_path):
     raw, out, command = sixty_faces_on_two_workers(face_image, styles_dir, tmp_path)
     process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_the_first_output(process, out)
     # The workers are the children of the worker server, the run's child.
     workers = [worker for server in children_of(process.pid) for worker in children_of(server)]
     os.kill(workers[0], signal.SIGKILL)  # as the kernel does to a process that runs out of memory
-    _, errors = process.communicate(timeout=60)
-    assert process.returncode == 1, errors
-    assert "a worker process died" in errors and "finished work is kept" in errors and "Traceback" not in errors
-    result = generate(raw, out, styles_dir)
-    assert result.exit_code == 0, result.output
-    assert json.loads((out / "report.json").read_text())["with_mask"] == 60
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
+    assert "a worker process died" in errors and "one at a time" in errors and "Traceback" not in errors
+    report = json.loads((out / "report.json").read_text())
+    assert report["with_mask"] == report["without_mask"] == 60 and report["skipped"] == []
+
+
+def test_an_image_that_kills_its_worker_is_skipped_for_good_and_every_other_is_made(tmp_path):
+    from augment import generate as generation
+    from augment.dataset import IMAGE_PARTS, Settings
+
+    from conftest import made_unless_poisoned
+
+    tasks = [(f"{number}.jpg", str(number)) for number in range(12)]
+    tasks.insert(5, ("poison.jpg", "poison"))
+    warnings: list[str] = []
+    state = (tmp_path / "raw", tmp_path / "out", Settings(), {})
+    results = list(generation._parallel(tasks, 2, state, warnings.append, work=made_unless_poisoned))
+    assert sorted(result.source for result in results) == sorted(source for source, _ in tasks)  # each once
+    assert [(result.source, result.skipped) for result in results if result.skipped] == [
+        ("poison.jpg", generation.WORKER_DIED)]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: a worker process died")
+    kept = json.loads((tmp_path / "out" / IMAGE_PARTS / "poison.json").read_text())  # a resumed run keeps the skip
+    assert kept["source"] == "poison.jpg" and kept["skipped"] == generation.WORKER_DIED
+
+
+def test_workers_dying_on_image_after_image_stop_the_run(tmp_path):
+    from augment import generate as generation
+    from augment.dataset import DatasetError, Settings
+
+    from conftest import made_unless_poisoned
+
+    tasks = [(f"poison{number}.jpg", f"poison{number}") for number in range(generation.MAX_WORKER_DEATHS + 2)]
+    state = (tmp_path / "raw", tmp_path / "out", Settings(), {})
+    results = []
+    with pytest.raises(DatasetError, match=f"worker processes died on {generation.MAX_WORKER_DEATHS + 1} images"):
+        results.extend(generation._parallel(tasks, 2, state, print, work=made_unless_poisoned))
+    assert len(results) == generation.MAX_WORKER_DEATHS
 
 
 def files_in(out: Path) -> set[str]:
