@@ -185,10 +185,11 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
 
 
 def _find_style(name_or_path: str, style_dirs: list[Path]):
+    from augment.images import is_image_path
     from augment.styles import StyleError, load_style, load_styles
 
     candidate = Path(name_or_path)
-    if candidate.suffix.lower() == ".png" or candidate.exists():
+    if is_image_path(candidate) or candidate.exists():
         return load_style(candidate)
     found, _ = load_styles(style_dirs)
     for style in found:

@@ -1,6 +1,7 @@
 """Mask styles: RGBA PNGs with four anchor points, from a sidecar or derived from the alpha.
 
-A style is ``NAME.png`` (RGBA) with an optional ``NAME.json`` sidecar, every key optional::
+A style is ``NAME.png`` (RGBA; a WebP with alpha works too) with an optional ``NAME.json``
+sidecar, every key optional::
 
     {"anchors": {"top": [x, y], "bottom": [x, y], "left": [x, y], "right": [x, y]}, "weight": 3, "creases": 0.5}
 
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from augment.images import is_image_path
 from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, apply_affine,
                         bare_features, halvings, jaw_normals, warp_template)
 
@@ -33,6 +36,9 @@ SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
     CANONICAL_ANCHORS["bottom"][1] - CANONICAL_ANCHORS["top"][1]
 )
 MIN_SIDE = 16  # pixels: a smaller mask PNG has too little to warp
+# The formats a style may come in: those that hold an alpha channel and that OpenCV reads. Other
+# image files in a styles folder are reported, not passed over: a mask saved as JPEG is a mistake.
+STYLE_SUFFIXES = (".png", ".webp")
 # A style must cover the nose and mouth of a frontal face this many pixels between the eyes (a
 # coarse check: the template is read at about the size it is worn there).
 CHECK_EYE_DISTANCE = 24
@@ -290,7 +296,18 @@ def validate_creases(creases: object) -> float:
 
 
 def read_rgba(path: Path) -> np.ndarray:
-    """Read a PNG as straight RGBA uint8 (h, w, 4); 16-bit is scaled down. Raises ValueError without alpha."""
+    """Read a PNG or WebP as straight RGBA uint8 (h, w, 4); 16-bit is scaled down. Raises ValueError
+    for another format, a file that does not decode, or one without alpha."""
+    if path.suffix.lower() not in STYLE_SUFFIXES:
+        raise ValueError(f"a {path.suffix.lstrip('.').upper() or 'suffix-less'} file cannot be a mask style; "
+                         "save it as a PNG (or WebP) with transparency")
+    try:  # Pillow first: OpenCV prints its own complaint about a broken file to the terminal
+        with Image.open(path) as image:
+            image.verify()
+    except OSError as error:
+        raise ValueError(f"cannot read: {error.strerror}" if error.strerror else "not a readable image") from None
+    except (SyntaxError, ValueError):
+        raise ValueError("not a readable image") from None
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise ValueError("not a readable image")
@@ -312,6 +329,9 @@ def load_style(path: str | Path) -> MaskStyle:
         alpha = rgba[:, :, 3]
         if not (alpha >= 128).any():
             raise ValueError("alpha channel is empty (the whole image is transparent)")
+        if not (alpha < 128).any():
+            raise ValueError("alpha channel is opaque everywhere (a mask style is the mask alone, on a "
+                             "transparent background)")
         sidecar = read_sidecar(path.with_suffix(".json"))
         given = validate_anchors(sidecar["anchors"], width, height) if "anchors" in sidecar else None
         rgba, given = reduced(rgba, given)
@@ -356,13 +376,13 @@ def read_sidecar(path: Path) -> dict:
 
 
 def find_style_files(directories: list[Path]) -> list[Path]:
-    """The ``*.png`` files of the given directories, sorted by name within each."""
+    """The image files of the given directories (``images.is_image_path``), sorted by name within each."""
     files = []
     for directory in directories:
         directory = Path(directory)
         if not directory.is_dir():
             raise StyleError(f"{directory}: not a directory of mask styles")
-        files.extend(sorted(p for p in directory.iterdir() if p.suffix.lower() == ".png"))
+        files.extend(sorted(p for p in directory.iterdir() if is_image_path(p)))
     return files
 
 

@@ -275,6 +275,7 @@ def test_mask_body_of_an_empty_alpha_is_empty():
     (lambda p: write_png(p, np.zeros((50, 50, 4), np.uint8)), "alpha channel is empty"),
     (lambda p: p.write_text("not a png"), "not a readable image"),
     (lambda p: write_png(p, np.full((8, 8, 4), 255, np.uint8)), "at least 16 px"),
+    (lambda p: write_png(p, np.full((50, 50, 4), 255, np.uint8)), "opaque everywhere"),
 ])
 def test_bad_style_files_name_the_file_and_the_reason(tmp_path, make, message):
     path = tmp_path / "bad.png"
@@ -282,6 +283,38 @@ def test_bad_style_files_name_the_file_and_the_reason(tmp_path, make, message):
     with pytest.raises(StyleError, match=message) as error:
         load_style(path)
     assert str(path) in str(error.value)
+
+
+def test_a_broken_png_is_reported_in_one_line_with_nothing_else_on_the_terminal(tmp_path, capfd):
+    draw_third_party_mask(tmp_path / "web.png")
+    whole = (tmp_path / "web.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "junk.png").write_bytes(whole[:8] + b"no chunks")
+    for name in ("cut.png", "junk.png"):
+        with pytest.raises(StyleError, match=f"{name}: not a readable image$"):
+            load_style(tmp_path / name)
+    assert capfd.readouterr().err == ""  # OpenCV, asked alone, prints its own complaint there
+
+
+def test_a_webp_with_alpha_in_a_styles_folder_is_a_style_as_its_png_is(tmp_path):
+    bgra = cv2.cvtColor(read_rgba(BUILTIN_STYLES / "surgical_blue.png"), cv2.COLOR_RGBA2BGRA)
+    write_png(tmp_path / "blue.png", bgra)
+    (tmp_path / "folder").mkdir()
+    cv2.imwrite(str(tmp_path / "folder" / "blue.webp"), bgra, [cv2.IMWRITE_WEBP_QUALITY, 101])  # lossless
+    [webp], problems = load_styles([tmp_path / "folder"])
+    png = load_style(tmp_path / "blue.png")
+    assert problems == [] and webp.name == "blue"
+    assert webp.anchors == png.anchors and np.array_equal(webp.rgba[..., 3], png.rgba[..., 3])
+
+
+def test_other_pictures_in_a_styles_folder_are_reported_not_passed_over(tmp_path):
+    draw_third_party_mask(tmp_path / "web.png")
+    write_png(tmp_path / "photo.jpg", np.full((50, 50, 3), 200, np.uint8))
+    (tmp_path / "notes.txt").write_text("where the masks came from")
+    styles, problems = load_styles([tmp_path])
+    assert [style.name for style in styles] == ["web"]
+    assert problems == [f"{tmp_path / 'photo.jpg'}: a JPG file cannot be a mask style; save it as a PNG (or WebP) "
+                        "with transparency"]
 
 
 def test_a_style_that_would_leave_a_frontal_face_s_nose_or_mouth_bare_is_reported(tmp_path):
@@ -310,7 +343,9 @@ def test_a_style_that_would_leave_a_frontal_face_s_nose_or_mouth_bare_is_reporte
     ('{"anchors": {"top": "x", "bottom": [10, 90], "left": [0, 50], "right": [90, 50]}}', "numbers"),
 ])
 def test_bad_sidecars_are_reported(tmp_path, sidecar, message):
-    write_png(tmp_path / "m.png", np.full((100, 100, 4), 255, np.uint8))
+    square = np.full((100, 100, 4), 255, np.uint8)
+    square[:, :, 3] = np.pad(np.full((98, 98), 255, np.uint8), 1)  # transparent around
+    write_png(tmp_path / "m.png", square)
     (tmp_path / "m.json").write_text(sidecar)
     with pytest.raises(StyleError, match=message):
         load_style(tmp_path / "m.png")
