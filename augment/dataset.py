@@ -103,15 +103,30 @@ class ImageResult:
 
 
 def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
-    """Image files under ``raw`` (relative POSIX paths, sorted) and the entries that could not be read."""
+    """Image files under ``raw`` (relative POSIX paths, sorted) and the entries that could not be read.
+
+    Links to folders are followed (a photo collection is often linked into the input folder), each
+    folder listed once, under its own name where it has one there: a loop is not followed round.
+    """
     problems = []
 
     def record(error: OSError) -> None:
         problems.append({"path": str(error.filename), "reason": f"cannot read directory: {error.strerror}"})
 
-    found = []
-    for directory, subdirectories, files in os.walk(raw, onerror=record):
-        subdirectories.sort()
+    found, listed = [], set()
+    for directory, subdirectories, files in os.walk(raw, onerror=record, followlinks=True):
+        try:
+            info = os.stat(directory)
+        except OSError as error:
+            record(error)
+            subdirectories.clear()
+            continue
+        if (info.st_dev, info.st_ino) in listed:
+            subdirectories.clear()
+            continue
+        listed.add((info.st_dev, info.st_ino))
+        # Real folders first, so that a folder also linked to is listed under its own name.
+        subdirectories.sort(key=lambda name: (os.path.islink(os.path.join(directory, name)), name))
         for name in files:
             path = Path(directory, name)
             if is_image_path(path) and not name.startswith("."):

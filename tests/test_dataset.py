@@ -80,6 +80,20 @@ def test_list_inputs_finds_images_recursively_and_skips_others(tmp_path):
     assert problems == []
 
 
+def test_list_inputs_follows_links_to_folders_but_not_round_a_loop(tmp_path):
+    raw, elsewhere = tmp_path / "raw", tmp_path / "collection"
+    (raw / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for path in (raw / "a.png", raw / "sub" / "b.png", elsewhere / "c.jpg"):
+        path.write_bytes(b"x")
+    (raw / "linked").symlink_to(elsewhere)
+    (raw / "sub" / "up").symlink_to(raw)  # a loop
+    (raw / "again").symlink_to(raw / "sub")  # a folder listed already
+    found, problems = dataset.list_inputs(raw)
+    assert found == ["a.png", "linked/c.jpg", "sub/b.png"]
+    assert problems == []
+
+
 def test_list_inputs_reports_a_directory_it_cannot_read(tmp_path, monkeypatch):
     def refuse(path, onerror=None, **_):
         onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
