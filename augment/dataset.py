@@ -107,6 +107,7 @@ def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
 
     Links to folders are followed (a photo collection is often linked into the input folder), each
     folder listed once, under its own name where it has one there: a loop is not followed round.
+    Hidden files and folders (named ``.*``: thumbnail caches, version control) are left out.
     """
     problems = []
 
@@ -126,7 +127,8 @@ def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
             continue
         listed.add((info.st_dev, info.st_ino))
         # Real folders first, so that a folder also linked to is listed under its own name.
-        subdirectories.sort(key=lambda name: (os.path.islink(os.path.join(directory, name)), name))
+        subdirectories[:] = sorted((name for name in subdirectories if not name.startswith(".")),
+                                   key=lambda name: (os.path.islink(os.path.join(directory, name)), name))
         for name in files:
             path = Path(directory, name)
             if is_image_path(path) and not name.startswith("."):

@@ -73,7 +73,8 @@ def test_a_style_added_removed_or_reweighted_changes_only_the_faces_that_take_or
 
 def test_list_inputs_finds_images_recursively_and_skips_others(tmp_path):
     (tmp_path / "sub").mkdir()
-    for name in ("b.JPG", "a.png", "sub/c.webp", "notes.txt", ".hidden.jpg"):
+    (tmp_path / ".thumbnails").mkdir()
+    for name in ("b.JPG", "a.png", "sub/c.webp", "notes.txt", ".hidden.jpg", ".thumbnails/a.png"):
         (tmp_path / name).write_bytes(b"x")
     found, problems = dataset.list_inputs(tmp_path)
     assert found == ["a.png", "b.JPG", "sub/c.webp"]
