@@ -37,8 +37,8 @@ WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
 CNN_FALLBACK_SIDE = 224
-# dlib's CNN detector raises on a picture under 7 px high or 10 px wide, and at some widths
-# under 10 corrupts memory and kills the process: it is given nothing smaller than this.
+# dlib's CNN detector raises on a picture under 7 px high, and on one under 10 px wide mostly
+# corrupts memory and kills the process: it is given nothing smaller than this.
 CNN_MIN_SIDE = 32
 # Thumbnails smaller than SMALL_SIDE are enlarged to ENLARGED_SIDE before detection, so that
 # their faces (a 100 px photo holds a face of ~25 px) reach the size HOG's window needs.
