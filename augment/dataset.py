@@ -146,10 +146,16 @@ def output_stems(sources: list[str]) -> dict[str, str]:
     }
 
 
+def _hashable(text: str) -> bytes:
+    """A source path (or a key holding one) as bytes to hash: UTF-8, and where a file name is not
+    UTF-8, its own bytes (Python carries them as surrogate escapes)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def split_of(source: str) -> str:
     """The split of a source image (or of its group of copies, by the group's name): a fixed
     hash of its path, so both classes and every seed agree."""
-    position = zlib.crc32(source.encode()) / 2**32
+    position = zlib.crc32(_hashable(source)) / 2**32
     edge = 0.0
     for name, share in SPLITS:
         edge += share
@@ -160,7 +166,7 @@ def split_of(source: str) -> str:
 
 def face_rng(seed: int, source: str, face_index: int) -> np.random.Generator:
     """The random generator for one face, independent of order and of other faces."""
-    return np.random.default_rng([seed, zlib.crc32(source.encode()), face_index])
+    return np.random.default_rng([seed, zlib.crc32(_hashable(source)), face_index])
 
 
 def draw_style(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle]) -> MaskStyle:
@@ -172,7 +178,7 @@ def draw_style(seed: int, source: str, face_index: int, styles: Iterable[MaskSty
     folder made before stays as a new run would make it (``outputs.forget_restyled``).
     """
     def finish(style: MaskStyle) -> float:
-        key = f"{seed}\0{face_index}\0{style.name}\0{source}".encode()
+        key = _hashable(f"{seed}\0{face_index}\0{style.name}\0{source}")
         uniform = (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
         return -math.log(uniform) / style.weight
 

@@ -264,6 +264,25 @@ def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch):
     assert max(out for _, out in handed) <= 2 * generation.TASKS_AHEAD  # the result in hand counted
 
 
+def test_a_file_name_that_is_not_utf8_is_made_like_any_other(face_image, styles_dir, tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1, as old cameras and archives name files
+    try:
+        save_rgb(raw / name, face_image)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes UTF-8 file names only")
+    (raw / os.fsdecode(b"broken\xff.jpg")).write_bytes(b"not a picture")
+    result = generate(raw, out, styles_dir)
+    assert result.exit_code == 0, result.output
+    assert {record["source"] for record in records(out)} == {name}
+    assert {record["path"] for record in records(out)} == {f"with_mask/{name[:-4]}_0.jpg",
+                                                          f"without_mask/{name[:-4]}_0.jpg"}
+    assert all((out / record["path"]).is_file() for record in records(out))
+    report = json.loads((out / "report.json").read_text())
+    assert [item["path"] for item in report["skipped"]] == [os.fsdecode(b"broken\xff.jpg")]
+
+
 def test_a_full_disk_stops_the_run_with_one_line_and_loses_nothing(raw_dir, styles_dir, tmp_path, monkeypatch):
     from augment import dataset
 
