@@ -137,13 +137,18 @@ def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
 
 
 def output_stems(sources: list[str]) -> dict[str, str]:
-    """A unique, flat file stem for every source path (``a/b.jpg`` -> ``a__b``; clashes keep the suffix)."""
+    """A unique, flat file stem for every source path (``a/b.jpg`` -> ``a__b``; clashes keep the
+    suffix: ``a.jpg`` beside ``a.png`` -> ``a-jpg``). Names that still clash after that (``a__b.jpg``
+    beside ``a/b.jpg``, ``a-jpg.png`` beside ``a.jpg`` and ``a.png``) each take a hash of their path,
+    or one input's outputs would overwrite another's."""
     plain = {source: source.rsplit(".", 1)[0].replace("/", "__") for source in sources}
     counts = Counter(plain.values())
-    return {
-        source: stem if counts[stem] == 1 else source.replace("/", "__").replace(".", "-")
-        for source, stem in plain.items()
-    }
+    stems = {source: stem if counts[stem] == 1 else source.replace("/", "__").replace(".", "-")
+             for source, stem in plain.items()}
+    clashes = Counter(stems.values())
+    return {source: stem if clashes[stem] == 1
+            else f"{stem}-{hashlib.blake2b(_hashable(source), digest_size=8).hexdigest()}"
+            for source, stem in stems.items()}
 
 
 def _hashable(text: str) -> bytes:

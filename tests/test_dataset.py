@@ -23,6 +23,18 @@ def test_output_stems_are_flat_and_unique():
     assert len(set(stems.values())) == 4
 
 
+@pytest.mark.parametrize("sources", [
+    ["a__b.jpg", "a/b.jpg"],  # the same name once flattened
+    ["a-jpg.png", "a.jpg", "a.png"],  # a plain name that is another's name with its suffix
+    ["x.tar.jpg", "x-tar.jpg", "x.tar.png", "x/tar.jpg", "x__tar.png"],
+])
+def test_output_stems_never_give_two_inputs_one_name(sources):
+    stems = dataset.output_stems(sources)
+    assert len(set(stems.values())) == len(sources)
+    assert all("/" not in stem for stem in stems.values())
+    assert dataset.output_stems(list(reversed(sources))) == stems  # whatever the order they come in
+
+
 def test_split_is_per_source_stable_and_roughly_80_10_10():
     sources = [f"person_{i}.jpg" for i in range(3000)]
     splits = Counter(dataset.split_of(s) for s in sources)
