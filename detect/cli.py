@@ -58,6 +58,27 @@ def _labeller(detector: str, model_path: Path, classify: bool, detector_model: P
         raise click.ClickException(str(error)) from None
 
 
+def drawn_targets(files: list[Path], out: Path | None) -> list[Path]:
+    """Where ``image`` writes each file's drawing: beside it, or in the folder ``out``, as
+    STEM.detected.jpg, no two the same. STEM is ``augment.dataset.output_stems`` of the paths below
+    the folder they share, as the generator names its inputs: ``a`` alone, ``a-jpg`` beside
+    ``a.png``, ``sub__a`` for ``sub/a.jpg`` of a folder given."""
+    from augment.dataset import output_stems
+
+    groups: dict[Path, list[int]] = {}
+    for index, path in enumerate(files):
+        groups.setdefault(out or path.parent, []).append(index)
+    targets = list(files)
+    for folder, indexes in groups.items():
+        absolute = [os.path.abspath(files[index]) for index in indexes]
+        common = os.path.commonpath([os.path.dirname(path) for path in absolute])
+        relative = [Path(os.path.relpath(path, common)).as_posix() for path in absolute]
+        stems = output_stems(relative)
+        for index, name in zip(indexes, relative):
+            targets[index] = folder / f"{stems[name]}{DRAWN_SUFFIX}"
+    return targets
+
+
 def _check_writable(path: Path | None) -> None:
     """Fail before any work if an output file's folder cannot be made or written."""
     if path is None:
@@ -80,7 +101,8 @@ def main() -> None:
 @_model_option
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for the annotated pictures, or a file name (.jpg, .png) for the picture of a single "
-                   "image (default: beside each input, as NAME.detected.jpg).")
+                   "image (default: beside each input, as NAME.detected.jpg; SUB__NAME.detected.jpg in the "
+                   "folder for SUB/NAME.jpg of a folder given).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every result here as JSON.")
 @_detector_options
@@ -108,9 +130,10 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         _check_writable(out / "probe")
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         mirror=mirror is not False)
+    targets = [out] * len(files) if one_picture else drawn_targets(files, out)
     results, failures, interrupted = [], 0, False
     try:
-        for path in files:
+        for path, target in zip(files, targets):
             try:
                 rgb = load_rgb(path)
             except ImageError as error:
@@ -118,7 +141,6 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
                 failures += 1
                 continue
             faces = find(rgb)
-            target = out if one_picture else (out or path.parent) / f"{path.stem}{DRAWN_SUFFIX}"
             try:
                 save_rgb(target, draw_faces(rgb, faces))
             except OSError as error:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from augment.cli import PROJECT
 from augment.images import load_rgb, save_rgb
-from detect.cli import main
+from detect.cli import drawn_targets, main
 from detect.draw import GREEN, RED, draw_faces
 from detect.evaluate import SIZED_AP, Truth, ap_hits, average_precision, match, read_voc
 from detect.faces import CLASSIFIER_WEIGHT, LabelledFace, classifier_weight, fuse_opinions, label_faces
@@ -143,6 +143,19 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
         result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["face.detected.jpg", "face.jpg"]
+
+
+def test_drawings_of_images_with_the_same_name_do_not_overwrite_each_other(tmp_path):
+    folder = tmp_path / "in"
+    files = [folder / "x" / "a.jpg", folder / "x" / "a.png", folder / "y" / "a.jpg", folder / "y" / "b.jpg"]
+    beside = drawn_targets(files, None)
+    assert [path.relative_to(folder).as_posix() for path in beside] == [
+        "x/a-jpg.detected.jpg", "x/a-png.detected.jpg", "y/a.detected.jpg", "y/b.detected.jpg"]
+    gathered = drawn_targets(files, tmp_path / "out")
+    assert [path.name for path in gathered] == [
+        "x__a-jpg.detected.jpg", "x__a-png.detected.jpg", "y__a.detected.jpg", "y__b.detected.jpg"]
+    assert all(path.parent == tmp_path / "out" for path in gathered)
+    assert drawn_targets([folder / "y" / "b.jpg"], tmp_path / "out") == [tmp_path / "out" / "b.detected.jpg"]
 
 
 def test_image_command_writes_one_picture_to_the_file_named(model_path, face_image, tmp_path):
