@@ -247,62 +247,63 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
     if settings.detector == faces.SCENE_DETECTOR:
         _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
-    outputs.prepare_output(out)
-    if restart and (cleared := outputs.clear_earlier_run(out)):
-        warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
-    style_change = outputs.check_settings(out, settings)
+    with outputs.held(out):  # before anything is cleared there: one run at a time
+        outputs.prepare_output(out)
+        if restart and (cleared := outputs.clear_earlier_run(out)):
+            warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
+        style_change = outputs.check_settings(out, settings)
 
-    parts = outputs.read_parts(out)
-    stamps = {source: dataset.input_stamp(raw / source) for source in stems}
-    restyled = []
-    with dataset.writing(out):
-        removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
+        parts = outputs.read_parts(out)
+        stamps = {source: dataset.input_stamp(raw / source) for source in stems}
+        restyled = []
+        with dataset.writing(out):
+            removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
+            if style_change is not None:
+                restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
+            outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
         if style_change is not None:
-            restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
-        outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
-    if style_change is not None:
-        warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
-             f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
-             "style or wore an edited one")
-    finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
-    tasks = [(source, stems[source]) for source in sources if source not in finished]
-    # Largest files first: big photos are the slow ones, and one left for the end keeps the other
-    # workers idle (on data/raw the last 14 results took 1.0-1.3 s in name order, 0.45 s in this one).
-    tasks.sort(key=lambda task: -(stamps[task[0]] or [0])[0])
-    done = list(finished.values())
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-    bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
-               dynamic_ncols=True)
-    counts = {"faces": sum(d.faces for d in done), "skipped": sum(1 for d in done if d.skipped)}
+            warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
+                 f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
+                 "style or wore an edited one")
+        finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
+        tasks = [(source, stems[source]) for source in sources if source not in finished]
+        # Largest files first: big photos are the slow ones, and one left for the end keeps the other
+        # workers idle (on data/raw the last 14 results took 1.0-1.3 s in name order, 0.45 s in this one).
+        tasks.sort(key=lambda task: -(stamps[task[0]] or [0])[0])
+        done = list(finished.values())
+        workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+        bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
+                   dynamic_ncols=True)
+        counts = {"faces": sum(d.faces for d in done), "skipped": sum(1 for d in done if d.skipped)}
 
-    def collect(result: ImageResult) -> None:
-        done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped,
-                                        result.signature, result.face_signatures))
-        counts["faces"] += done[-1].faces
-        if result.skipped:
-            counts["skipped"] += 1
-            warn(f"warning: skipped {raw / result.source}: {result.skipped}")
-        bar.set_postfix(counts, refresh=False)
-        bar.update()
+        def collect(result: ImageResult) -> None:
+            done.append(outputs.Finished.of(result.source, stems[result.source], result.records, result.skipped,
+                                            result.signature, result.face_signatures))
+            counts["faces"] += done[-1].faces
+            if result.skipped:
+                counts["skipped"] += 1
+                warn(f"warning: skipped {raw / result.source}: {result.skipped}")
+            bar.set_postfix(counts, refresh=False)
+            bar.update()
 
-    try:
-        if workers == 1:
-            _start_worker(raw, out, settings, styles)
-            for task in tasks:
-                collect(_work(task))
-        else:
-            for result in _parallel(tasks, workers, (raw, out, settings, styles), warn):
-                collect(result)
-    finally:  # an interrupted run leaves its bar closed where it stopped
-        bar.close()
-    for problem in listing_problems:
-        warn(f"warning: skipped {problem['path']}: {problem['reason']}")
+        try:
+            if workers == 1:
+                _start_worker(raw, out, settings, styles)
+                for task in tasks:
+                    collect(_work(task))
+            else:
+                for result in _parallel(tasks, workers, (raw, out, settings, styles), warn):
+                    collect(result)
+        finally:  # an interrupted run leaves its bar closed where it stopped
+            bar.close()
+        for problem in listing_problems:
+            warn(f"warning: skipped {problem['path']}: {problem['reason']}")
 
-    split, copies = outputs.splits(done, split_by)
-    report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
-                               resumed=len(finished), removed=removed, changed=changed, restyled=restyled,
-                               split=split, copies=copies, split_by=split_by)
-    with dataset.writing(out):
-        outputs.write_manifest(out, done, split)
-        write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
-    return report
+        split, copies = outputs.splits(done, split_by)
+        report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
+                                   resumed=len(finished), removed=removed, changed=changed, restyled=restyled,
+                                   split=split, copies=copies, split_by=split_by)
+        with dataset.writing(out):
+            outputs.write_manifest(out, done, split)
+            write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+        return report

@@ -708,6 +708,20 @@ def test_fatal_problems_stop_at_once_with_a_clear_message(raw_dir, styles_dir, t
     assert result.exit_code != 0 and message in result.output
 
 
+def test_a_second_run_into_a_folder_another_run_is_writing_stops_at_once(raw_dir, styles_dir, tmp_path):
+    from augment import outputs
+
+    out = tmp_path / "out"
+    with outputs.held(out):  # as the first run holds it
+        result = generate(raw_dir, out, styles_dir)
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines()[-1] == (
+            f"Error: {out}: another run is writing there now; wait for it to end, or stop it")
+        assert not (out / "with_mask").exists()  # nothing made or cleared
+    assert generate(raw_dir, out, styles_dir).exit_code == 0  # the hold ends with the run that had it
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+
+
 @pytest.mark.parametrize("name, message", [
     ("upright.png", "upright.png: the input must be a folder of photos, not a file"),
     ("missing", "missing: input folder does not exist"),
