@@ -127,6 +127,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
              split_by: str, restart: bool, strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
     from augment.generate import generate as run
+    from augment.images import FolderBusy
 
     settings = Settings(seed=seed, margin=margin, size=size, full_images=full_images, detector=detector,
                         upsample=upsample if detector != SCENE_DETECTOR else 0,
@@ -134,7 +135,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
     try:
         report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn,
                      split_by=split_by, restart=restart)
-    except DatasetError as error:
+    except (DatasetError, FolderBusy) as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         exit_interrupted(f"finished work in {out}")

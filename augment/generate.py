@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from augment import dataset, faces, outputs
 from augment.dataset import MAX_SEED, DatasetError, ImageResult, Settings
-from augment.images import IMAGE_SUFFIXES, write_atomic
+from augment.images import IMAGE_SUFFIXES, held, write_atomic
 from augment.interrupts import ctrl_c_noted, wait_in_steps
 from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
 
@@ -219,6 +219,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     folder made with other settings than its styles (``SettingsChanged``, unless ``restart``),
     or a mask-aware detector (``settings.detector_model``) that cannot be loaded; and for an
     output that cannot be written during the run (a full disk), with finished work kept.
+    Raises ``images.FolderBusy`` while another run is writing into ``out``.
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
@@ -247,7 +248,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
         raise DatasetError(f"{out}: the output folder must not be inside the input folder {raw}")
     if settings.detector == faces.SCENE_DETECTOR:
         _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
-    with outputs.held(out):  # before anything is cleared there: one run at a time
+    with held(out):  # before anything is cleared there: one run at a time
         outputs.prepare_output(out)
         if restart and (cleared := outputs.clear_earlier_run(out)):
             warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")

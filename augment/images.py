@@ -4,12 +4,14 @@ Every image the product handles in memory is an RGB ``uint8`` array of shape (H,
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -35,6 +37,10 @@ PANORAMA_REACH = 4
 
 class ImageError(ValueError):
     """An input image that cannot be used; the message says why."""
+
+
+class FolderBusy(RuntimeError):
+    """Another run is writing into a folder; the message names it."""
 
 
 def is_image_path(path: Path) -> bool:
@@ -207,3 +213,40 @@ def contact_sheet(images: list[np.ndarray], columns: int, cell: int, captions: l
             cv2.putText(sheet, captions[index], (left + 4, bottom - 5), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (255, 255, 255), 1, cv2.LINE_AA)
     return sheet
+
+
+@contextlib.contextmanager
+def held(folder: Path) -> Iterator[None]:
+    """Keep ``folder`` to this process while inside: FolderBusy at once if another process holds it.
+
+    For a run that writes there and would otherwise clear or mix with another run's files. The
+    hold is the system's lock on ``folder/.lock``, so it ends with the process, however the
+    process ends. A folder where that file cannot be made is not held: the run's own checks then
+    say why it cannot be written there.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        if not _lock_at_once(handle):
+            raise FolderBusy(f"{folder}: another run is writing there now; wait for it to end, or stop it")
+        yield
+
+
+def _lock_at_once(handle: BinaryIO) -> bool:
+    """Lock an open file for this process without waiting; False if another process has it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        # Another holder; or a file system without locks (some network mounts), where the run goes
+        # on unguarded, as it would have before.
+        return error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    return True

@@ -8,14 +8,11 @@ here works from those records and the folder's settings stamp; nothing here look
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, NamedTuple
+from typing import Callable, Collection, Iterable, Iterator, NamedTuple
 
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
 from augment.dataset import (IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, draw_style,
@@ -134,40 +131,6 @@ def _change(key: str, before: object, after: object) -> str:
 def _as_json(value: object) -> object:
     """``value`` as it reads back from JSON (tuples become lists), for comparing with a saved copy."""
     return json.loads(json.dumps(value))
-
-
-@contextlib.contextmanager
-def held(out: Path) -> Iterator[None]:
-    """Keep ``out`` to this run while inside: a second run into it meanwhile stops at once with
-    DatasetError, where it would delete this run's temporary files (``prepare_output``) and mix
-    its records with this run's. The hold is the system's lock on a file in ``.parts/``, so it
-    ends with the process, however the process ends."""
-    lock = out / PARTS / "lock"
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a+b")
-    except OSError as error:
-        raise DatasetError(f"{out}: output folder is not writable ({error.strerror})") from None
-    with handle:
-        if not _lock_at_once(handle):
-            raise DatasetError(f"{out}: another run is writing there now; wait for it to end, or stop it")
-        yield
-
-
-def _lock_at_once(handle: BinaryIO) -> bool:
-    """Lock an open file for this process without waiting; False if another process has it."""
-    try:
-        if os.name == "nt":
-            import msvcrt
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        # Another holder; or a file system without locks (some network mounts), where the run goes
-        # on unguarded, as it would have before.
-        return error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
-    return True
 
 
 def prepare_output(out: Path) -> None:

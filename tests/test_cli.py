@@ -709,10 +709,10 @@ def test_fatal_problems_stop_at_once_with_a_clear_message(raw_dir, styles_dir, t
 
 
 def test_a_second_run_into_a_folder_another_run_is_writing_stops_at_once(raw_dir, styles_dir, tmp_path):
-    from augment import outputs
+    from augment.images import held
 
     out = tmp_path / "out"
-    with outputs.held(out):  # as the first run holds it
+    with held(out):  # as the first run holds it
         result = generate(raw_dir, out, styles_dir)
         assert result.exit_code == 1
         assert result.output.strip().splitlines()[-1] == (

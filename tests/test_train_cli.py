@@ -134,6 +134,21 @@ def test_clear_errors_before_any_work(trained, tmp_path):
     assert result.exit_code == 1 and "mask_weared_incorrect are labels the model does not know" in result.output
 
 
+def test_a_second_training_of_one_model_stops_at_once_and_keeps_the_first_one_s_work(labelled, tmp_path):
+    from augment.images import held
+
+    model = tmp_path / "m.keras"
+    (tmp_path / "m" / "unfinished").mkdir(parents=True)
+    (tmp_path / "m" / "unfinished" / "run.json").write_text("{}")  # the first run's saved work
+    with held(tmp_path / "m"):  # as the first run holds it
+        result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--model", str(model), "--weights", "none",
+                                           "--size", "32"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {tmp_path / 'm'}: another run is writing there now; wait for it to end, or stop it")
+    assert (tmp_path / "m" / "unfinished" / "run.json").read_text() == "{}" and not model.exists()
+
+
 def test_an_interrupted_training_goes_on_from_its_saved_work(labelled, tmp_path, monkeypatch, capsys):
     from train import fit as training
 

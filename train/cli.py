@@ -9,9 +9,11 @@ import click
 
 from augment.cli import SEED, Stage, exit_interrupted
 from augment.faces import DETECTORS
+from augment.images import FolderBusy, held
 from train.fit import Recipe, run_folder
 
-EXPECTED = (ValueError, OSError)  # DataError, ModelError, unwritable paths: one line, exit 1
+# DataError, ModelError, unwritable paths, another run writing the same model: one line, exit 1
+EXPECTED = (ValueError, OSError, FolderBusy)
 
 
 def _fail(error: Exception) -> None:
@@ -62,7 +64,8 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     try:
-        summary = train(data, model_path, recipe, tflite=tflite)
+        with held(run_folder(model_path)):  # a second run would throw away this one's saved work
+            summary = train(data, model_path, recipe, tflite=tflite)
     except EXPECTED as error:
         _fail(error)
     except KeyboardInterrupt:
