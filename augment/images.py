@@ -17,8 +17,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# JPEG, PNG, BMP and WebP, and the TIFF, GIF and Netpbm files some face databases come in.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm")
+# JPEG, PNG, BMP and WebP, the TIFF, GIF and Netpbm files some face databases come in, and the
+# HEIC and AVIF photos of phones (HEIC through pillow-heif, ``_heif_readable``).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm",
+                  ".heic", ".heif", ".avif")
+HEIF_SUFFIXES = (".heic", ".heif")
 
 # What ``save_rgb`` writes an RGB picture as: OpenCV's encoders, less Netpbm's grey-only PGM and
 # GIF (encoded only since OpenCV 4.11).
@@ -92,6 +95,8 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
         raise ImageError(f"cannot read: {error.strerror}") from None
     if size == 0:
         raise ImageError("empty file")
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _heif_readable()
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -112,6 +117,14 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
         raise ImageError(f"corrupt image: {error}") from None
     except (ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"corrupt image: {error}") from None
+
+
+@functools.cache
+def _heif_readable() -> None:
+    """Teach Pillow to open HEIC/HEIF files, once per process, when the first one is read."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 @functools.cache
