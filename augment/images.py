@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# JPEG, PNG, BMP and WebP, the TIFF, GIF and Netpbm files some face databases come in, and the
-# HEIC and AVIF photos of phones (HEIC through pillow-heif, ``_heif_readable``).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm",
-                  ".heic", ".heif", ".avif")
+# JPEG (.jfif as browsers on Windows save it), PNG, BMP and WebP, the TIFF, GIF and Netpbm files
+# some face databases come in, and the HEIC and AVIF photos of phones (HEIC through pillow-heif,
+# ``_heif_readable``).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm",
+                  ".pnm", ".heic", ".heif", ".avif")
 HEIF_SUFFIXES = (".heic", ".heif")
 
 # What ``save_rgb`` writes an RGB picture as: OpenCV's encoders, less Netpbm's grey-only PGM and

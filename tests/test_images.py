@@ -26,7 +26,7 @@ def png_header_only(path, width, height):
 @pytest.mark.parametrize("mode, suffix", [
     ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("I;16", ".png"), ("RGB", ".bmp"), ("RGB", ".webp"),
     ("CMYK", ".jpg"), ("LA", ".png"), ("RGB", ".tiff"), ("I", ".tif"), ("F", ".tiff"), ("P", ".gif"),
-    ("L", ".pgm"), ("RGB", ".ppm"), ("RGB", ".heic"), ("RGB", ".avif"),
+    ("L", ".pgm"), ("RGB", ".ppm"), ("RGB", ".heic"), ("RGB", ".avif"), ("RGB", ".jfif"),
 ])
 def test_any_pixel_format_becomes_rgb8(tmp_path, mode, suffix):
     pixels = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
