@@ -136,6 +136,12 @@ def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
     return sorted(found), problems
 
 
+def _hashable(text: str) -> bytes:
+    """A source path (or a key holding one) as bytes to hash: UTF-8, and where a file name is not
+    UTF-8, its own bytes (Python carries them as surrogate escapes)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def output_stems(sources: list[str]) -> dict[str, str]:
     """A unique, flat file stem for every source path (``a/b.jpg`` -> ``a__b``; clashes keep the
     suffix: ``a.jpg`` beside ``a.png`` -> ``a-jpg``). Names that still clash after that (``a__b.jpg``
@@ -149,12 +155,6 @@ def output_stems(sources: list[str]) -> dict[str, str]:
     return {source: stem if clashes[stem] == 1
             else f"{stem}-{hashlib.blake2b(_hashable(source), digest_size=8).hexdigest()}"
             for source, stem in stems.items()}
-
-
-def _hashable(text: str) -> bytes:
-    """A source path (or a key holding one) as bytes to hash: UTF-8, and where a file name is not
-    UTF-8, its own bytes (Python carries them as surrogate escapes)."""
-    return text.encode("utf-8", "surrogateescape")
 
 
 def split_of(source: str) -> str:

@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from augment.images import is_image_path
 from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, apply_affine,
                         bare_features, halvings, jaw_normals, warp_template)
+from augment.images import is_image_path
 
 # Where the side anchors sit between top and bottom, as on the canonical face.
 SIDE_HEIGHT = (CANONICAL_ANCHORS["left"][1] - CANONICAL_ANCHORS["top"][1]) / (
@@ -376,13 +376,14 @@ def read_sidecar(path: Path) -> dict:
 
 
 def find_style_files(directories: list[Path]) -> list[Path]:
-    """The image files of the given directories (``images.is_image_path``), sorted by name within each."""
+    """The image files of the given directories (``images.is_image_path``; not hidden ones, as the
+    ``._NAME.png`` a Mac leaves beside each file), sorted by name within each."""
     files = []
     for directory in directories:
         directory = Path(directory)
         if not directory.is_dir():
             raise StyleError(f"{directory}: not a directory of mask styles")
-        files.extend(sorted(p for p in directory.iterdir() if is_image_path(p)))
+        files.extend(sorted(p for p in directory.iterdir() if is_image_path(p) and not p.name.startswith(".")))
     return files
 
 

@@ -311,6 +311,7 @@ def test_other_pictures_in_a_styles_folder_are_reported_not_passed_over(tmp_path
     draw_third_party_mask(tmp_path / "web.png")
     write_png(tmp_path / "photo.jpg", np.full((50, 50, 3), 200, np.uint8))
     (tmp_path / "notes.txt").write_text("where the masks came from")
+    (tmp_path / "._web.png").write_bytes(b"\x00\x05\x16\x07")  # what a Mac leaves beside a file copied off it
     styles, problems = load_styles([tmp_path])
     assert [style.name for style in styles] == ["web"]
     assert problems == [f"{tmp_path / 'photo.jpg'}: a JPG file cannot be a mask style; save it as a PNG (or WebP) "
