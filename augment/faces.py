@@ -437,8 +437,9 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
     """Face boxes and detector scores only (no landmarks), for checking faces at video speed.
 
     ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy reduced to
-    ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``find_faces``' cascade, its boxes
-    made from the landmarks. Every box is framed as HOG frames faces, in ``rgb``'s coordinates.
+    ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``find_faces``'
+    cascade, its boxes made from the landmarks. Every box is framed as HOG frames faces, in
+    ``rgb``'s coordinates.
     """
     _require_rgb(rgb)
     if detector == "auto":

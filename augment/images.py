@@ -1,4 +1,5 @@
-"""Reading and writing images: EXIF orientation, odd pixel formats, atomic writes.
+"""Reading and writing images: EXIF orientation, odd pixel formats, atomic writes, and the hold
+that keeps a folder to one run at a time.
 
 Every image the product handles in memory is an RGB ``uint8`` array of shape (H, W, 3).
 """
