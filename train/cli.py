@@ -9,7 +9,7 @@ import click
 
 from augment.cli import SEED, Stage, exit_interrupted
 from augment.faces import DETECTORS
-from augment.images import FolderBusy, held
+from augment.images import FolderBusy
 from train.fit import Recipe, run_folder
 
 # DataError, ModelError, unwritable paths, another run writing the same model: one line, exit 1
@@ -64,8 +64,7 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     try:
-        with held(run_folder(model_path)):  # a second run would throw away this one's saved work
-            summary = train(data, model_path, recipe, tflite=tflite)
+        summary = train(data, model_path, recipe, tflite=tflite)
     except EXPECTED as error:
         _fail(error)
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from augment.images import write_atomic
+from augment.images import held, write_atomic
 from train.backend import keras, tf
 from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError, Sample, copies_together, load_samples
@@ -197,7 +197,7 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     """Train on a labelled folder, save the model and its run report; return the run summary.
 
     Raises ``DataError`` for unusable data and ``ModelError`` for unusable weights, before any
-    long work starts.
+    long work starts, and ``images.FolderBusy`` while another run trains the same model.
     """
     started = time.perf_counter()
     samples, labels, split_source = load_samples(data)
@@ -213,66 +213,68 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
         raise DataError(f"{data}: the training split needs images of at least two labels")
     timings = {"decode_s": time.perf_counter() - started}
     folder = run_folder(model_path)
-    run = {"recipe": asdict(recipe), "data": data_digest(samples)}
-    work = unfinished_work(folder, run)
-    if progress and any(path.suffix in (".npy", ".keras") for path in work.rglob("*")):
-        tqdm.write(f"{work}: going on with the work an interrupted run saved there")
+    with held(folder):  # a second run of this model would throw away this one's saved work
+        run = {"recipe": asdict(recipe), "data": data_digest(samples)}
+        work = unfinished_work(folder, run)
+        if progress and any(path.suffix in (".npy", ".keras") for path in work.rglob("*")):
+            tqdm.write(f"{work}: going on with the work an interrupted run saved there")
 
-    clock = time.perf_counter()
-    val_images, val_boxes, val_labels, _ = splits["val"]
-    val_features = compute_features(
-        network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
-                                                     recipe.batch_size),
-        [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features", progress)
-    timings["features_s"], timings["head_s"] = time.perf_counter() - clock, 0.0
+        clock = time.perf_counter()
+        val_images, val_boxes, val_labels, _ = splits["val"]
+        val_features = compute_features(
+            network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
+                                                         recipe.batch_size),
+            [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features",
+            progress)
+        timings["features_s"], timings["head_s"] = time.perf_counter() - clock, 0.0
 
-    histories = []
-    for number, head in enumerate(network.heads):  # one head's features in memory at a time
-        clock = time.perf_counter()
-        which = f" {number + 1}/{recipe.heads}" if recipe.heads > 1 else ""
-        pairs = samples_views(splits["train"][3], recipe.views, first=number * recipe.views)
-        train_features = compute_features(
-            network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed,
-                                                         True, recipe.batch_size),
-            pairs, recipe.batch_size, f"features (train views{', head' + which if which else ''})",
-            work / ("train_features" + (f"_{number + 1}" if number else "")), progress)
-        timings["features_s"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        histories.append(train_head(head, train_features, np.tile(train_labels, recipe.views), val_features, val_labels,
-                                    recipe, len(train_labels), recipe.seed + HEAD_SEED_STEP * number, progress,
-                                    f"head{which} (cached)"))
-        timings["head_s"] += time.perf_counter() - clock
-    history = mean_history(histories)
-    phase_starts = []
-    if recipe.fine_tune_epochs:
-        clock = time.perf_counter()
-        phase_starts.append(recipe.epochs)
-        tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels, recipe,
-                          progress, (work / "fine_tune.keras", run))
-        history = joined_history(history, tuned)
-        timings["fine_tune_s"] = time.perf_counter() - clock
+        histories = []
+        for number, head in enumerate(network.heads):  # one head's features in memory at a time
+            clock = time.perf_counter()
+            which = f" {number + 1}/{recipe.heads}" if recipe.heads > 1 else ""
+            pairs = samples_views(splits["train"][3], recipe.views, first=number * recipe.views)
+            train_features = compute_features(
+                network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed,
+                                                             True, recipe.batch_size),
+                pairs, recipe.batch_size, f"features (train views{', head' + which if which else ''})",
+                work / ("train_features" + (f"_{number + 1}" if number else "")), progress)
+            timings["features_s"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            histories.append(train_head(head, train_features, np.tile(train_labels, recipe.views), val_features,
+                                        val_labels, recipe, len(train_labels), recipe.seed + HEAD_SEED_STEP * number,
+                                        progress, f"head{which} (cached)"))
+            timings["head_s"] += time.perf_counter() - clock
+        history = mean_history(histories)
+        phase_starts = []
+        if recipe.fine_tune_epochs:
+            clock = time.perf_counter()
+            phase_starts.append(recipe.epochs)
+            tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels,
+                              recipe, progress, (work / "fine_tune.keras", run))
+            history = joined_history(history, tuned)
+            timings["fine_tune_s"] = time.perf_counter() - clock
 
-    metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
-                "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
-                "split_from": split_source}
-    save_model_file(network.model, model_path, metadata)
-    crops = {name: _plain_crops(images, boxes, recipe.size) for name, (images, boxes, _, _) in splits.items()}
-    metrics = evaluate_splits(Classifier(network.model, metadata), crops, splits, folder)
-    timings["total_s"] = time.perf_counter() - started
-    summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
-               "images": {name: len(split[2]) for name, split in splits.items()},
-               "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
-    if split_source == "file names":
-        summary["copies"] = copies
-    if tflite:
-        summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
-    write_atomic(folder / "labels.txt", ("\n".join(labels) + "\n").encode())
-    write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
-    write_atomic(folder / "history.json", json.dumps({k: [float(v) for v in vs] for k, vs in history.items()},
-                                                     indent=1).encode())
-    plot_history(history, folder / "curves.png", phase_starts)
-    shutil.rmtree(work)  # the run is complete: a rerun starts afresh
-    return summary
+        metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
+                    "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
+                    "split_from": split_source}
+        save_model_file(network.model, model_path, metadata)
+        crops = {name: _plain_crops(images, boxes, recipe.size) for name, (images, boxes, _, _) in splits.items()}
+        metrics = evaluate_splits(Classifier(network.model, metadata), crops, splits, folder)
+        timings["total_s"] = time.perf_counter() - started
+        summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
+                   "images": {name: len(split[2]) for name, split in splits.items()},
+                   "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
+        if split_source == "file names":
+            summary["copies"] = copies
+        if tflite:
+            summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
+        write_atomic(folder / "labels.txt", ("\n".join(labels) + "\n").encode())
+        write_atomic(folder / "metrics.json", json.dumps(summary, indent=1).encode())
+        write_atomic(folder / "history.json", json.dumps({k: [float(v) for v in vs] for k, vs in history.items()},
+                                                         indent=1).encode())
+        plot_history(history, folder / "curves.png", phase_starts)
+        shutil.rmtree(work)  # the run is complete: a rerun starts afresh
+        return summary
 
 
 def _plain_crops(images: list, boxes: list, size: int) -> np.ndarray:
