@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from augment import copies
 from augment.blend import MaskParams, draw_creases, placed_mask, wear_mask
 from augment.fit import bare_features
 from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, crop_box, face_box, faces_in_boxes, find_faces
-from augment.images import (ImageError, is_image_path, load_rgb, load_rgb_reduced, resize_longest, save_rgb,
+from augment.images import (ImageError, load_rgb, load_rgb_reduced, pictures_under, resize_longest, save_rgb,
                             write_atomic)
 from augment.styles import MaskStyle
 
@@ -103,37 +102,11 @@ class ImageResult:
 
 
 def list_inputs(raw: Path) -> tuple[list[str], list[dict]]:
-    """Image files under ``raw`` (relative POSIX paths, sorted) and the entries that could not be read.
-
-    Links to folders are followed (a photo collection is often linked into the input folder), each
-    folder listed once, under its own name where it has one there: a loop is not followed round.
-    Hidden files and folders (named ``.*``: thumbnail caches, version control) are left out.
-    """
-    problems = []
-
-    def record(error: OSError) -> None:
-        problems.append({"path": str(error.filename), "reason": f"cannot read directory: {error.strerror}"})
-
-    found, listed = [], set()
-    for directory, subdirectories, files in os.walk(raw, onerror=record, followlinks=True):
-        try:
-            info = os.stat(directory)
-        except OSError as error:
-            record(error)
-            subdirectories.clear()
-            continue
-        if (info.st_dev, info.st_ino) in listed:
-            subdirectories.clear()
-            continue
-        listed.add((info.st_dev, info.st_ino))
-        # Real folders first, so that a folder also linked to is listed under its own name.
-        subdirectories[:] = sorted((name for name in subdirectories if not name.startswith(".")),
-                                   key=lambda name: (os.path.islink(os.path.join(directory, name)), name))
-        for name in files:
-            path = Path(directory, name)
-            if is_image_path(path) and not name.startswith("."):
-                found.append(path.relative_to(raw).as_posix())
-    return sorted(found), problems
+    """Image files under ``raw`` (relative POSIX paths, sorted; ``images.pictures_under``) and the
+    folders that could not be read."""
+    found, errors = pictures_under(raw)
+    problems = [{"path": str(error.filename), "reason": f"cannot read directory: {error.strerror}"} for error in errors]
+    return [path.relative_to(raw).as_posix() for path in found], problems
 
 
 def _hashable(text: str) -> bytes:

@@ -53,6 +53,35 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def pictures_under(folder: Path) -> tuple[list[Path], list[OSError]]:
+    """The picture files under ``folder`` (``is_image_path``), sorted by their path below it, and
+    the errors of the folders that could not be read.
+
+    Links to folders are followed (a photo collection is often linked into a folder), each folder
+    once, under its own name where it has one there: a loop is not followed round. Hidden files
+    and folders (named ``.*``: thumbnail caches, version control, the ``._NAME`` files a Mac
+    leaves) are left out.
+    """
+    found, errors, listed = [], [], set()
+    for directory, subdirectories, files in os.walk(folder, onerror=errors.append, followlinks=True):
+        try:
+            info = os.stat(directory)
+        except OSError as error:
+            errors.append(error)
+            subdirectories.clear()
+            continue
+        if (info.st_dev, info.st_ino) in listed:
+            subdirectories.clear()
+            continue
+        listed.add((info.st_dev, info.st_ino))
+        # Real folders first, so that a folder also linked to is listed under its own name.
+        subdirectories[:] = sorted((name for name in subdirectories if not name.startswith(".")),
+                                   key=lambda name: (os.path.islink(os.path.join(directory, name)), name))
+        found.extend(Path(directory, name) for name in files
+                     if not name.startswith(".") and is_image_path(Path(name)))
+    return sorted(found, key=lambda path: path.relative_to(folder).as_posix()), errors
+
+
 def to_rgb8(image: Image.Image) -> np.ndarray:
     """Convert any PIL image (grayscale, palette, RGBA, 16- or 32-bit, float, CMYK) to RGB uint8.
 

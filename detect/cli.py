@@ -110,11 +110,11 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
           classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
           mirror: bool | None) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
-    from augment.images import ImageError, is_image_path, load_rgb, require_picture_suffix, save_rgb, write_atomic
+    from augment.images import (ImageError, is_image_path, load_rgb, pictures_under, require_picture_suffix,
+                                save_rgb, write_atomic)
     from detect.draw import draw_faces
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
-    files = [p for path in paths for p in (sorted(q for q in path.rglob("*") if is_image_path(q)
-                                                  and not q.name.endswith(DRAWN_SUFFIX))
+    files = [p for path in paths for p in ([q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)]
                                            if path.is_dir() else [path])]
     _check_writable(json_path)
     one_picture = out is not None and is_image_path(out) and not out.is_dir()

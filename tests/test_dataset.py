@@ -112,7 +112,7 @@ def test_list_inputs_reports_a_directory_it_cannot_read(tmp_path, monkeypatch):
         onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
         return iter([(str(tmp_path), [], ["a.jpg"])])
 
-    monkeypatch.setattr(dataset.os, "walk", refuse)
+    monkeypatch.setattr(os, "walk", refuse)
     found, problems = dataset.list_inputs(tmp_path)
     assert found == ["a.jpg"]
     assert problems == [{"path": str(tmp_path / "locked"), "reason": "cannot read directory: Permission denied"}]

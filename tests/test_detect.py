@@ -128,6 +128,7 @@ def test_a_face_is_labelled_from_the_mean_of_its_two_views(face_image, brightnes
 def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, tmp_path):
     save_rgb(tmp_path / "in" / "face.jpg", face_image)
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "in" / "._face.jpg").write_bytes(b"\x00\x05\x16\x07")  # a Mac's shadow file: passed over
     result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path),
                                        "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
@@ -139,6 +140,7 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
 
     # Drawn beside the inputs, then run again: the drawings are outputs, not more inputs.
     (tmp_path / "in" / "broken.png").unlink()
+    (tmp_path / "in" / "._face.jpg").unlink()
     for _ in range(2):
         result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
         assert result.exit_code == 0, result.output

@@ -30,6 +30,8 @@ def test_class_folders_need_two_non_empty_labels_or_as_many_as_asked(tmp_path):
     assert list(class_folders(tmp_path, at_least=1)) == ["with_mask"]
     save_rgb(tmp_path / "without_mask" / "a.png", GREY)
     (tmp_path / "without_mask" / "notes.txt").write_text("not an image")
+    (tmp_path / "without_mask" / "._a.png").write_bytes(b"\x00\x05\x16\x07")  # a Mac's shadow of a.png
+    save_rgb(tmp_path / "without_mask" / ".thumbnails" / "a.png", GREY)  # a viewer's cache
     assert {label: [p.name for p in paths] for label, paths in class_folders(tmp_path).items()} == {
         "with_mask": ["a.png"], "without_mask": ["a.png"]}
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from augment.copies import copy_groups, signature
 from augment.dataset import split_of
-from augment.images import is_image_path
+from augment.images import pictures_under
 
 MANIFEST = "manifest.jsonl"
 
@@ -49,7 +49,7 @@ def class_folders(data: Path, at_least: int = 2) -> dict[str, list[Path]]:
         raise DataError(f"{data}: not a folder")
     folders = {}
     for folder in sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+        images, _ = pictures_under(folder)
         if images:
             folders[folder.name] = images
     if len(folders) < at_least:
