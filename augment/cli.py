@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -53,6 +54,22 @@ def exit_interrupted(kept: str) -> NoReturn:
     """End a run stopped by Ctrl-C as a shell would (status 130), saying what is kept and how to go on."""
     click.echo(f"\ninterrupted: {kept} is kept; run the same command again to go on", err=True)
     sys.exit(130)
+
+
+def require_writable(path: Path | None, folder: bool = False) -> None:
+    """Fail before any work if the output file ``path`` (with ``folder``: the output folder) cannot
+    be made or written; None: no output."""
+    if path is None:
+        return
+    where = path if folder else path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise click.ClickException(f"{path}: cannot be written ({where} is a file)") from None
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot be written ({error.strerror})") from None
+    if (not folder and path.is_dir()) or not os.access(where, os.W_OK):
+        raise click.ClickException(f"{path}: cannot be written")
 
 
 class Stage(click.Group):
@@ -249,6 +266,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
         require_picture_suffix(out)
     except ImageError as error:
         raise click.ClickException(f"--out {error}") from None
+    require_writable(out)
     try:
         chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
         rgb, _ = load_rgb_reduced(image, PREVIEW_SIDE)
@@ -277,6 +295,7 @@ def draw_styles(out: Path, seed: int) -> None:
     """Render the built-in mask styles (PNG + anchor sidecar each) into OUT."""
     from augment.draw_styles import write_styles
 
+    require_writable(out, folder=True)
     for path in write_styles(out, seed):
         click.echo(f"wrote {path}")
 
@@ -321,6 +340,7 @@ def demo(out: Path, workers: int | None) -> None:
     from augment.images import contact_sheet, load_rgb, save_rgb
     from augment.styles import load_styles
 
+    require_writable(out, folder=True)
     write_demo_faces(out / "raw")
     make = functools.partial(run, out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
     try:

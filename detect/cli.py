@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import SEED, Stage, exit_interrupted
+from augment.cli import SEED, Stage, exit_interrupted, require_writable
 from detect.faces import FACE_DETECTORS
 
 
@@ -79,18 +79,6 @@ def drawn_targets(files: list[Path], out: Path | None) -> list[Path]:
     return targets
 
 
-def _check_writable(path: Path | None) -> None:
-    """Fail before any work if an output file's folder cannot be made or written."""
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise click.ClickException(f"{path}: cannot be written ({error.strerror})") from None
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
-        raise click.ClickException(f"{path}: cannot be written")
-
-
 @click.group(cls=Stage)
 def main() -> None:
     """Find faces and label each mask / no mask, with a confidence."""
@@ -116,7 +104,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
     files = [p for path in paths for p in ([q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)]
                                            if path.is_dir() else [path])]
-    _check_writable(json_path)
+    require_writable(json_path)
     one_picture = out is not None and is_image_path(out) and not out.is_dir()
     if one_picture:
         if len(files) != 1:
@@ -125,9 +113,9 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
             require_picture_suffix(out)
         except ImageError as error:
             raise click.ClickException(f"--out {error}") from None
-        _check_writable(out)
+        require_writable(out)
     elif out is not None:
-        _check_writable(out / "probe")
+        require_writable(out, folder=True)
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         mirror=mirror is not False)
     targets = [out] * len(files) if one_picture else drawn_targets(files, out)
@@ -189,8 +177,8 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     from detect.video import display_available, is_camera, open_source, process_video, quiet_capture_backends
 
     quiet_capture_backends()
-    _check_writable(json_path)
-    _check_writable(out)
+    require_writable(json_path)
+    require_writable(out)
     try:
         opened = open_source(source)  # a missing file or camera fails before the model loads
     except EXPECTED as error:
@@ -232,7 +220,7 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
     from augment.images import write_atomic
     from detect.evaluate import evaluate_scenes, score_thresholds, summary_lines
 
-    _check_writable(report)
+    require_writable(report)
     floor, operating = score_thresholds(detector, threshold)
     find, labels = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, floor,
                              mirror=mirror is not False)
@@ -273,7 +261,7 @@ def train_detector(scenes: Path, model_path: Path, weights: str, alpha: float, e
     from detect.train_detector import DetectorRecipe, train_detector as train
     from train.fit import run_folder
 
-    _check_writable(model_path)
+    require_writable(model_path)
     if side % 32:
         raise click.ClickException(f"--side {side}: must be a multiple of 32")
     recipe = DetectorRecipe(weights=weights, alpha=alpha, side=side, inference_side=inference_side, epochs=epochs,

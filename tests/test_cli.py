@@ -722,6 +722,23 @@ def test_a_second_run_into_a_folder_another_run_is_writing_stops_at_once(raw_dir
     assert generate(raw_dir, out, styles_dir).exit_code == 0
 
 
+@pytest.mark.parametrize("command, reason", [
+    (["preview", "surgical_blue", "PHOTO", "--out", "BLOCKED/p.png"], "BLOCKED is a file"),
+    (["demo", "--out", "BLOCKED/demo"], "Not a directory"),
+    (["draw-styles", "--out", "BLOCKED/styles"], "Not a directory"),
+])
+def test_an_output_that_cannot_be_written_is_named_in_one_line_before_any_work(raw_dir, tmp_path, command, reason):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where a folder would have to be")
+    arguments = [str(raw_dir / "upright.png") if a == "PHOTO" else a.replace("BLOCKED", str(blocked))
+                 for a in command]
+    result = CliRunner().invoke(main, arguments)
+    out = Path(arguments[arguments.index("--out") + 1])
+    assert result.exit_code == 1 and not isinstance(result.exception, OSError)
+    assert result.output.strip().splitlines() == [
+        f"Error: {out}: cannot be written ({reason.replace('BLOCKED', str(blocked))})"]
+
+
 @pytest.mark.parametrize("name, message", [
     ("upright.png", "upright.png: the input must be a folder of photos, not a file"),
     ("missing", "missing: input folder does not exist"),

@@ -134,6 +134,22 @@ def test_clear_errors_before_any_work(trained, tmp_path):
     assert result.exit_code == 1 and "mask_weared_incorrect are labels the model does not know" in result.output
 
 
+def test_outputs_that_cannot_be_written_are_named_before_any_work(trained, labelled, tmp_path):
+    model, _ = trained
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where a folder would have to be")
+    for arguments, named in (
+            (["fit", "--data", str(labelled), "--model", str(blocked / "m.keras"), "--weights", "none"],
+             blocked / "m.keras"),
+            (["evaluate", "--model", str(model), "--data", str(labelled), "--report", str(blocked / "r.json")],
+             blocked / "r.json"),
+            (["evaluate", "--model", str(model), "--data", str(labelled), "--errors", str(blocked / "e.png")],
+             blocked / "e.png")):
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines() == [f"Error: {named}: cannot be written ({blocked} is a file)"]
+
+
 def test_a_second_training_of_one_model_stops_at_once_and_keeps_the_first_one_s_work(labelled, tmp_path):
     from augment.images import held
 

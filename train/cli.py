@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import SEED, Stage, exit_interrupted
+from augment.cli import SEED, Stage, exit_interrupted, require_writable
 from augment.faces import DETECTORS
 from augment.images import FolderBusy
 from train.fit import Recipe, run_folder
@@ -63,6 +63,7 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
 
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
+    require_writable(model_path)
     try:
         summary = train(data, model_path, recipe, tflite=tflite)
     except EXPECTED as error:
@@ -101,6 +102,8 @@ def evaluate(model_path: Path, data: Path, report: Path | None, errors: Path | N
     """Score a model on labelled photos: accuracy, per-class precision and recall, confusion matrix."""
     from train.evaluate import evaluate as score, write_report
 
+    require_writable(report)
+    require_writable(errors)
     try:
         result = score(model_path, data, detect=detect, detector=detector, errors=errors)
         if report is not None:
