@@ -166,22 +166,22 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
-    """Write bytes (or chunks of bytes, as they come) to path through a temporary file and a rename,
-    so no partial file is ever seen.
+@contextlib.contextmanager
+def staged(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file name beside ``path``, ending in its suffix, for writers that want a name
+    rather than bytes (a video encoder, a plotter, a model saver): when the block ends without an
+    error the file replaces ``path``; on an error (Ctrl-C included) it is removed and ``path`` is
+    left as it was. So no partial file is ever seen under ``path``.
 
-    A failure raises OSError naming ``path`` (not the temporary file) and leaves nothing behind.
+    An OSError raised in the block or by the rename names ``path``, not the temporary file.
     """
     path = Path(path)
     temp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-        with os.fdopen(handle, "wb") as file:
-            if isinstance(data, bytes):
-                file.write(data)
-            else:
-                file.writelines(data)
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+        os.close(handle)
+        yield Path(temp_name)
         os.chmod(temp_name, _file_mode())
         os.replace(temp_name, path)
     except BaseException as error:
@@ -190,6 +190,19 @@ def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None
         if isinstance(error, OSError):
             raise OSError(error.errno, error.strerror or str(error), str(path)) from None
         raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
+    """Write bytes (or chunks of bytes, as they come) to path through a temporary file and a rename
+    (``staged``), so no partial file is ever seen.
+
+    A failure raises OSError naming ``path`` (not the temporary file) and leaves nothing behind.
+    """
+    with staged(path) as temp_path, open(temp_path, "wb") as file:
+        if isinstance(data, bytes):
+            file.write(data)
+        else:
+            file.writelines(data)
 
 
 def require_picture_suffix(path: str | os.PathLike) -> None:

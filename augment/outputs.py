@@ -144,7 +144,7 @@ def prepare_output(out: Path) -> None:
     except OSError as error:
         raise DatasetError(f"{out}: output folder is not writable ({error.strerror})") from None
     for sub in folders:
-        for leftover in (out / sub).glob(".*.part"):
+        for leftover in (out / sub).glob(".*.part*"):  # ``images.staged`` names
             leftover.unlink(missing_ok=True)
 
 

@@ -188,7 +188,8 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     display = not no_display and display_available()
     if not no_display and not display:
         click.echo("note: no display available; running without a window", err=True)
-    with tqdm(desc="video", unit="frame", disable=display) as bar:
+    total = min(filter(None, (opened.length, max_frames)), default=None)
+    with tqdm(desc="video", unit="frame", total=total, disable=display) as bar:
         try:
             result = process_video(opened, find, every, out, display, max_frames, on_frame=lambda _: bar.update())
         except EXPECTED as error:

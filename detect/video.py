@@ -10,6 +10,7 @@ for and when the OpenCV build has a GUI and there is a display.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -21,6 +22,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from augment.images import staged
 from augment.interrupts import ctrl_c_noted, wait_in_steps
 from detect.draw import draw_faces
 from detect.faces import Labeller
@@ -56,6 +58,13 @@ class VideoSource:
     @property
     def live(self) -> bool:
         return is_camera(self.name)
+
+    @property
+    def length(self) -> int | None:
+        """How many frames a file says it holds (some containers only estimate it); None from a
+        camera, or when the file does not say."""
+        count = 0 if self.live else int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        return count if count > 0 else None
 
 
 def open_source(source: str) -> VideoSource:
@@ -184,22 +193,57 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
     first frame is processed. Ctrl-C ends the run like the end of the stream (without a window it
     is how a camera run stops): the result holds every frame seen, marked ``interrupted``.
     """
-    capture = source.capture
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = None
-    if out is not None:
-        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            capture.release()
-            raise VideoError(f"{out}: cannot be written as a video")
+    fps = source.capture.get(cv2.CAP_PROP_FPS) or 30.0
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(source.capture.release)
+        writer = None
+        if out is not None:  # written under a temporary name: a run that dies leaves any earlier video whole
+            writer = VideoOut(cleanup.enter_context(staged(out)), fps, out)
+            cleanup.callback(writer.release)  # runs before the rename: the file is complete when it appears
+        if display:
+            cleanup.callback(cv2.destroyAllWindows)
+        return _label_frames(source, find, every, writer, display, max_frames, on_frame, fps)
+
+
+class VideoOut:
+    """An MP4 writer, opened at the first frame's size: what a capture reports before its first
+    frame can be 0 (some cameras). A later frame of another size is scaled to it, since the
+    encoder would drop it without a word."""
+
+    def __init__(self, path: Path, fps: float, name: Path):
+        self.path, self.fps, self.name = path, fps, name
+        self.writer: cv2.VideoWriter | None = None
+
+    def open(self, frame_shape: tuple[int, ...]) -> None:
+        """Start the file at this frame shape, (H, W, ...); ``VideoError`` if it cannot be written."""
+        self.size = frame_shape[1], frame_shape[0]
+        self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+        if not self.writer.isOpened():
+            raise VideoError(f"{self.name}: cannot be written as a video")
+
+    def write(self, bgr: np.ndarray) -> None:
+        if self.writer is None:
+            self.open(bgr.shape)
+        if (bgr.shape[1], bgr.shape[0]) != self.size:
+            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(bgr)
+
+    def release(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+def _label_frames(source: VideoSource, find: Labeller, every: int, writer: VideoOut | None, display: bool,
+                  max_frames: int | None, on_frame: Callable[[int], None] | None, fps: float) -> VideoResult:
+    """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
     result, faces = VideoResult(), []
     started = time.perf_counter()
     try:
-        for shown, (number, bgr) in enumerate(frames(capture, live=source.live, first=source.first)):
+        for shown, (number, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first)):
             if max_frames is not None and shown >= max_frames:
                 break
+            if shown == 0 and writer is not None:
+                writer.open(bgr.shape)  # before any work: an output that cannot be written fails at once
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a strided numpy copy costs 40 times as much at 1080p
             detected = shown % every == 0
             if detected:
@@ -221,11 +265,6 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
                 on_frame(shown)
     except KeyboardInterrupt:
         result.interrupted = True
-    finally:
-        result.seconds = time.perf_counter() - started
-        if writer is not None:
-            writer.release()
-        if display:
-            cv2.destroyAllWindows()
+    result.seconds = time.perf_counter() - started
     return result
 

@@ -283,10 +283,14 @@ def test_ctrl_c_while_the_model_loads_ends_quietly_with_status_130(model_path, c
 
 class CountingCapture:
     """A stand-in for ``cv2.VideoCapture``: frames numbered 0..count-1 as fast as they are asked for;
-    with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises."""
+    with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises.
+    Frames are ``sizes[n]`` (width, height) from frame n on; it reports the first size, or with
+    ``sizeless`` 0 x 0, as some cameras do."""
 
-    def __init__(self, count: int, gated: bool = False, broken_at: int | None = None):
+    def __init__(self, count: int, gated: bool = False, broken_at: int | None = None,
+                 sizes: dict[int, tuple[int, int]] | None = None, sizeless: bool = False):
         self.count, self.given, self.released, self.broken_at = count, 0, False, broken_at
+        self.sizes, self.sizeless = sizes or {0: (2, 2)}, sizeless
         self.gate, self.exhausted = threading.Event(), threading.Event()
         if not gated:
             self.gate.set()
@@ -299,8 +303,14 @@ class CountingCapture:
             return False, None
         if self.given == self.broken_at:
             raise cv2.error("corrupt packet")
+        width, height = self.sizes[max(n for n in self.sizes if n <= self.given)]
         self.given += 1
-        return True, np.full((2, 2, 3), (self.given - 1) % 256, np.uint8)
+        return True, np.full((height, width, 3), (self.given - 1) % 256, np.uint8)
+
+    def get(self, prop: int) -> float:
+        reported = {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_WIDTH: self.sizes[0][0],
+                    cv2.CAP_PROP_FRAME_HEIGHT: self.sizes[0][1]}
+        return 0.0 if self.sizeless and prop != cv2.CAP_PROP_FPS else float(reported.get(prop, 0))
 
     def release(self) -> None:
         self.released = True
@@ -374,7 +384,7 @@ def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
     from detect.video import frames, open_source
 
     source = open_source(str(clip))
-    assert not source.live and source.first is not None
+    assert not source.live and source.first is not None and source.length == 12
     streamed = list(frames(source.capture, first=source.first))
     capture = cv2.VideoCapture(str(clip))
     direct = []
@@ -383,6 +393,32 @@ def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
     capture.release()
     assert [number for number, _ in streamed] == list(range(len(direct))) and len(direct) == 12
     assert all(np.array_equal(frame, expected) for (_, frame), expected in zip(streamed, direct))
+
+
+def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path):
+    from detect.video import VideoSource, process_video
+
+    capture = CountingCapture(6, sizes={0: (64, 48), 3: (32, 24)}, sizeless=True)  # and changes size
+    out = tmp_path / "out.mp4"
+    result = process_video(VideoSource("stream.mp4", capture), lambda rgb: [], every=2, out=out)
+    assert result.frames == 6 and capture.released
+    written = cv2.VideoCapture(str(out))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert (written.get(cv2.CAP_PROP_FRAME_WIDTH), written.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (64, 48)
+    written.release()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_a_video_run_that_fails_leaves_the_earlier_annotated_video_whole(tmp_path):
+    from detect.video import VideoError, VideoSource, process_video
+
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"last run's video")
+    capture = CountingCapture(30, broken_at=4, sizes={0: (64, 48)})
+    with pytest.raises(VideoError, match="frame 4: cannot be read"):
+        process_video(VideoSource("stream.mp4", capture), lambda rgb: [], out=out)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"] and out.read_bytes() == b"last run's video"
+    assert capture.released
 
 
 def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from augment import images
 from augment.images import (PICTURE_SUFFIXES, ImageError, contact_sheet, is_image_path, load_rgb, load_rgb_reduced,
-                            require_picture_suffix, resize_longest, save_rgb, working_longest, write_atomic)
+                            require_picture_suffix, resize_longest, save_rgb, staged, working_longest, write_atomic)
 
 
 def png_header_only(path, width, height):
@@ -134,6 +134,20 @@ def test_a_failed_write_names_the_file_asked_for_not_its_temporary_name(tmp_path
         write_atomic(target, b"data")
     assert raised.value.filename == str(target) and raised.value.strerror
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_a_staged_file_keeps_the_suffix_and_replaces_the_old_one_only_when_finished(tmp_path):
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"last run's video")
+    with pytest.raises(KeyboardInterrupt), staged(target) as temp_path:
+        assert temp_path.parent == tmp_path and temp_path.suffix == ".mp4" and temp_path.name.startswith(".")
+        temp_path.write_bytes(b"half a video")
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"] and target.read_bytes() == b"last run's video"
+    with staged(target) as temp_path:
+        temp_path.write_bytes(b"this run's video")
+        assert target.read_bytes() == b"last run's video"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"] and target.read_bytes() == b"this run's video"
 
 
 def test_resize_longest_and_suffixes():

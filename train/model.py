@@ -8,8 +8,6 @@ file without it, so evaluation and detection never guess the preprocessing.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 
+from augment.images import staged
 from train.backend import keras, tf
 from train.views import RESIZE, resize_face
 
@@ -125,13 +124,10 @@ def build_network(alpha: float, weights: str, size: int, classes: int, seed: int
 
 def save_keras_with(model: Model, path: Path, member: str, content: dict) -> None:
     """Write the model as a ``.keras`` file with one more JSON member in its zip, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        staged = Path(scratch) / "model.keras"
-        model.save(staged)
-        with zipfile.ZipFile(staged, "a") as archive:
+    with staged(path) as temp_path:
+        model.save(temp_path)
+        with zipfile.ZipFile(temp_path, "a") as archive:
             archive.writestr(member, json.dumps(content, indent=1))
-        shutil.move(staged, path)
 
 
 def save_model_file(model: Model, path: Path, metadata: dict) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.images import contact_sheet, save_rgb
+from augment.images import contact_sheet, save_rgb, staged
 
 
 @functools.cache
@@ -22,11 +22,11 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.partial.png")
-    figure.savefig(staged, dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
-    staged.replace(path)
+    try:
+        with staged(path) as temp_path:
+            figure.savefig(temp_path, dpi=110, bbox_inches="tight")
+    finally:
+        _pyplot().close(figure)
 
 
 def plot_history(history: dict[str, list[float]], path: Path, phase_starts: list[int] = ()) -> None:
