@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from augment.faces import Box, box_iou, smaller_box_covered
-from augment.images import resize_longest
+from augment.images import resize_longest, working_longest
 from detect.targets import decode
 from train.backend import keras, tf
 from train.model import base_network, load_model_file, load_once
@@ -88,16 +88,23 @@ def regression_loss(target: Tensor, predicted: Tensor) -> Tensor:
     return tf().reduce_sum(tf().abs(target[..., :4] - predicted) * weight) / count
 
 
-def pad_to_grid(rgb: np.ndarray, multiple: int = 64) -> np.ndarray:
+def pad_to_grid(rgb: np.ndarray, multiple: int = 64, panorama_multiple: int = 256) -> np.ndarray:
     """The image padded on the right and bottom (black) to sides that are multiples of ``multiple``.
 
     The network needs multiples of 32; rounding further up keeps the number of distinct input
-    shapes, each compiled once, small.
+    shapes, each compiled once (about a second), small. The long side of a panorama (more than
+    twice as long as the other), which varies most from picture to picture, is rounded up to
+    ``panorama_multiple``.
     """
     height, width = rgb.shape[:2]
-    padded = np.zeros((-(-height // multiple) * multiple, -(-width // multiple) * multiple, 3), rgb.dtype)
-    padded[:height, :width] = rgb
-    return padded
+
+    def padded(side: int, other: int) -> int:
+        step = panorama_multiple if side > 2 * other else multiple
+        return -(-side // step) * step
+
+    grown = np.zeros((padded(height, width), padded(width, height), 3), rgb.dtype)
+    grown[:height, :width] = rgb
+    return grown
 
 
 class Detection(NamedTuple):
@@ -124,11 +131,12 @@ class Detector:
                mirror: bool = True) -> list[Detection]:
         """The faces in an RGB uint8 image scoring ``threshold`` or more, best first.
 
-        The image is scaled so its longest side is ``side`` (default: the side it was made for)
-        and, with ``mirror``, looked at once more mirrored left to right; each face's two boxes are
-        averaged (``fuse_twins``). Measured on detection_dev, this steadies the box and the label
-        where one look alone is unsure: AP50 over all faces 0.531 -> 0.557 masked and 0.426 -> 0.472
-        unmasked (0.559 -> 0.585 and 0.451 -> 0.496 with the classifier), for one more pass.
+        The image is scaled so its longest side is ``side`` (default: the side it was made for; a
+        panorama's is longer, ``augment.images.working_longest``) and, with ``mirror``, looked at
+        once more mirrored left to right; each face's two boxes are averaged (``fuse_twins``).
+        Measured on detection_dev, this steadies the box and the label where one look alone is
+        unsure: AP50 over all faces 0.531 -> 0.557 masked and 0.426 -> 0.472 unmasked (0.559 ->
+        0.585 and 0.451 -> 0.496 with the classifier), for one more pass.
         Looks at ``COARSE`` and ``COARSEST`` of the side bring close-up faces, too big for the
         network's view at full size, down to the sizes it was trained on (the coarsest keeps only
         such close-ups); the parts of them that the finer looks boxed are dropped
@@ -139,12 +147,13 @@ class Detector:
         if max(height, width) <= side:
             return self._looks(rgb, threshold, side, mirror)
         # Every look starts from one copy reduced to the main side: reducing a video frame three
-        # times from full size cost more than the two coarser looks themselves.
-        reduced, _ = resize_longest(rgb, side)
+        # times from full size cost more than the two coarser looks themselves. A panorama's copy
+        # is longer (``working_longest``), so that its faces are not shrunk past a 2:1 photo's.
+        reduced, _ = resize_longest(rgb, working_longest(height, width, side))
         across, down = reduced.shape[1] / width, reduced.shape[0] / height
         return [item._replace(box=(item.box[0] / across, item.box[1] / down,
                                    item.box[2] / across, item.box[3] / down))
-                for item in self._looks(reduced, threshold, side, mirror)]
+                for item in self._looks(reduced, threshold, max(reduced.shape[:2]), mirror)]
 
     def _looks(self, rgb: np.ndarray, threshold: float, side: int, mirror: bool) -> list[Detection]:
         """``detect`` on an image no larger than ``side``, in its own pixels."""

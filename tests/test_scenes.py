@@ -320,6 +320,20 @@ def test_detect_reduces_a_large_image_once_and_maps_the_boxes_back(monkeypatch):
     assert seen == [(75, 100, 3)] and found.box == pytest.approx((40.0, 80.0, 120.0, 160.0))
     [small] = detector.detect(np.zeros((60, 80, 3), np.uint8))  # no larger than the side: looked at as it is
     assert seen[-1] == (60, 80, 3) and small.box == (10.0, 20.0, 30.0, 40.0)
+    # A panorama keeps half the side on its short side, as a 2:1 photo does, rather than shrink to 100 x 12.
+    [wide] = detector.detect(np.zeros((300, 2400, 3), np.uint8))
+    assert seen[-1] == (50, 400, 3) and wide.box == pytest.approx((60.0, 120.0, 180.0, 240.0))
+
+
+def test_inputs_are_padded_to_few_shapes_and_a_panorama_on_a_coarser_grid():
+    from detect.network import pad_to_grid
+
+    image = np.full((100, 150, 3), 7, np.uint8)
+    padded = pad_to_grid(image)
+    assert padded.shape == (128, 192, 3) and (padded[:100, :150] == 7).all() and padded.sum() == image.sum()
+    assert pad_to_grid(np.zeros((320, 640, 3), np.uint8)).shape == (320, 640, 3)  # 2:1 is not a panorama
+    assert pad_to_grid(np.zeros((250, 1100, 3), np.uint8)).shape == (256, 1280, 3)
+    assert pad_to_grid(np.zeros((1100, 250, 3), np.uint8)).shape == (1280, 256, 3)
 
 
 def test_mirrored_box_is_the_same_box_in_the_mirror_image():
