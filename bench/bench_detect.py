@@ -9,7 +9,9 @@ In one invocation, on ``data/detection_dev`` (real street and indoor photos, PAS
    ``--with-cnn``, dlib's CNN detector (about 2.4 s per image here): AP@0.5 over all faces and
    over faces 40 px or taller, found and recall by size, recall at IoU >= 0.5;
 2. time per 640-px-wide image: every image scaled to 640 px wide, HOG (upsample 1) and both
-   maskdet variants at their operating thresholds, each timed on all of them in the same process.
+   maskdet variants at their operating thresholds, each timed on all of them in the same process;
+3. the same faces in panoramas (``PANORAMA_PHOTOS`` photos side by side at one height, written to
+   OUT/panoramas with their boxes): each detector's report there, to set beside the photos' own.
 Figures go to stdout and OUT/results.json.
 """
 from __future__ import annotations
@@ -21,13 +23,14 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from augment.faces import detect_boxes  # noqa: E402
-from augment.images import load_rgb  # noqa: E402
-from detect.evaluate import evaluate_scenes, score_thresholds, summary_lines  # noqa: E402
+from augment.images import load_rgb, save_rgb, write_atomic  # noqa: E402
+from detect.evaluate import evaluate_scenes, read_voc, score_thresholds, summary_lines  # noqa: E402
 from detect.faces import make_labeller  # noqa: E402
 
 
@@ -48,6 +51,33 @@ def milliseconds_at_640(data: Path, finds: dict) -> dict[str, float]:
     return timings
 
 
+PANORAMA_PHOTOS, PANORAMA_HEIGHT = 4, 360
+
+
+def make_panoramas(data: Path, out: Path) -> Path:
+    """Every run of ``PANORAMA_PHOTOS`` annotated photos (in name order) scaled to one height and
+    set side by side, as ``out/images`` and VOC ``out/annotations``; returns ``out``."""
+    notes = sorted((data / "annotations").glob("*.xml"))
+    for first in range(0, len(notes) - PANORAMA_PHOTOS + 1, PANORAMA_PHOTOS):
+        pieces, objects, left = [], [], 0.0
+        for note in notes[first:first + PANORAMA_PHOTOS]:
+            file_name, truths = read_voc(note)
+            rgb = load_rgb(data / "images" / file_name)
+            scale = PANORAMA_HEIGHT / rgb.shape[0]
+            pieces.append(cv2.resize(rgb, (round(rgb.shape[1] * scale), PANORAMA_HEIGHT), interpolation=cv2.INTER_AREA))
+            objects += [(truth.label, [left + truth.box[0] * scale, truth.box[1] * scale,
+                                       left + truth.box[2] * scale, truth.box[3] * scale]) for truth in truths]
+            left += pieces[-1].shape[1]
+        name = f"panorama_{first // PANORAMA_PHOTOS:03d}"
+        save_rgb(out / "images" / f"{name}.png", np.concatenate(pieces, axis=1))
+        boxes = "".join(f"<object><name>{label}</name><bndbox>" + "".join(
+            f"<{key}>{value:.1f}</{key}>" for key, value in zip(("xmin", "ymin", "xmax", "ymax"), box))
+            + "</bndbox></object>" for label, box in objects)
+        write_atomic(out / "annotations" / f"{name}.xml",
+                     f"<annotation><filename>{name}.png</filename>{boxes}</annotation>".encode())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=PROJECT.parent / "shared")
@@ -61,11 +91,16 @@ def main() -> None:
     if args.with_cnn:
         variants["cnn"] = ("cnn", args.model)
     results = {}
+    panoramas = make_panoramas(data, args.out / "panoramas")
     for name, (detector, classifier) in variants.items():
         floor, operating = score_thresholds(detector)
         find, labels = make_labeller(detector, classifier, args.detector_model, upsample=1, threshold=floor)
         results[name] = evaluate_scenes(data, find, labels, name, progress=False, threshold=operating)
         print("\n" + "\n".join(summary_lines(results[name], labels)))
+        results[f"{name}_panoramas"] = evaluate_scenes(panoramas, find, labels, name, progress=False,
+                                                       threshold=operating)
+        print(f"the same faces in panoramas of {PANORAMA_PHOTOS} photos:\n"
+              + "\n".join(summary_lines(results[f"{name}_panoramas"], labels)))
     timings = milliseconds_at_640(data, {name: make_labeller(*variants[name], args.detector_model)[0]
                                          for name in ("maskdet", "maskdet-alone")})
     results["time_640"] = {**timings, **{f"{name}_vs_hog": round(ms / timings["hog_up1"], 2)
