@@ -89,35 +89,46 @@ def open_source(source: str) -> VideoSource:
     return VideoSource(source, capture, first)
 
 
-def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, first: np.ndarray | None = None
-           ) -> Iterator[tuple[int, np.ndarray]]:
-    """Decoded BGR frames and their numbers in the source, read ahead on a background thread;
-    ``first``, a frame already read from ``capture``, comes first.
+def frame_time(position_ms: float, number: int, fps: float) -> float:
+    """Seconds into a video file of its frame ``number``: the decoder's time stamp for it
+    (``position_ms``, right where the frame rate varies, as phones record in dim light), or
+    ``number / fps`` where the file gives none."""
+    return position_ms / 1000 if position_ms > 0 or number == 0 else number / fps
 
-    From a file every frame comes, in order (decoding overlaps detection). From a ``live``
-    source (a camera) only the newest frame is kept: one that has not been taken when the next
-    arrives is dropped, so what is shown never lags the camera, however slow detection is.
+
+def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, first: np.ndarray | None = None,
+           fps: float = 30.0) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decoded BGR frames, each with its number in the source and its time in seconds, read ahead
+    on a background thread; ``first``, a frame already read from ``capture``, comes first.
+
+    From a file every frame comes, in order (decoding overlaps detection), timed as the file says
+    (``frame_time``; ``fps`` where it says nothing). From a ``live`` source (a camera) only the
+    newest frame is kept: one that has not been taken when the next arrives is dropped, so what is
+    shown never lags the camera, however slow detection is; its time is counted from the first
+    frame's arrival.
     """
     queued: queue.Queue = queue.Queue(maxsize=buffered)
-    newest: list[tuple[int, np.ndarray]] = []
+    newest: list[tuple[int, float, np.ndarray]] = []
     arrived = threading.Condition()
     ended = threading.Event()
     stop = threading.Event()
     failed: list[str] = []
 
     def read() -> None:
-        number = 0
+        number, started = 0, 0.0
         try:
             while not stop.is_set():
                 ok, frame = (True, first) if number == 0 and first is not None else capture.read()
                 if not ok:
                     break
                 if live:
+                    arrival = time.monotonic()
+                    started = arrival if number == 0 else started
                     with arrived:
-                        newest[:] = [(number, frame)]
+                        newest[:] = [(number, arrival - started, frame)]
                         arrived.notify()
-                else:
-                    queued.put((number, frame))
+                else:  # the capture stands just past this frame, the given first one too
+                    queued.put((number, frame_time(capture.get(cv2.CAP_PROP_POS_MSEC), number, fps), frame))
                 number += 1
         except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
             failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
@@ -129,7 +140,7 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
             else:
                 queued.put(None)
 
-    def take(timeout: float) -> tuple[int, np.ndarray] | None:
+    def take(timeout: float) -> tuple[int, float, np.ndarray] | None:
         if not live:
             return queued.get(timeout=timeout)
         with arrived:
@@ -239,7 +250,8 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
     result, faces = VideoResult(), []
     started = time.perf_counter()
     try:
-        for shown, (number, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first)):
+        for shown, (number, seconds, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first,
+                                                               fps=fps)):
             if max_frames is not None and shown >= max_frames:
                 break
             if shown == 0 and writer is not None:
@@ -248,7 +260,7 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
             detected = shown % every == 0
             if detected:
                 faces = find(rgb)
-            result.records.append({"frame": number, "time": round(number / fps, 3), "detected": detected,
+            result.records.append({"frame": number, "time": round(seconds, 3), "detected": detected,
                                    "faces": [face.as_json() for face in faces]})
             result.frames = shown + 1
             if writer is not None or display:

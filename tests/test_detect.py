@@ -285,12 +285,14 @@ class CountingCapture:
     """A stand-in for ``cv2.VideoCapture``: frames numbered 0..count-1 as fast as they are asked for;
     with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises.
     Frames are ``sizes[n]`` (width, height) from frame n on; it reports the first size, or with
-    ``sizeless`` 0 x 0, as some cameras do."""
+    ``sizeless`` 0 x 0, as some cameras do, and 10 frames a second; the last frame's time stamp
+    is ``stamps[n]`` milliseconds, or 0 (none)."""
 
     def __init__(self, count: int, gated: bool = False, broken_at: int | None = None,
-                 sizes: dict[int, tuple[int, int]] | None = None, sizeless: bool = False):
+                 sizes: dict[int, tuple[int, int]] | None = None, sizeless: bool = False,
+                 stamps: list[float] | None = None):
         self.count, self.given, self.released, self.broken_at = count, 0, False, broken_at
-        self.sizes, self.sizeless = sizes or {0: (2, 2)}, sizeless
+        self.sizes, self.sizeless, self.stamps = sizes or {0: (2, 2)}, sizeless, stamps
         self.gate, self.exhausted = threading.Event(), threading.Event()
         if not gated:
             self.gate.set()
@@ -309,7 +311,8 @@ class CountingCapture:
 
     def get(self, prop: int) -> float:
         reported = {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_WIDTH: self.sizes[0][0],
-                    cv2.CAP_PROP_FRAME_HEIGHT: self.sizes[0][1]}
+                    cv2.CAP_PROP_FRAME_HEIGHT: self.sizes[0][1],
+                    cv2.CAP_PROP_POS_MSEC: self.stamps[self.given - 1] if self.stamps and self.given else 0.0}
         return 0.0 if self.sizeless and prop != cv2.CAP_PROP_FPS else float(reported.get(prop, 0))
 
     def release(self) -> None:
@@ -321,17 +324,19 @@ def test_a_file_gives_every_frame_and_a_camera_only_the_newest(live):
     from detect.video import frames
 
     capture = CountingCapture(30, gated=True)
-    stream = frames(capture, buffered=64, live=live)
-    first, _ = next(stream)
+    stream = frames(capture, buffered=64, live=live, fps=10.0)
+    first, first_time, _ = next(stream)
     capture.gate.set()
     assert capture.exhausted.wait(10)  # the source ran ahead while the first frame was being worked on
     rest = list(stream)
-    numbers = [first] + [number for number, _ in rest]
-    assert all(int(pixels[0, 0, 0]) == number for number, pixels in rest)
+    numbers = [first] + [number for number, _, _ in rest]
+    assert all(int(pixels[0, 0, 0]) == number for number, _, pixels in rest)
     if live:
         assert numbers == [0, 29]  # everything in between was dropped, the newest kept
+        assert first_time == 0.0 and rest[0][1] > 0.0  # counted from the first frame's arrival
     else:
         assert numbers == list(range(30))
+        assert [seconds for _, seconds, _ in rest] == pytest.approx([n / 10 for n in range(1, 30)])  # no stamps: fps
     assert capture.released
 
 
@@ -355,7 +360,7 @@ def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
     capture = CountingCapture(30, broken_at=3)
     taken = []
     with pytest.raises(VideoError, match="frame 3: cannot be read"):
-        for number, _ in frames(capture, live=live):
+        for number, _, _ in frames(capture, live=live):
             taken.append(number)
     assert taken == ([0, 1, 2] if not live else sorted(set(taken))) and capture.released
 
@@ -391,8 +396,18 @@ def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
     while (read := capture.read())[0]:
         direct.append(read[1])
     capture.release()
-    assert [number for number, _ in streamed] == list(range(len(direct))) and len(direct) == 12
-    assert all(np.array_equal(frame, expected) for (_, frame), expected in zip(streamed, direct))
+    assert [number for number, _, _ in streamed] == list(range(len(direct))) and len(direct) == 12
+    assert [seconds for _, seconds, _ in streamed] == pytest.approx([n / 10 for n in range(12)])  # a 10-fps clip
+    assert all(np.array_equal(frame, expected) for (_, _, frame), expected in zip(streamed, direct))
+
+
+def test_frames_are_timed_by_the_files_stamps_where_the_frame_rate_varies():
+    from detect.video import frame_time, frames
+
+    stamps = [0.0, 33.3, 66.7, 100.0, 200.0, 300.0]  # 30 frames a second, then 10 (a phone in dim light)
+    capture = CountingCapture(6, stamps=stamps)
+    assert [seconds for _, seconds, _ in frames(capture, fps=15.0)] == pytest.approx([ms / 1000 for ms in stamps])
+    assert frame_time(0.0, 5, 15.0) == pytest.approx(5 / 15)  # a file that gives no stamps
 
 
 def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path):
