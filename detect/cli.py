@@ -17,6 +17,10 @@ DEFAULT_MODEL = "models/mask_classifier.keras"
 DEFAULT_DETECTOR_MODEL = "models/mask_detector.keras"
 EXPECTED = (ValueError, OSError)  # ModelError, VideoError, DataError, unwritable paths: one line, exit 1
 DRAWN_SUFFIX = ".detected.jpg"  # what `image` writes for NAME.jpg: NAME.detected.jpg
+# `image` looks for faces on a copy this long: on a 12-megapixel phone photo HOG (upsample 1) took
+# 1.3 s there against 5.7 s on the photo itself, and still finds faces from 2 % of its width.
+IMAGE_DETECT_SIDE = 2048
+MIN_DETECT_SIDE = 64
 
 
 def _model_option(function):
@@ -93,9 +97,12 @@ def main() -> None:
                    "folder for SUB/NAME.jpg of a folder given).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every result here as JSON.")
+@click.option("--detect-side", type=click.IntRange(0), default=IMAGE_DETECT_SIDE, show_default=True,
+              help="Look for faces on a copy at most this long (a panorama's longer; boxes are mapped back, "
+                   "faces classified at full size); 0: on the picture itself, slower on large photos.")
 @_detector_options
-def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detector: str,
-          classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
+def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detect_side: int,
+          detector: str, classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
           mirror: bool | None) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from augment.images import (ImageError, is_image_path, load_rgb, pictures_under, require_picture_suffix,
@@ -116,8 +123,11 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         require_writable(out)
     elif out is not None:
         require_writable(out, folder=True)
+    if 0 < detect_side < MIN_DETECT_SIDE:
+        raise click.BadParameter(f"{detect_side} is too small: 0 or at least {MIN_DETECT_SIDE}",
+                                 param_hint="--detect-side")
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
-                        mirror=mirror is not False)
+                        detect_side or None, mirror=mirror is not False)
     targets = [out] * len(files) if one_picture else drawn_targets(files, out)
     results, failures, interrupted = [], 0, False
     try:
@@ -160,7 +170,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 @click.option("--no-display", is_flag=True, help="Never open a window (none opens anyway without a display).")
 @click.option("--every", type=click.IntRange(1), default=3, show_default=True,
               help="Look for faces every N frames; hold the labelled boxes in between.")
-@click.option("--detect-side", type=click.IntRange(64), default=640, show_default=True,
+@click.option("--detect-side", type=click.IntRange(MIN_DETECT_SIDE), default=640, show_default=True,
               help="Detect on a copy of the frame at most this long (boxes are mapped back).")
 @click.option("--max-frames", type=click.IntRange(1), default=None)
 @_detector_options

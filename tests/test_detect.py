@@ -176,6 +176,28 @@ def test_image_command_writes_one_picture_to_the_file_named(model_path, face_ima
         assert result.exit_code == 1 and message in result.output and not out.exists()
 
 
+def test_image_command_looks_for_faces_on_a_reduced_copy_and_reports_full_size_boxes(model_path, face_image,
+                                                                                       tmp_path):
+    large = cv2.resize(face_image, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)  # as a phone photo is large
+    save_rgb(tmp_path / "large.png", large)
+
+    def boxes(*options):
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(main, ["image", str(tmp_path / "large.png"), "--model", str(model_path),
+                                           "--out", str(tmp_path / "out"), "--json", str(report), *options])
+        assert result.exit_code == 0, result.output
+        return [face["box"] for record in json.loads(report.read_text()) for face in record["faces"]]
+
+    full, reduced = boxes("--detect-side", "0"), boxes("--detect-side", "512")
+    assert reduced and all(box[2] - box[0] > 150 for box in reduced)  # the face at the photo's scale ...
+    for box in reduced:  # ... where the photo itself shows it
+        error = min(np.abs(np.subtract(box, other)).max() for other in full)
+        assert error < 0.15 * (box[2] - box[0])
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "large.png"), "--model", str(model_path),
+                                       "--detect-side", "10"])
+    assert result.exit_code == 2 and "--detect-side" in result.output and "0 or at least 64" in result.output
+
+
 def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
     for number in range(4):
         save_rgb(tmp_path / "in" / f"{number}.jpg", face_image)
