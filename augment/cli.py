@@ -57,18 +57,20 @@ def exit_interrupted(kept: str) -> NoReturn:
 
 
 def require_writable(path: Path | None, folder: bool = False) -> None:
-    """Fail before any work if the output file ``path`` (with ``folder``: the output folder) cannot
-    be made or written; None: no output."""
+    """Fail before any work if the output file ``path`` (with ``folder``: the output folder) could
+    not be made or written; None: no output. Nothing is made here: a run refused later for another
+    reason leaves no empty folder behind."""
     if path is None:
         return
-    where = path if folder else path.parent
+    existing = path if folder else path.parent
     try:
-        where.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise click.ClickException(f"{path}: cannot be written ({where} is a file)") from None
+        while not existing.exists():  # the folder that the missing ones would be made in
+            existing = existing.parent
     except OSError as error:
         raise click.ClickException(f"{path}: cannot be written ({error.strerror})") from None
-    if (not folder and path.is_dir()) or not os.access(where, os.W_OK):
+    if not existing.is_dir():
+        raise click.ClickException(f"{path}: cannot be written ({existing} is a file)")
+    if (not folder and path.is_dir()) or not os.access(existing, os.W_OK | os.X_OK):
         raise click.ClickException(f"{path}: cannot be written")
 
 

@@ -726,8 +726,8 @@ def test_a_second_run_into_a_folder_another_run_is_writing_stops_at_once(raw_dir
 
 @pytest.mark.parametrize("command, reason", [
     (["preview", "surgical_blue", "PHOTO", "--out", "BLOCKED/p.png"], "BLOCKED is a file"),
-    (["demo", "--out", "BLOCKED/demo"], "Not a directory"),
-    (["draw-styles", "--out", "BLOCKED/styles"], "Not a directory"),
+    (["demo", "--out", "BLOCKED/demo"], "BLOCKED is a file"),
+    (["draw-styles", "--out", "BLOCKED/styles/new"], "BLOCKED is a file"),
 ])
 def test_an_output_that_cannot_be_written_is_named_in_one_line_before_any_work(raw_dir, tmp_path, command, reason):
     blocked = tmp_path / "a-file"

@@ -44,6 +44,7 @@ def trained(labelled, tmp_path_factory):
 def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
     model, output = trained
     assert "split by file name" in output
+    assert f"{labelled}: with_mask 40, without_mask 40 (split by the file names)" in output  # before the work
     run = model.with_suffix("")
     for name in ("labels.txt", "metrics.json", "history.json", "curves.png", "confusion_val.png",
                  "model.tflite", "model_int8.tflite"):
@@ -132,6 +133,14 @@ def test_clear_errors_before_any_work(trained, tmp_path):
         save_rgb(tmp_path / "three" / label / "a.png", np.zeros((8, 8, 3), np.uint8))
     result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(tmp_path / "three")])
     assert result.exit_code == 1 and "mask_weared_incorrect are labels the model does not know" in result.output
+
+
+def test_a_run_refused_for_its_data_leaves_no_folder_behind(tmp_path):
+    model = tmp_path / "models" / "new" / "m.keras"
+    result = CliRunner().invoke(main, ["fit", "--data", str(tmp_path / "missing"), "--model", str(model),
+                                       "--weights", "none"])
+    assert result.exit_code == 1 and "missing: not a folder" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_outputs_that_cannot_be_written_are_named_before_any_work(trained, labelled, tmp_path):

@@ -36,6 +36,17 @@ def test_class_folders_need_two_non_empty_labels_or_as_many_as_asked(tmp_path):
         "with_mask": ["a.png"], "without_mask": ["a.png"]}
 
 
+def test_the_folder_above_a_generated_dataset_is_refused_naming_the_dataset(tmp_path):
+    for label in ("with_mask", "without_mask"):
+        save_rgb(tmp_path / "generated" / label / "a.png", GREY)
+    (tmp_path / "generated" / "manifest.jsonl").write_text("")
+    save_rgb(tmp_path / "photos" / "a.png", GREY)  # beside it, a folder that could pass for a label
+    with pytest.raises(DataError, match=r"sub-folder generated/ is a generated dataset, not a label; give --data "
+                                        + str(tmp_path / "generated")):
+        class_folders(tmp_path)
+    assert list(class_folders(tmp_path / "generated")) == ["with_mask", "without_mask"]
+
+
 def test_paired_names_share_a_key_and_so_a_split():
     labels = ["with_mask", "without_mask"]
     from pathlib import Path

@@ -43,12 +43,16 @@ def class_folders(data: Path, at_least: int = 2) -> dict[str, list[Path]]:
     """The label folders of ``data`` and their image files, sorted; at least ``at_least`` non-empty ones.
 
     Training needs two labels; scoring a model needs one (a folder of masked photos alone
-    measures how many of them it finds masked). Raises ``DataError`` naming the folder otherwise.
+    measures how many of them it finds masked). Raises ``DataError`` naming the folder otherwise,
+    and for a folder holding a generated dataset (with its own label folders) as a sub-folder.
     """
     if not data.is_dir():
         raise DataError(f"{data}: not a folder")
     folders = {}
     for folder in sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (folder / MANIFEST).is_file():  # the folder above a generated dataset, given by mistake
+            raise DataError(f"{data}: its sub-folder {folder.name}/ is a generated dataset, not a label; "
+                            f"give --data {folder}")
         images, _ = pictures_under(folder)
         if images:
             folders[folder.name] = images

@@ -20,6 +20,7 @@ import json
 import math
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,6 +202,10 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     """
     started = time.perf_counter()
     samples, labels, split_source = load_samples(data)
+    if progress:  # before minutes of work: a wrong folder shows in its labels
+        counts = Counter(sample.label for sample in samples)
+        tqdm.write(f"{data}: " + ", ".join(f"{label} {counts[label]}" for label in labels)
+                   + f" (split by the {split_source})")
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
