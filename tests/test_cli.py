@@ -750,6 +750,17 @@ def test_an_input_that_is_no_folder_is_named_with_the_reason(raw_dir, styles_dir
     assert result.exit_code != 0 and message in result.output
 
 
+def test_a_generated_dataset_given_as_the_input_is_refused(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    result = generate(out, tmp_path / "again", styles_dir)
+    assert result.exit_code == 1 and not (tmp_path / "again").exists()
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {out}: a generated dataset, not photos of unmasked faces; give the photos it was made from "
+        f"(or {out / 'without_mask'}, to make more from its unmasked crops)")
+    assert generate(out / "without_mask", tmp_path / "again", styles_dir).exit_code == 0
+
+
 def test_a_folder_of_only_broken_styles_names_each_file(raw_dir, tmp_path):
     styles = tmp_path / "broken"
     styles.mkdir()
