@@ -179,7 +179,9 @@ def staged(path: str | os.PathLike) -> Iterator[Path]:
     temp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+        # A short prefix: the temporary name must fit where the final one just fits (255 bytes).
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.",
+                                             suffix=f".part{path.suffix[:16]}")
         os.close(handle)
         yield Path(temp_name)
         os.chmod(temp_name, _file_mode())

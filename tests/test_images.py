@@ -148,6 +148,9 @@ def test_a_staged_file_keeps_the_suffix_and_replaces_the_old_one_only_when_finis
         temp_path.write_bytes(b"this run's video")
         assert target.read_bytes() == b"last run's video"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"] and target.read_bytes() == b"this run's video"
+    longest = tmp_path / ("n" * 251 + ".jpg")  # as long as a file name may be: its temporary name must fit too
+    write_atomic(longest, b"data")
+    assert longest.read_bytes() == b"data"
 
 
 def test_resize_longest_and_suffixes():
