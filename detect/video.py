@@ -219,7 +219,8 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
 class VideoOut:
     """An MP4 writer, opened at the first frame's size: what a capture reports before its first
     frame can be 0 (some cameras). A later frame of another size is scaled to it, since the
-    encoder would drop it without a word."""
+    encoder would drop it without a word. A frame may be written as several (``copies``): a
+    camera frame standing for those dropped before it, so the video keeps the camera's time."""
 
     def __init__(self, path: Path, fps: float, name: Path):
         self.path, self.fps, self.name = path, fps, name
@@ -232,12 +233,13 @@ class VideoOut:
         if not self.writer.isOpened():
             raise VideoError(f"{self.name}: cannot be written as a video")
 
-    def write(self, bgr: np.ndarray) -> None:
+    def write(self, bgr: np.ndarray, copies: int = 1) -> None:
         if self.writer is None:
             self.open(bgr.shape)
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
-        self.writer.write(bgr)
+        for _ in range(copies):
+            self.writer.write(bgr)
 
     def release(self) -> None:
         if self.writer is not None:
@@ -247,7 +249,7 @@ class VideoOut:
 def _label_frames(source: VideoSource, find: Labeller, every: int, writer: VideoOut | None, display: bool,
                   max_frames: int | None, on_frame: Callable[[int], None] | None, fps: float) -> VideoResult:
     """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
-    result, faces = VideoResult(), []
+    result, faces, previous = VideoResult(), [], -1
     started = time.perf_counter()
     try:
         for shown, (number, seconds, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first,
@@ -267,8 +269,9 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
                 elapsed = time.perf_counter() - started
                 note = f"{result.frames / elapsed:.1f} FPS" if display and elapsed > 0 else None
                 drawn = cv2.cvtColor(draw_faces(rgb, faces, note), cv2.COLOR_RGB2BGR)
-                if writer is not None:
-                    writer.write(drawn)
+                if writer is not None:  # a frame from a file follows the one before; from a camera, maybe not
+                    writer.write(drawn, copies=number - previous)
+                    previous = number
                 if display:
                     cv2.imshow("masks (q quits)", drawn)
                     if cv2.waitKey(1) & 0xFF == ord("q"):

@@ -446,6 +446,23 @@ def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
+def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path):
+    from detect.video import VideoSource, process_video
+
+    capture = CountingCapture(50, sizes={0: (64, 48)})  # frames come faster than they are worked on
+
+    def slow(rgb):
+        time.sleep(0.02)
+        return []
+
+    out = tmp_path / "camera.mp4"
+    result = process_video(VideoSource("0", capture), slow, every=1, out=out)
+    assert result.frames < 50  # frames were dropped ...
+    written = cv2.VideoCapture(str(out))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 50 and written.get(cv2.CAP_PROP_FPS) == 10  # ... not time
+    written.release()
+
+
 def test_a_video_run_that_fails_leaves_the_earlier_annotated_video_whole(tmp_path):
     from detect.video import VideoError, VideoSource, process_video
 
