@@ -146,7 +146,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
                 failures += 1
             summary = ", ".join(f"{face.label} {face.confidence:.0%}" for face in faces) or "no face found"
             click.echo(f"{path}: {summary} -> {target}")
-            results.append({"image": str(path), "faces": [face.as_json() for face in faces]})
+            results.append({"image": str(path), "size": [rgb.shape[1], rgb.shape[0]],  # upright, as boxes are
+                            "faces": [face.as_json() for face in faces]})
     except KeyboardInterrupt:  # a long folder stopped by Ctrl-C still gets the JSON of what it labelled
         interrupted = True
     if json_path is not None:

@@ -198,6 +198,22 @@ def test_image_command_looks_for_faces_on_a_reduced_copy_and_reports_full_size_b
     assert result.exit_code == 2 and "--detect-side" in result.output and "0 or at least 64" in result.output
 
 
+def test_image_records_give_the_upright_size_the_boxes_belong_to(model_path, face_image, tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: shown turned a quarter clockwise, as phones save portraits
+    Image.fromarray(np.ascontiguousarray(np.rot90(face_image[:, :200], 1))).save(tmp_path / "turned.jpg", exif=exif)
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "turned.jpg"), "--model", str(model_path),
+                                       "--out", str(tmp_path / "out"), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(report.read_text())
+    assert record["size"] == [200, 256] and len(record["faces"]) == 1  # stored 256 x 200, shown 200 x 256
+    x0, y0, x1, y1 = record["faces"][0]["box"]
+    assert 0 <= x0 < x1 <= 200 and 0 <= y0 < y1 <= 256
+
+
 def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
     for number in range(4):
         save_rgb(tmp_path / "in" / f"{number}.jpg", face_image)
