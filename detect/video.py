@@ -223,8 +223,10 @@ class VideoOut:
     camera frame standing for those dropped before it, so the video keeps the camera's time."""
 
     def __init__(self, path: Path, fps: float, name: Path):
+        """``path``: the file to write; ``name``: the output as the user gave it, for messages."""
         self.path, self.fps, self.name = path, fps, name
         self.writer: cv2.VideoWriter | None = None
+        self.size = (0, 0)
 
     def open(self, frame_shape: tuple[int, ...]) -> None:
         """Start the file at this frame shape, (H, W, ...); ``VideoError`` if it cannot be written."""
@@ -234,8 +236,7 @@ class VideoOut:
             raise VideoError(f"{self.name}: cannot be written as a video")
 
     def write(self, bgr: np.ndarray, copies: int = 1) -> None:
-        if self.writer is None:
-            self.open(bgr.shape)
+        """Add a BGR frame (after ``open``), ``copies`` times."""
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         for _ in range(copies):
