@@ -64,7 +64,7 @@ def require_writable(path: Path | None, folder: bool = False) -> None:
         return
     existing = path if folder else path.parent
     try:
-        while not existing.exists():  # the folder that the missing ones would be made in
+        while not existing.exists() and existing != existing.parent:  # the folder the missing ones go in
             existing = existing.parent
     except OSError as error:
         raise click.ClickException(f"{path}: cannot be written ({error.strerror})") from None
