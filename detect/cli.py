@@ -48,6 +48,19 @@ def _detector_options(function):
                              "cascade; maskdet: trained on generated scenes, finds and labels faces in one pass.")(function)
 
 
+def _image_side_option(function):
+    def at_least_the_minimum(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        if 0 < value < MIN_DETECT_SIDE:
+            raise click.BadParameter(f"{value} is too small: 0 or at least {MIN_DETECT_SIDE}")
+        return value
+
+    return click.option("--detect-side", type=click.IntRange(0), default=IMAGE_DETECT_SIDE, show_default=True,
+                        callback=at_least_the_minimum,
+                        help="Look for faces on a copy at most this long (a panorama's longer; boxes are mapped "
+                             "back, faces classified at full size); 0: on the picture itself, slower on large "
+                             "photos.")(function)
+
+
 def _labeller(detector: str, model_path: Path, classify: bool, detector_model: Path, upsample: int,
               threshold: float | None, max_side: int | None = None, mirror: bool = True):
     """The face-labelling function for the chosen detector, its models loaded (or a one-line error)."""
@@ -97,9 +110,7 @@ def main() -> None:
                    "folder for SUB/NAME.jpg of a folder given).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every result here as JSON.")
-@click.option("--detect-side", type=click.IntRange(0), default=IMAGE_DETECT_SIDE, show_default=True,
-              help="Look for faces on a copy at most this long (a panorama's longer; boxes are mapped back, "
-                   "faces classified at full size); 0: on the picture itself, slower on large photos.")
+@_image_side_option
 @_detector_options
 def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path: Path | None, detect_side: int,
           detector: str, classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
@@ -123,9 +134,6 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         require_writable(out)
     elif out is not None:
         require_writable(out, folder=True)
-    if 0 < detect_side < MIN_DETECT_SIDE:
-        raise click.BadParameter(f"{detect_side} is too small: 0 or at least {MIN_DETECT_SIDE}",
-                                 param_hint="--detect-side")
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
     targets = [out] * len(files) if one_picture else drawn_targets(files, out)
@@ -221,9 +229,10 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A folder with images/ and annotations/ (PASCAL VOC .xml).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_image_side_option
 @_detector_options
-def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, classify: bool, threshold: float | None,
-             upsample: int | None, detector_model: Path, mirror: bool | None) -> None:
+def evaluate(model_path: Path, data: Path, report: Path | None, detect_side: int, detector: str, classify: bool,
+             threshold: float | None, upsample: int | None, detector_model: Path, mirror: bool | None) -> None:
     """AP@0.5 per class and recall per box size on annotated scenes.
 
     AP takes every face the detector finds down to a low score; recall takes those at the
@@ -235,7 +244,7 @@ def evaluate(model_path: Path, data: Path, report: Path | None, detector: str, c
     require_writable(report)
     floor, operating = score_thresholds(detector, threshold)
     find, labels = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, floor,
-                             mirror=mirror is not False)
+                             detect_side or None, mirror=mirror is not False)
     try:
         result = evaluate_scenes(data, find, labels, detector, threshold=operating)
     except EXPECTED as error:
