@@ -186,14 +186,15 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 def video(source: str, model_path: Path, out: Path | None, json_path: Path | None, no_display: bool, every: int,
           detect_side: int, max_frames: int | None, detector: str, classify: bool, threshold: float | None,
           upsample: int | None, detector_model: Path, mirror: bool | None) -> None:
-    """Label faces in a video file, or a webcam when SOURCE is its index (default 0).
+    """Label faces in a video file, a webcam when SOURCE is its index (default 0), or a stream given
+    as a URL (an IP camera's rtsp://..., or http://...).
 
     Ctrl-C (or q in the window) stops it; the outputs then hold the frames seen so far.
     """
     from tqdm import tqdm
 
     from augment.images import write_atomic
-    from detect.video import display_available, is_camera, open_source, process_video, quiet_capture_backends
+    from detect.video import display_available, open_source, process_video, quiet_capture_backends
 
     quiet_capture_backends()
     require_writable(json_path)
@@ -220,8 +221,8 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     click.echo(f"{source}: {report['frames']} frames in {report['seconds']:.1f} s ({report['fps']} FPS), "
                f"{faces} faces on detection frames" + (f" -> {out}" if out else "")
                + (" (stopped by Ctrl-C)" if result.interrupted else ""))
-    if result.interrupted and not is_camera(source):
-        sys.exit(130)  # the file was not seen to its end; a camera has no other end
+    if result.interrupted and not opened.live:
+        sys.exit(130)  # the file was not seen to its end; a camera or a live stream has no other end
 
 
 @main.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,9 +33,27 @@ class VideoError(ValueError):
     """A video source or output that cannot be used; the message names it and says why."""
 
 
+# Stream protocols of IP cameras: such a stream is live, as a webcam is (frames it sends while one
+# is worked on are dropped; it has no end). An http(s) or file URL may well be a file: every frame.
+LIVE_PROTOCOLS = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt")
+# How long a stream may take to open, or to send a frame, before it counts as lost.
+STREAM_TIMEOUT_MS = 10_000
+
+
 def is_camera(source: str) -> bool:
     """Whether a video source names a camera (its index, a number) rather than a file."""
     return source.isdigit()
+
+
+def stream_protocol(source: str) -> str | None:
+    """The protocol of a video source given as a URL (``rtsp://...`` gives ``"rtsp"``); None for a path."""
+    found = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
+    return found.group(1).lower() if found else None
+
+
+def is_live(source: str) -> bool:
+    """Whether a video source runs live, a camera or an IP camera's stream, rather than a file."""
+    return is_camera(source) or stream_protocol(source) in LIVE_PROTOCOLS
 
 
 def quiet_capture_backends() -> None:
@@ -48,8 +67,8 @@ def quiet_capture_backends() -> None:
 
 @dataclass
 class VideoSource:
-    """An opened video: its name as given, its capture and, from a file, the first frame, already
-    read to prove that the file decodes (``frames`` gives it first)."""
+    """An opened video: its name as given, its capture and, from a file or a stream, the first
+    frame, already read to prove that it decodes (``frames`` gives it first)."""
 
     name: str
     capture: cv2.VideoCapture
@@ -57,7 +76,7 @@ class VideoSource:
 
     @property
     def live(self) -> bool:
-        return is_camera(self.name)
+        return is_live(self.name)
 
     @property
     def length(self) -> int | None:
@@ -68,24 +87,31 @@ class VideoSource:
 
 
 def open_source(source: str) -> VideoSource:
-    """Open a video file, or a camera when ``source`` is a number; ``VideoError`` if it cannot be used.
+    """Open a video file, a camera when ``source`` is a number, or a stream given as a URL
+    (``rtsp://`` from an IP camera, ``http://``); ``VideoError`` if it cannot be used.
 
-    A file must give a first frame: FFmpeg opens some files it cannot decode (a text file named
-    .jpg), which would otherwise pass for a video of no frames.
+    A file or a stream must give a first frame: FFmpeg opens some files it cannot decode (a text
+    file named .jpg), which would otherwise pass for a video of no frames. A stream that does not
+    open or send a frame within ``STREAM_TIMEOUT_MS`` counts as lost.
     """
     if is_camera(source):
         capture = cv2.VideoCapture(int(source))
         if not capture.isOpened():
             raise VideoError(f"{source}: no camera with this index")
         return VideoSource(source, capture)
-    if not Path(source).is_file():
+    if stream_protocol(source) is not None:
+        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                            cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+        problem = "cannot be opened or read as a video stream"
+    elif not Path(source).is_file():
         raise VideoError(f"{source}: video file not found")
-    capture = cv2.VideoCapture(source)
+    else:
+        capture = cv2.VideoCapture(source)
+        problem = "cannot be read as a video (not a video file, or in a format this OpenCV cannot decode)"
     readable, first = capture.read() if capture.isOpened() else (False, None)
     if not readable:
         capture.release()
-        raise VideoError(f"{source}: cannot be read as a video (not a video file, or in a format this "
-                         "OpenCV cannot decode)")
+        raise VideoError(f"{source}: {problem}")
     return VideoSource(source, capture, first)
 
 

@@ -250,7 +250,8 @@ def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path)
 def test_a_bad_video_source_prints_only_the_one_line_reason(tmp_path):
     # FFmpeg and OpenCV print their own warnings straight to the terminal unless told not to.
     (tmp_path / "fake.jpg").write_text("not a video")
-    for source, reason in ((str(tmp_path / "fake.jpg"), "cannot be read as a video"), ("97", "no camera")):
+    for source, reason in ((str(tmp_path / "fake.jpg"), "cannot be read as a video"), ("97", "no camera"),
+                           ("rtsp://127.0.0.1:1/none", "cannot be opened or read as a video stream")):
         result = subprocess.run([sys.executable, "-m", "detect", "video", source, "--no-display"], cwd=PROJECT,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and result.stdout == ""
@@ -437,6 +438,18 @@ def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
     assert [number for number, _, _ in streamed] == list(range(len(direct))) and len(direct) == 12
     assert [seconds for _, seconds, _ in streamed] == pytest.approx([n / 10 for n in range(12)])  # a 10-fps clip
     assert all(np.array_equal(frame, expected) for (_, _, frame), expected in zip(streamed, direct))
+
+
+def test_a_stream_url_is_opened_as_a_video_and_an_ip_cameras_runs_live(clip):
+    from detect.video import VideoError, frames, is_live, open_source
+
+    assert [is_live(s) for s in ("0", "rtsp://cam.local/1", "RTSP://cam/1", "http://host/clip.mp4", "clip.mp4",
+                                 "C:/clips/a.mp4")] == [True, True, True, False, False, False]
+    source = open_source(clip.resolve().as_uri())  # file://..., as FFmpeg reads an http:// file
+    assert not source.live and source.first is not None and source.length == 12
+    assert [number for number, _, _ in frames(source.capture, first=source.first)] == list(range(12))
+    with pytest.raises(VideoError, match="rtsp://127.0.0.1:1/none: cannot be opened or read as a video stream"):
+        open_source("rtsp://127.0.0.1:1/none")  # nothing listens on port 1: refused at once
 
 
 def test_frames_are_timed_by_the_files_stamps_where_the_frame_rate_varies():
