@@ -74,6 +74,14 @@ def require_writable(path: Path | None, folder: bool = False) -> None:
         raise click.ClickException(f"{path}: cannot be written")
 
 
+def refuse_writing_over_inputs(outputs: list[Path | None], inputs: list[Path]) -> None:
+    """A one-line error, before any work, if an output names one of the inputs: they are only read."""
+    read = {os.path.realpath(path) for path in inputs}
+    for output in outputs:
+        if output is not None and os.path.realpath(output) in read:
+            raise click.ClickException(f"{output}: is an input, and inputs are only read; write somewhere else")
+
+
 class Stage(click.Group):
     """A stage's command group. A Ctrl-C that its command does not answer itself (while TensorFlow or
     a model loads, say) ends quietly with status 130 too, not with click's "Aborted!" and status 1."""
@@ -269,6 +277,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     except ImageError as error:
         raise click.ClickException(f"--out {error}") from None
     require_writable(out)
+    refuse_writing_over_inputs([out], [image])
     try:
         chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
         rgb, _ = load_rgb_reduced(image, PREVIEW_SIDE)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import SEED, Stage, exit_interrupted, require_writable
+from augment.cli import SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_writable
 from detect.faces import FACE_DETECTORS
 
 
@@ -134,9 +134,10 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         require_writable(out)
     elif out is not None:
         require_writable(out, folder=True)
+    targets = [out] * len(files) if one_picture else drawn_targets(files, out)
+    refuse_writing_over_inputs([json_path, *targets], files)
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
-    targets = [out] * len(files) if one_picture else drawn_targets(files, out)
     results, failures, interrupted = [], 0, False
     try:
         for path, target in zip(files, targets):
@@ -199,6 +200,7 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     quiet_capture_backends()
     require_writable(json_path)
     require_writable(out)
+    refuse_writing_over_inputs([out, json_path], [Path(source)])
     try:
         opened = open_source(source)  # a missing file or camera fails before the model loads
     except EXPECTED as error:

@@ -741,6 +741,14 @@ def test_an_output_that_cannot_be_written_is_named_in_one_line_before_any_work(r
         f"Error: {out}: cannot be written ({reason.replace('BLOCKED', str(blocked))})"]
 
 
+def test_a_preview_is_not_written_over_its_photo(raw_dir, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((raw_dir / "upright.png").read_bytes())
+    result = CliRunner().invoke(main, ["preview", "surgical_blue", str(photo), "--out", str(photo)])
+    assert result.exit_code == 1 and "is an input, and inputs are only read" in result.output
+    assert photo.read_bytes() == (raw_dir / "upright.png").read_bytes()
+
+
 @pytest.mark.parametrize("name, message", [
     ("upright.png", "upright.png: the input must be a folder of photos, not a file"),
     ("missing", "missing: input folder does not exist"),

@@ -214,6 +214,20 @@ def test_image_records_give_the_upright_size_the_boxes_belong_to(model_path, fac
     assert 0 <= x0 < x1 <= 200 and 0 <= y0 < y1 <= 256
 
 
+def test_no_output_is_written_over_an_input(model_path, face_image, clip, tmp_path):
+    save_rgb(tmp_path / "a.jpg", face_image)
+    save_rgb(tmp_path / "a.detected.jpg", face_image)  # given by name, it is an input like any other
+    untouched = {path: path.read_bytes() for path in (tmp_path / "a.jpg", tmp_path / "a.detected.jpg", clip)}
+    for arguments in (["image", str(tmp_path / "a.jpg"), "--out", str(tmp_path / "a.jpg")],
+                      ["image", str(tmp_path / "a.jpg"), "--json", str(tmp_path / "a.jpg")],
+                      ["image", str(tmp_path / "a.jpg"), str(tmp_path / "a.detected.jpg")],
+                      ["video", str(clip), "--out", str(clip), "--no-display"],
+                      ["video", str(clip), "--json", str(clip), "--no-display"]):
+        result = CliRunner().invoke(main, [*arguments, "--model", str(model_path)])
+        assert result.exit_code == 1 and "is an input, and inputs are only read" in result.output, arguments
+    assert all(path.read_bytes() == content for path, content in untouched.items())
+
+
 def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
     for number in range(4):
         save_rgb(tmp_path / "in" / f"{number}.jpg", face_image)
