@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from train.views import (VIEW_SCALE, Jitter, degrade, face_views, plain_view, random_view, relight, resize_face,
-                         view_box, view_rectangle)
+from train.views import (VIEW_SCALE, Jitter, degrade, face_views, plain_view, random_view, reduced_for_views, relight,
+                         resize_face, view_box, view_rectangle)
 
 
 def test_enlarging_is_bilinear_not_blocky():
@@ -103,3 +103,22 @@ def test_view_box_moves_inside_the_image_rather_than_squeeze_the_face():
     # Larger than the image: cut to it on the sides it does not fit, centred where it does.
     assert view_box((40, 100, 80, 140), 3.0, (300, 100)) == pytest.approx((0, 60, 100, 180))
     assert view_box((40, 100, 80, 140), 1.0, (300, 100)) == pytest.approx((40, 100, 80, 140))
+
+
+def test_a_large_image_is_held_only_as_large_as_its_tightest_view_needs():
+    rng = np.random.default_rng(0)
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    image[1000:2000, 1500:2500] = rng.integers(0, 256, (1000, 1000, 3), dtype=np.uint8)  # the "face"
+    box = (1500.0, 1000.0, 2500.0, 2000.0)
+    reduced, reduced_box = reduced_for_views(image, box, 224)
+    side = reduced_box[2] - reduced_box[0]
+    assert reduced.nbytes < image.nbytes / 7 and side == pytest.approx(224 * np.sqrt(1.25) / 0.7, rel=0.01)
+    x0, y0, x1, y1 = (int(round(v)) for v in reduced_box)  # the box still frames the face
+    assert reduced[y0 + 2:y1 - 2, x0 + 2:x1 - 2].min(axis=2).mean() > 20 and reduced[:y0 - 2].max() == 0
+    for seed in range(200):  # no view of the copy is enlarged
+        _, _, width, height, _ = view_rectangle(reduced_box, reduced.shape, np.random.default_rng(seed), Jitter())
+        assert min(width, height) >= 224 - 1e-6
+    whole, none = reduced_for_views(image, None, 224)  # no box: the whole image is the face
+    assert none is None and max(whole.shape[:2]) == round(224 * np.sqrt(1.25) / 0.7)
+    small = np.zeros((200, 300, 3), np.uint8)
+    assert reduced_for_views(small, (10.0, 10.0, 110.0, 110.0), 224)[0] is small  # nothing to gain

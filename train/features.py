@@ -31,18 +31,24 @@ if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (trai
     from tensorflow.data import Dataset
 
 
-def decode_images(paths: list[Path], workers: int = 4, progress: bool = True
+def decode_images(paths: list[Path], workers: int = 4, progress: bool = True,
+                  reduce: Callable[[int, np.ndarray], np.ndarray] | None = None
                   ) -> tuple[list[np.ndarray | None], list[dict]]:
-    """Every image as RGB uint8 (None where unreadable) and one ``{path, reason}`` per failure."""
-    def load(path: Path) -> np.ndarray | str:
+    """Every image as RGB uint8 (None where unreadable) and one ``{path, reason}`` per failure.
+
+    ``reduce(index, image)``, applied as each image is decoded, gives what is kept of it: only
+    one full-size image per worker is in memory at a time.
+    """
+    def load(index: int, path: Path) -> np.ndarray | str:
         try:
-            return load_rgb(path)
+            image = load_rgb(path)
         except ImageError as error:
             return str(error)
+        return image if reduce is None else reduce(index, image)
 
     # Threads: decoding releases the GIL.
     with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(load, path) for path in paths]
+        futures = [pool.submit(load, index, path) for index, path in enumerate(paths)]
         try:
             loaded = [wait_in_steps(future.result, interrupted, concurrent.futures.TimeoutError)
                       for future in tqdm(futures, desc="decode", unit="img", disable=not progress, leave=False)]

@@ -21,7 +21,7 @@ import math
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from train.export import export_tflite
 from train.metrics import classification_report
 from train.model import HEAD_SEED_STEP, Classifier, Network, build_network, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
-from train.views import RESIZE, plain_view
+from train.views import RESIZE, plain_view, reduced_for_views
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
     from keras.callbacks import Callback
@@ -209,7 +209,14 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
-    images, problems = decode_images([sample.path for sample in samples], progress=progress)
+    reduced_boxes = [sample.box for sample in samples]
+
+    def reduce(index: int, image: np.ndarray) -> np.ndarray:
+        image, reduced_boxes[index] = reduced_for_views(image, samples[index].box, recipe.size)
+        return image
+
+    images, problems = decode_images([sample.path for sample in samples], progress=progress, reduce=reduce)
+    samples = [replace(sample, box=box) for sample, box in zip(samples, reduced_boxes)]
     if split_source == "file names":
         samples, copies = copies_together(samples, images, labels)
     splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
