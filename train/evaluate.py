@@ -10,10 +10,10 @@ same face module the generator uses) and classified as ``detect`` classifies fac
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from augment.faces import face_box, find_faces
 from augment.images import write_atomic
@@ -50,20 +50,29 @@ def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str =
                         f"({', '.join(classifier.labels)})")
     paths = [path for paths in folders.values() for path in paths]
     true = np.array([classifier.labels.index(label) for label, paths in folders.items() for _ in paths])
-    images, skipped = decode_images(paths, progress=progress)
-    kept = [i for i, image in enumerate(images) if image is not None]
-    views, found = [], 0
-    for i in tqdm(kept, desc="faces" if detect else "crops", unit="img", disable=not progress, leave=False):
-        box = largest_face_box(images[i], detector) if detect else None
-        found += box is not None
-        views.append(face_views(images[i], box, classifier.size))
+    finding = threading.Lock()  # dlib's detectors are not made to be shared between threads
+    found = [False] * len(paths)
+
+    def views_of(index: int, image: np.ndarray) -> np.ndarray:
+        # Kept instead of the photo as it is decoded: a folder of large photos need not fit in memory.
+        if detect:
+            with finding:
+                box = largest_face_box(image, detector)
+            found[index] = box is not None
+            return face_views(image, box, classifier.size)
+        return face_views(image, None, classifier.size)
+
+    decoded, skipped = decode_images(paths, progress=progress, reduce=views_of)
+    kept = [i for i, image_views in enumerate(decoded) if image_views is not None]
+    views = [decoded[i] for i in kept]
     probabilities = classifier.predict_views(views)
     true = true[kept]
     predicted = probabilities.argmax(axis=1)
     report = classification_report(true, predicted, classifier.labels)
     report["skipped"] = skipped
     if detect:
-        report["faces_found"], report["whole_image"] = found, len(kept) - found
+        report["faces_found"] = sum(found[i] for i in kept)
+        report["whole_image"] = len(kept) - report["faces_found"]
     report["predictions"] = [
         {"path": str(paths[i]), "label": classifier.labels[t], "predicted": classifier.labels[p],
          "confidence": round(float(probabilities[k, p]), 4)}
