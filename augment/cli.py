@@ -12,7 +12,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import MAX_SEED, DatasetError, Settings, SettingsChanged
+from augment.dataset import MANIFEST, MAX_SEED, DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
@@ -366,7 +366,7 @@ def demo(out: Path, workers: int | None) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))
 
-    records = [json.loads(line) for line in (out / "generated" / "manifest.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (out / "generated" / MANIFEST).read_text().splitlines()]
     pairs = sorted(r["path"].split("/", 1)[1] for r in records if r["label"] == "with_mask")
     tiles, captions = [], []
     for name in pairs:

@@ -39,6 +39,7 @@ from augment.images import (ImageError, load_rgb, load_rgb_reduced, pictures_und
 from augment.styles import MaskStyle
 
 LABELS = ("with_mask", "without_mask")
+MANIFEST = "manifest.jsonl"  # one record per output file; its presence marks a generated dataset
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 PARTS = ".parts"  # the run's settings stamp, and in IMAGE_PARTS one record per finished input
 IMAGE_PARTS = Path(PARTS, "images")  # apart from the stamp, so no input's name can clash with it

@@ -232,7 +232,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if not raw.is_dir():
         raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
                                          else "input folder does not exist"))
-    if (raw / "manifest.jsonl").is_file() and (raw / "with_mask").is_dir():  # its masked faces would be masked again
+    if (raw / dataset.MANIFEST).is_file() and (raw / "with_mask").is_dir():  # its masked faces would be masked again
         raise DatasetError(f"{raw}: a generated dataset, not photos of unmasked faces; give the photos it was made "
                            f"from (or {raw / 'without_mask'}, to make more from its unmasked crops)")
     styles, style_problems = resolve_styles(style_dirs)

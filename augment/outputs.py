@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Collection, Iterable, Iterator, NamedTuple
 
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
-from augment.dataset import (IMAGE_PARTS, LABELS, PARTS, DatasetError, Settings, SettingsChanged, draw_style,
+from augment.dataset import (IMAGE_PARTS, LABELS, MANIFEST, PARTS, DatasetError, Settings, SettingsChanged, draw_style,
                              split_of)
 from augment.images import write_atomic
 from augment.styles import MaskStyle
@@ -262,7 +262,7 @@ def clear_earlier_run(out: Path) -> int:
     parts = read_parts(out)
     for stem, (done, _) in sorted(parts.items()):
         _forget(out, stem, done)
-    for name in ("manifest.jsonl", "report.json", SETTINGS_STAMP):
+    for name in (MANIFEST, "report.json", SETTINGS_STAMP):
         (out / name).unlink(missing_ok=True)
     return len(parts)
 
@@ -386,4 +386,4 @@ def write_manifest(out: Path, finished: list[Finished], split: dict[str, str]) -
             record = records[path]
             yield (json.dumps({**record, "split": split[record["source"]]}) + "\n").encode()
 
-    write_atomic(out / "manifest.jsonl", lines())
+    write_atomic(out / MANIFEST, lines())

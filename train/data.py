@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from augment.copies import copy_groups, signature
-from augment.dataset import split_of
+from augment.dataset import MANIFEST, split_of
 from augment.images import pictures_under
-
-MANIFEST = "manifest.jsonl"
 
 
 class DataError(ValueError):
