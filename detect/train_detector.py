@@ -69,9 +69,20 @@ def load_scenes(scenes: Path) -> list[dict]:
     manifest = scenes / "manifest.jsonl"
     if not manifest.is_file():
         raise DataError(f"{scenes}: no manifest.jsonl; make scenes with `python -m augment scenes`")
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    for record in records:
-        record["path"] = scenes / record["image"]
+    records = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record["path"] = scenes / record["image"]
+            well_formed = all(len(item["box"]) == 4 and isinstance(item["label"], str) for item in record["objects"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            well_formed = False
+        if not well_formed:  # a generator's dataset given for scenes, say
+            raise DataError(f"{manifest}: line {number} is not a scene record (image, objects with box and label); "
+                            "make scenes with `python -m augment scenes`")
+        records.append(record)
     return records
 
 

@@ -195,6 +195,13 @@ def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_i
     result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(tmp_path / "nothing"), "--model",
                                               str(tmp_path / "unmade.keras"), "--weights", "none"])
     assert result.exit_code == 1 and "no manifest.jsonl" in result.output
+    crops = tmp_path / "crops"  # a generator's dataset of face crops, given for scenes
+    crops.mkdir()
+    (crops / "manifest.jsonl").write_text(json.dumps({"path": "with_mask/a.jpg", "label": "with_mask"}) + "\n")
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(crops), "--model",
+                                              str(tmp_path / "unmade.keras"), "--weights", "none"])
+    assert result.exit_code == 1 and not isinstance(result.exception, KeyError)
+    assert f"{crops / 'manifest.jsonl'}: line 1 is not a scene record" in result.output
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
