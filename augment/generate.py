@@ -232,9 +232,13 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if not raw.is_dir():
         raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
                                          else "input folder does not exist"))
-    if (raw / dataset.MANIFEST).is_file() and (raw / "with_mask").is_dir():  # its masked faces would be masked again
-        raise DatasetError(f"{raw}: a generated dataset, not photos of unmasked faces; give the photos it was made "
-                           f"from (or {raw / 'without_mask'}, to make more from its unmasked crops)")
+    if (raw / dataset.MANIFEST).is_file():  # its masked faces would be masked again, and taken for unmasked ones
+        if (raw / "with_mask").is_dir():
+            raise DatasetError(f"{raw}: a generated dataset, not photos of unmasked faces; give the photos it was "
+                               f"made from (or {raw / 'without_mask'}, to make more from its unmasked crops)")
+        if (raw / "annotations.json").is_file():
+            raise DatasetError(f"{raw}: generated scenes, not photos of unmasked faces; give the photos they were "
+                               "made from")
     styles, style_problems = resolve_styles(style_dirs)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")

@@ -104,6 +104,12 @@ def test_scenes_are_reproducible_and_resume(scenes_dir):
     assert result.exit_code == 0 and (scenes_dir / "images" / "scene_000003.jpg").read_bytes() == before
 
 
+def test_scenes_given_to_the_generator_as_its_photos_are_refused(scenes_dir, tmp_path):
+    result = CliRunner().invoke(augment_main, ["generate", "--raw", str(scenes_dir), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    assert f"{scenes_dir}: generated scenes, not photos of unmasked faces" in result.output
+
+
 # What the tests below train: small and quick, and the same whether from the command line or not.
 TINY_DETECTOR = {"weights": "none", "side": 64, "inference_side": 128, "epochs": 2, "batch_size": 4,
                  "learning_rate": 0.002}
