@@ -94,7 +94,7 @@ class Stage(click.Group):
             sys.exit(130)
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     """A one-line warning on stderr that does not tear the progress bar."""
     from tqdm import tqdm
 
@@ -160,7 +160,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
                         upsample=upsample if detector != SCENE_DETECTOR else 0,
                         detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
-        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=_warn,
+        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=warn,
                      split_by=split_by, restart=restart)
     except (DatasetError, FolderBusy) as error:
         raise click.ClickException(str(error)) from None
@@ -294,7 +294,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     save_rgb(out, picture)
     click.echo(f"wrote {out}")
     for index in left_out:  # shown as worn, but said: the preview should not promise more
-        _warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
+        warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
               "bare (turned too far)")
 
 
@@ -328,7 +328,7 @@ def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed:
 
     try:
         faces = run(raw, out / "faces", list(style_dirs) or [BUILTIN_STYLES], Settings(seed=seed), workers,
-                    warn=_warn)
+                    warn=warn)
         click.echo(_summary(faces))
         report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))
     except DatasetError as error:
@@ -353,7 +353,7 @@ def demo(out: Path, workers: int | None) -> None:
 
     require_writable(out, folder=True)
     write_demo_faces(out / "raw")
-    make = functools.partial(run, out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=_warn)
+    make = functools.partial(run, out / "raw", out / "generated", [BUILTIN_STYLES], Settings(), workers, warn=warn)
     try:
         try:
             report = make()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from augment.cli import SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_writable
+from augment.cli import SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_writable, warn
 from detect.faces import FACE_DETECTORS
 
 
@@ -116,6 +116,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
           detector: str, classify: bool, threshold: float | None, upsample: int | None, detector_model: Path,
           mirror: bool | None) -> None:
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
+    from tqdm import tqdm
+
     from augment.images import (ImageError, is_image_path, load_rgb, pictures_under, require_picture_suffix,
                                 save_rgb, write_atomic)
     from detect.draw import draw_faces
@@ -139,26 +141,30 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
     results, failures, interrupted = [], 0, False
+    # A bar for a folder's worth, under the lines of what was found (written above it, not through it).
+    bar = tqdm(zip(files, targets), total=len(files), desc="images", unit="img", disable=len(files) < 2, leave=False)
     try:
-        for path, target in zip(files, targets):
+        for path, target in bar:
             try:
                 rgb = load_rgb(path)
             except ImageError as error:
-                click.echo(f"warning: skipped {path}: {error}", err=True)
+                warn(f"warning: skipped {path}: {error}")
                 failures += 1
                 continue
             faces = find(rgb)
             try:
                 save_rgb(target, draw_faces(rgb, faces))
             except OSError as error:
-                click.echo(f"warning: {target}: cannot be written ({error.strerror})", err=True)
+                warn(f"warning: {target}: cannot be written ({error.strerror})")
                 failures += 1
             summary = ", ".join(f"{face.label} {face.confidence:.0%}" for face in faces) or "no face found"
-            click.echo(f"{path}: {summary} -> {target}")
+            tqdm.write(f"{path}: {summary} -> {target}", file=sys.stdout)
             results.append({"image": str(path), "size": [rgb.shape[1], rgb.shape[0]],  # upright, as boxes are
                             "faces": [face.as_json() for face in faces]})
     except KeyboardInterrupt:  # a long folder stopped by Ctrl-C still gets the JSON of what it labelled
         interrupted = True
+    finally:
+        bar.close()
     if json_path is not None:
         write_atomic(json_path, json.dumps(results, indent=1).encode())
     if interrupted:

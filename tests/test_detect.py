@@ -133,6 +133,8 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
                                        "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert "broken.png" in result.stderr and "1 of 2 images could not be used" in result.stderr
+    assert "images: " in result.stderr and "face.jpg: " in result.stdout  # a bar for a folder, results apart
+    assert "images: " not in result.stdout and "broken.png" not in result.stdout
     assert (tmp_path / "out" / "face.detected.jpg").is_file()
     records = json.loads((tmp_path / "r.json").read_text())
     assert [r["image"].endswith("face.jpg") for r in records] == [True]
