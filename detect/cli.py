@@ -196,7 +196,9 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     """Label faces in a video file, a webcam when SOURCE is its index (default 0), or a stream given
     as a URL (an IP camera's rtsp://..., or http://...).
 
-    Ctrl-C (or q in the window) stops it; the outputs then hold the frames seen so far.
+    Ctrl-C (or q in the window) stops it; the outputs then hold the frames seen so far. A camera
+    or stream that stops sending is opened again (3 tries, 2 s apart); when it cannot be, or a
+    frame cannot be decoded, the outputs hold the frames before it and the exit status is 1.
     """
     from tqdm import tqdm
 
@@ -229,6 +231,9 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     click.echo(f"{source}: {report['frames']} frames in {report['seconds']:.1f} s ({report['fps']} FPS), "
                f"{faces} faces on detection frames" + (f" -> {out}" if out else "")
                + (" (stopped by Ctrl-C)" if result.interrupted else ""))
+    if result.failure:
+        warn(f"Error: {source}: {result.failure}; the outputs hold the {report['frames']} frames before it")
+        sys.exit(1)
     if result.interrupted and not opened.live:
         sys.exit(130)  # the file was not seen to its end; a camera or a live stream has no other end
 

@@ -36,8 +36,11 @@ class VideoError(ValueError):
 # Stream protocols of IP cameras: such a stream is live, as a webcam is (frames it sends while one
 # is worked on are dropped; it has no end). An http(s) or file URL may well be a file: every frame.
 LIVE_PROTOCOLS = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt")
-# How long a stream may take to open, or to send a frame, before it counts as lost.
+# How long a stream may take to open, or to send a frame, before it counts as lost; how often,
+# and how far apart, a lost stream is opened again before the run gives it up.
 STREAM_TIMEOUT_MS = 10_000
+RECONNECT_TRIES = 3
+RECONNECT_PAUSE_S = 2.0
 
 
 def is_camera(source: str) -> bool:
@@ -122,8 +125,18 @@ def frame_time(position_ms: float, number: int, fps: float) -> float:
     return position_ms / 1000 if position_ms > 0 or number == 0 else number / fps
 
 
+def _after(number: int) -> str:
+    return f" after frame {number - 1}" if number else ""
+
+
+class SourceLost(VideoError):
+    """Frames stopped coming before the source's end: a frame that cannot be decoded, a camera that
+    stopped sending, a stream that could not be opened again. The frames before it were given."""
+
+
 def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, first: np.ndarray | None = None,
-           fps: float = 30.0) -> Iterator[tuple[int, float, np.ndarray]]:
+           fps: float = 30.0, reopen: Callable[[], VideoSource] | None = None
+           ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decoded BGR frames, each with its number in the source and its time in seconds, read ahead
     on a background thread; ``first``, a frame already read from ``capture``, comes first.
 
@@ -132,21 +145,54 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
     newest frame is kept: one that has not been taken when the next arrives is dropped, so what is
     shown never lags the camera, however slow detection is; its time is counted from the first
     frame's arrival.
+
+    A live source has no end: when it stops sending, ``reopen`` (opening it again) is tried
+    ``RECONNECT_TRIES`` times, ``RECONNECT_PAUSE_S`` apart, and the frames go on, numbered and timed
+    on. ``SourceLost`` is raised, after the frames before it, when a live source is lost for good
+    or a frame cannot be decoded.
     """
     queued: queue.Queue = queue.Queue(maxsize=buffered)
     newest: list[tuple[int, float, np.ndarray]] = []
     arrived = threading.Condition()
     ended = threading.Event()
     stop = threading.Event()
+    reconnecting = threading.Event()
     failed: list[str] = []
+    tries = [0]  # tries in a row to open a lost live source again, with no frame since
+
+    def reopened(number: int) -> VideoSource | None:
+        """The live source opened again after frame ``number`` - 1; None when the run stops first.
+        ``SourceLost`` once RECONNECT_TRIES tries in a row have given no frame."""
+        reconnecting.set()
+        try:
+            while tries[0] < RECONNECT_TRIES:
+                if stop.wait(RECONNECT_PAUSE_S):
+                    return None
+                tries[0] += 1
+                with contextlib.suppress(VideoError):
+                    return reopen()
+        finally:
+            reconnecting.clear()
+        raise SourceLost(f"no frame came{_after(number)}, and {RECONNECT_TRIES} tries to open it again "
+                         f"({RECONNECT_PAUSE_S:g} s apart) gave none")
 
     def read() -> None:
-        number, started = 0, 0.0
+        number, started, current, pending = 0, 0.0, capture, first
         try:
             while not stop.is_set():
-                ok, frame = (True, first) if number == 0 and first is not None else capture.read()
+                ok, frame = (True, pending) if pending is not None else current.read()
+                pending = None
+                if not ok and live and reopen is not None:
+                    current.release()
+                    if (again := reopened(number)) is None:
+                        break
+                    current, pending = again.capture, again.first
+                    continue
                 if not ok:
+                    if live:
+                        raise SourceLost(f"no frame came{_after(number)}")
                     break
+                tries[0] = 0
                 if live:
                     arrival = time.monotonic()
                     started = arrival if number == 0 else started
@@ -154,11 +200,14 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
                         newest[:] = [(number, arrival - started, frame)]
                         arrived.notify()
                 else:  # the capture stands just past this frame, the given first one too
-                    queued.put((number, frame_time(capture.get(cv2.CAP_PROP_POS_MSEC), number, fps), frame))
+                    queued.put((number, frame_time(current.get(cv2.CAP_PROP_POS_MSEC), number, fps), frame))
                 number += 1
+        except SourceLost as error:
+            failed.append(str(error))
         except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
             failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
         finally:  # whatever happened, the stream ends: nothing waits for a frame that will not come
+            current.release()
             if live:
                 with arrived:
                     ended.set()
@@ -181,15 +230,16 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
             while (item := wait_in_steps(take, interrupted, queue.Empty)) is not None:
                 yield item
         if failed:
-            raise VideoError(failed[0])
+            raise SourceLost(failed[0])
     finally:
         stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
+        # A reader opening a stream again may take STREAM_TIMEOUT_MS to notice; it releases what it
+        # opens by itself, so stopping does not wait for it.
+        while reader.is_alive() and not reconnecting.is_set():  # unblock a reader waiting on a full queue
             try:
                 queued.get_nowait()
             except queue.Empty:
                 reader.join(0.05)
-        capture.release()
 
 
 def display_available() -> bool:
@@ -206,17 +256,20 @@ def display_available() -> bool:
 
 @dataclass
 class VideoResult:
-    """What a run saw: one record per frame, how long it took, and whether Ctrl-C ended it."""
+    """What a run saw: one record per frame, how long it took, whether Ctrl-C ended it, and why the
+    frames stopped before the source's end (``failure``: a frame that cannot be decoded, a camera
+    or stream lost), if they did."""
 
     records: list[dict] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    failure: str | None = None
 
     def as_json(self, source: str) -> dict:
         return {"source": source, "frames": self.frames, "seconds": round(self.seconds, 3),
                 "fps": round(self.frames / self.seconds, 2) if self.seconds else None,
-                "interrupted": self.interrupted, "records": self.records}
+                "interrupted": self.interrupted, "failure": self.failure, "records": self.records}
 
 
 def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path | None = None,
@@ -228,7 +281,10 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
     reduced copy); it runs every ``every`` frames. With ``out`` the annotated video is written
     (MP4), with ``display`` shown. Errors about the source or the output are raised before the
     first frame is processed. Ctrl-C ends the run like the end of the stream (without a window it
-    is how a camera run stops): the result holds every frame seen, marked ``interrupted``.
+    is how a camera run stops): the result holds every frame seen, marked ``interrupted``. A source
+    lost on the way (a frame that cannot be decoded; a camera or stream that stops sending and
+    cannot be opened again, see ``frames``) ends it too, the result saying why in ``failure``; one
+    lost before its first frame raises ``SourceLost``.
     """
     fps = source.capture.get(cv2.CAP_PROP_FPS) or 30.0
     with contextlib.ExitStack() as cleanup:
@@ -277,10 +333,11 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
                   max_frames: int | None, on_frame: Callable[[int], None] | None, fps: float) -> VideoResult:
     """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
     result, faces, previous = VideoResult(), [], -1
+    reopen = (lambda: open_source(source.name)) if source.live else None
     started = time.perf_counter()
     try:
         for shown, (number, seconds, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first,
-                                                               fps=fps)):
+                                                               fps=fps, reopen=reopen)):
             if max_frames is not None and shown >= max_frames:
                 break
             if shown == 0 and writer is not None:
@@ -307,6 +364,10 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
                 on_frame(shown)
     except KeyboardInterrupt:
         result.interrupted = True
+    except SourceLost as lost:
+        if result.frames == 0:
+            raise SourceLost(f"{source.name}: {lost}") from None
+        result.failure = str(lost)  # the frames before it are kept, and written
     result.seconds = time.perf_counter() - started
     return result
 

@@ -1,4 +1,5 @@
 """The detector: matching and AP maths, drawing, images, video and VOC evaluation end to end."""
+import contextlib
 import json
 import signal
 import subprocess
@@ -324,6 +325,30 @@ def test_ctrl_c_ends_a_video_run_and_keeps_the_frames_seen(model_path, clip, tmp
     capture.release()
 
 
+def test_a_stream_lost_for_good_keeps_the_frames_seen_and_fails(model_path, tmp_path, monkeypatch):
+    from detect import video
+
+    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
+    sources = iter([CountingCapture(5, sizes={0: (64, 48)}), CountingCapture(3, sizes={0: (64, 48)})])
+
+    def open_source(name):  # the stream opens, and once again when lost; then it is gone
+        if (capture := next(sources, None)) is None:
+            raise video.VideoError(f"{name}: cannot be opened or read as a video stream")
+        return video.VideoSource(name, capture, capture.read()[1])
+
+    monkeypatch.setattr(video, "open_source", open_source)
+    monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (lambda rgb: [], None))
+    report = tmp_path / "video.json"
+    result = CliRunner().invoke(main, ["video", "rtsp://cam/1", "--model", str(model_path),
+                                       "--no-display", "--json", str(report)])
+    assert result.exit_code == 1
+    assert "Error: rtsp://cam/1: no frame came after frame" in result.stderr and "3 tries" in result.stderr
+    written = json.loads(report.read_text())
+    assert written["failure"].startswith("no frame came after frame") and written["frames"] >= 2
+    numbers = [r["frame"] for r in written["records"]]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 7  # the second connection's frames go on from 5
+
+
 def test_ctrl_c_while_the_model_loads_ends_quietly_with_status_130(model_path, clip, tmp_path, monkeypatch):
     def loading(*args, **kwargs):
         raise KeyboardInterrupt  # TensorFlow takes seconds to load: long enough to change one's mind
@@ -376,14 +401,16 @@ class CountingCapture:
 
 @pytest.mark.parametrize("live", [False, True])
 def test_a_file_gives_every_frame_and_a_camera_only_the_newest(live):
-    from detect.video import frames
+    from detect.video import SourceLost, frames
 
     capture = CountingCapture(30, gated=True)
     stream = frames(capture, buffered=64, live=live, fps=10.0)
     first, first_time, _ = next(stream)
     capture.gate.set()
     assert capture.exhausted.wait(10)  # the source ran ahead while the first frame was being worked on
-    rest = list(stream)
+    rest = []
+    with pytest.raises(SourceLost) if live else contextlib.nullcontext():  # a camera has no end: it is lost
+        rest.extend(stream)
     numbers = [first] + [number for number, _, _ in rest]
     assert all(int(pixels[0, 0, 0]) == number for number, _, pixels in rest)
     if live:
@@ -410,14 +437,46 @@ def test_leaving_a_live_stream_early_stops_its_reader():
 
 @pytest.mark.parametrize("live", [False, True])
 def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
-    from detect.video import VideoError, frames
+    from detect.video import SourceLost, frames
 
     capture = CountingCapture(30, broken_at=3)
     taken = []
-    with pytest.raises(VideoError, match="frame 3: cannot be read"):
+    with pytest.raises(SourceLost, match="frame 3: cannot be read"):
         for number, _, _ in frames(capture, live=live):
             taken.append(number)
     assert taken == ([0, 1, 2] if not live else sorted(set(taken))) and capture.released
+
+
+def test_a_lost_stream_is_opened_again_and_its_frames_go_on(monkeypatch):
+    from detect import video
+
+    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
+    first, second = CountingCapture(3), CountingCapture(2)
+    opened = []
+
+    def reopen():
+        opened.append(len(opened))
+        if len(opened) != 2:  # the camera is not back yet, then gone for good
+            raise video.VideoError("rtsp://cam/1: cannot be opened or read as a video stream")
+        return video.VideoSource("rtsp://cam/1", second)
+
+    taken = []
+    with pytest.raises(video.SourceLost, match="no frame came after frame 4, and 3 tries"):
+        for number, _, _ in video.frames(first, buffered=64, live=True, reopen=reopen):
+            taken.append(number)
+            time.sleep(0.02)  # slower than the source: the newest frame only
+    assert len(opened) == 5  # one failed, one gave frames, then three in a row failed
+    assert taken == sorted(set(taken)) and taken[-1] == 4  # numbered on over both captures, the last one given
+    assert first.released and second.released
+
+
+def test_a_camera_that_stops_sending_is_lost_without_a_reopener():
+    from detect.video import SourceLost, frames
+
+    capture = CountingCapture(2)
+    with pytest.raises(SourceLost, match="no frame came after frame 1$"):
+        list(frames(capture, live=True))
+    assert capture.released
 
 
 @pytest.mark.parametrize("live", [False, True])
@@ -491,8 +550,12 @@ def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
 
-def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path):
+def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path, monkeypatch):
+    from detect import video
     from detect.video import VideoSource, process_video
+
+    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
+    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(0)))
 
     capture = CountingCapture(50, sizes={0: (64, 48)})  # frames come faster than they are worked on
 
@@ -502,22 +565,37 @@ def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path):
 
     out = tmp_path / "camera.mp4"
     result = process_video(VideoSource("0", capture), slow, every=1, out=out)
-    assert result.frames < 50  # frames were dropped ...
+    assert result.frames < 50 and result.failure  # frames were dropped, then the camera was gone ...
     written = cv2.VideoCapture(str(out))
     assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 50 and written.get(cv2.CAP_PROP_FPS) == 10  # ... not time
     written.release()
 
 
-def test_a_video_run_that_fails_leaves_the_earlier_annotated_video_whole(tmp_path):
-    from detect.video import VideoError, VideoSource, process_video
+def test_a_video_that_breaks_keeps_the_frames_before_it_and_says_why(tmp_path):
+    from detect.video import VideoSource, process_video
 
     out = tmp_path / "out.mp4"
     out.write_bytes(b"last run's video")
     capture = CountingCapture(30, broken_at=4, sizes={0: (64, 48)})
-    with pytest.raises(VideoError, match="frame 4: cannot be read"):
-        process_video(VideoSource("stream.mp4", capture), lambda rgb: [], out=out)
+    result = process_video(VideoSource("stream.mp4", capture), lambda rgb: [], out=out)
+    assert result.frames == 4 and result.failure.startswith("frame 4: cannot be read")
+    assert result.as_json("stream.mp4")["failure"] == result.failure
+    written = cv2.VideoCapture(str(out))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    written.release()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"] and capture.released
+
+
+def test_a_camera_lost_before_its_first_frame_leaves_the_earlier_video_whole(tmp_path, monkeypatch):
+    from detect import video
+
+    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
+    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(0)))
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"last run's video")
+    with pytest.raises(video.SourceLost, match="^0: no frame came, and 3 tries to open it again"):
+        video.process_video(video.VideoSource("0", CountingCapture(0)), lambda rgb: [], out=out)
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"] and out.read_bytes() == b"last run's video"
-    assert capture.released
 
 
 def test_evaluate_on_a_voc_folder(model_path, face_image, tmp_path):
