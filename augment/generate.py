@@ -31,7 +31,6 @@ TASKS_AHEAD = 4
 # A worker's death is blamed on an image only when it dies making that image alone; past this many
 # such images in one run the cause lies elsewhere (too little memory for any photo, say).
 MAX_WORKER_DEATHS = 3
-WORKER_DIED = "the worker process died making it (out of memory, or a crash in a library)"
 
 
 def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
@@ -89,7 +88,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
     A worker that dies (killed for memory, or a crash in a native library) takes the pool with
     it, and any of the images the pool had in hand may be the cause. Those are made again one at
     a time, each by a worker of its own: one that dies again is the cause, and comes back skipped
-    (``WORKER_DIED``); the rest go on in a new pool. Past MAX_WORKER_DEATHS such images the
+    (``outputs.WORKER_DIED``); the rest go on in a new pool. Past MAX_WORKER_DEATHS such images the
     cause is not the images, and the run stops with DatasetError, finished work kept.
 
     A process pool from ``concurrent.futures``, not ``multiprocessing.Pool``: the latter's
@@ -112,7 +111,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
                         raise DatasetError(f"worker processes died on {deaths} images, so the cause is not the "
                                            "images (too little memory?); finished work is kept: run the same "
                                            "command again, with fewer --workers")
-                    skipped = ImageResult(source, [], WORKER_DIED)
+                    skipped = ImageResult(source, [], outputs.WORKER_DIED)
                     dataset.keep_result(out, stem, dataset.input_stamp(raw / source), skipped)  # as any skip is kept
                     yield skipped
 

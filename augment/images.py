@@ -34,6 +34,8 @@ PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", "
 # photos of some phones are read at a reduced scale where their faces allow. This check replaces
 # Pillow's own decompression-bomb guard, which is looser and gives a vaguer message.
 MAX_PIXELS = 50_000_000
+# How a picture the system would not read begins its reason (``outputs.tried_again``).
+UNREADABLE = "cannot read"
 Image.MAX_IMAGE_PIXELS = None
 
 # How much longer than asked a reduced copy of a panorama may be (``working_longest``).
@@ -123,7 +125,7 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     try:
         size = path.stat().st_size
     except OSError as error:
-        raise ImageError(f"cannot read: {error.strerror}") from None
+        raise ImageError(f"{UNREADABLE}: {error.strerror}") from None
     if size == 0:
         raise ImageError("empty file")
     if path.suffix.lower() in HEIF_SUFFIXES:
@@ -145,6 +147,8 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     except UnidentifiedImageError:
         raise ImageError("not a readable image") from None
     except OSError as error:
+        if error.errno is not None:  # the system's refusal (permissions, a network drive), not the picture's
+            raise ImageError(f"{UNREADABLE}: {error.strerror}") from None
         raise ImageError(f"corrupt image: {error}") from None
     except (ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"corrupt image: {error}") from None

@@ -17,7 +17,7 @@ from typing import Callable, Collection, Iterable, Iterator, NamedTuple
 from augment.copies import MAX_FACE_DISTANCE, copy_groups
 from augment.dataset import (IMAGE_PARTS, LABELS, MANIFEST, PARTS, DatasetError, Settings, SettingsChanged, draw_style,
                              split_of)
-from augment.images import write_atomic
+from augment.images import UNREADABLE, write_atomic
 from augment.styles import MaskStyle
 
 # How inputs are grouped into splits (``splits``): each photo with its copies, or whole folders.
@@ -27,6 +27,15 @@ SETTINGS_STAMP = Path(PARTS, "settings.json")
 # The settings that say which styles there are: a change to them alone is brought up to date.
 STYLE_SETTINGS = {"styles", "style_weights", "style_fingerprints"}
 _WHAT_TO_DO = "use another --out, or --restart to delete what it made and start again"
+# Skips whose cause lies outside the picture: a worker killed making it (out of memory, most
+# often), a file the system would not read (permissions, a network drive). A later run tries
+# such an input again, where a picture with no face stays skipped until its file changes.
+WORKER_DIED = "the worker process died making it (out of memory, or a crash in a library)"
+
+
+def tried_again(skipped: str | None) -> bool:
+    """Whether an input skipped for this reason is tried again by the next run into its folder."""
+    return skipped is not None and (skipped == WORKER_DIED or skipped.startswith(UNREADABLE))
 
 
 class StyleChange(NamedTuple):
@@ -202,11 +211,13 @@ def read_parts(out: Path) -> dict[str, tuple[Finished, list[int] | None]]:
 
 def load_finished(out: Path, stems: dict[str, str], parts: dict[str, tuple[Finished, list[int] | None]]
                   ) -> dict[str, Finished]:
-    """The inputs an earlier run finished (``read_parts``) whose output files are all still there."""
+    """The inputs an earlier run finished (``read_parts``) whose output files are all still there,
+    less those it skipped for a cause outside the picture (``tried_again``)."""
     finished = {}
     for source, stem in stems.items():
         done, _ = parts.get(stem, (None, None))
-        if done is not None and done.source == source and all((out / path).is_file() for path in done.paths):
+        if (done is not None and done.source == source and not tried_again(done.skipped)
+                and all((out / path).is_file() for path in done.paths)):
             finished[source] = done
     return finished
 

@@ -225,6 +225,39 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
         k: v for k, v in complete.items() if k.endswith(".jpg")}
 
 
+def test_a_picture_the_system_would_not_read_is_tried_again_by_the_next_run(raw_dir, styles_dir, tmp_path,
+                                                                           monkeypatch):
+    # Root reads any file, so the refusal (a chmod 000, a network drive) is made by hand.
+    from PIL import Image
+
+    opened = Image.open
+
+    def refusing(path, *args, **kwargs):
+        if Path(path).name == "upright.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        patched.setattr(Image, "open", refusing)
+        first = generate(raw_dir, out, styles_dir)
+    assert first.exit_code == 0 and "upright.png: cannot read: Permission denied" in first.output
+    assert not (out / "with_mask" / "upright_0.jpg").exists()
+    second = generate(raw_dir, out, styles_dir)  # the file has not changed: only its reader has
+    assert second.exit_code == 0 and "cannot read" not in second.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["resumed"] == 2 and [item["path"] for item in report["skipped"]] == ["noface.png"]
+    assert (out / "with_mask" / "upright_0.jpg").is_file()
+
+
+def test_only_skips_from_outside_the_picture_are_tried_again():
+    from augment.outputs import WORKER_DIED, tried_again
+
+    assert tried_again(WORKER_DIED) and tried_again("cannot read: Permission denied")
+    assert not any(tried_again(reason) for reason in (None, "no face found", "empty file", "not a readable image",
+                                                      "corrupt image: image file is truncated"))
+
+
 def test_the_largest_inputs_are_made_first(raw_dir, styles_dir, tmp_path, monkeypatch):
     # Big photos are the slow ones; one left for last would keep the other workers idle.
     from augment import generate as generation
@@ -381,9 +414,10 @@ def test_a_worker_killed_from_outside_costs_the_run_nothing(face_image, styles_d
     assert report["with_mask"] == report["without_mask"] == 60 and report["skipped"] == []
 
 
-def test_an_image_that_kills_its_worker_is_skipped_for_good_and_every_other_is_made(tmp_path):
+def test_an_image_that_kills_its_worker_is_skipped_and_every_other_is_made(tmp_path):
     from augment import generate as generation
     from augment.dataset import IMAGE_PARTS, Settings
+    from augment.outputs import WORKER_DIED
 
     from conftest import made_unless_poisoned
 
@@ -394,10 +428,10 @@ def test_an_image_that_kills_its_worker_is_skipped_for_good_and_every_other_is_m
     results = list(generation._parallel(tasks, 2, state, warnings.append, work=made_unless_poisoned))
     assert sorted(result.source for result in results) == sorted(source for source, _ in tasks)  # each once
     assert [(result.source, result.skipped) for result in results if result.skipped] == [
-        ("poison.jpg", generation.WORKER_DIED)]
+        ("poison.jpg", WORKER_DIED)]
     assert len(warnings) == 1 and warnings[0].startswith("warning: a worker process died")
-    kept = json.loads((tmp_path / "out" / IMAGE_PARTS / "poison.json").read_text())  # a resumed run keeps the skip
-    assert kept["source"] == "poison.jpg" and kept["skipped"] == generation.WORKER_DIED
+    kept = json.loads((tmp_path / "out" / IMAGE_PARTS / "poison.json").read_text())  # in the report, tried again
+    assert kept["source"] == "poison.jpg" and kept["skipped"] == WORKER_DIED  # by the next run (tried_again)
 
 
 def test_workers_dying_on_image_after_image_stop_the_run(tmp_path):
