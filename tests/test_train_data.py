@@ -146,6 +146,21 @@ def test_decoding_reports_unreadable_files_and_keeps_the_order(tmp_path):
     assert problems == [{"path": str(paths[2]), "reason": "not a readable image"}]
 
 
+def test_a_picture_listed_once_per_face_is_decoded_once(tmp_path, monkeypatch):
+    from train import features
+
+    for name in "ab":
+        save_rgb(tmp_path / f"{name}.png", np.full((8, 8, 3), ord(name), np.uint8))
+    decoded, load = [], features.load_rgb
+    monkeypatch.setattr(features, "load_rgb", lambda path: decoded.append(path.name) or load(path))
+    paths = [tmp_path / name for name in ("a.png", "a.png", "b.png", "a.png", "missing.png", "missing.png")]
+    images, problems = features.decode_images(paths, workers=2, progress=False,
+                                              reduce=lambda index, image: image[:1, :1] + index)
+    assert sorted(decoded) == ["a.png", "b.png", "missing.png"]
+    assert [None if image is None else int(image[0, 0, 0]) for image in images] == [97, 98, 100, 100, None, None]
+    assert [problem["path"] for problem in problems] == [str(tmp_path / "missing.png")]
+
+
 def test_ctrl_c_stops_decoding_without_decoding_the_rest(tmp_path, monkeypatch, ctrl_c_default):
     from train import features
 

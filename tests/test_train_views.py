@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from train.views import (VIEW_SCALE, Jitter, degrade, face_views, plain_view, random_view, reduced_for_views, relight,
-                         resize_face, view_box, view_rectangle)
+from train.views import (VIEW_SCALE, Jitter, cut_view, degrade, face_views, plain_view, random_view, reduced_for_views,
+                         relight, resize_face, view_box, view_rectangle)
 
 
 def test_enlarging_is_bilinear_not_blocky():
@@ -103,6 +103,26 @@ def test_view_box_moves_inside_the_image_rather_than_squeeze_the_face():
     # Larger than the image: cut to it on the sides it does not fit, centred where it does.
     assert view_box((40, 100, 80, 140), 3.0, (300, 100)) == pytest.approx((0, 60, 100, 180))
     assert view_box((40, 100, 80, 140), 1.0, (300, 100)) == pytest.approx((40, 100, 80, 140))
+
+
+@pytest.mark.parametrize("centre", [(2000, 1500), (40, 1500), (2000, 2980)])  # inside; at the left; at the foot
+def test_a_small_face_in_a_large_photo_is_held_as_its_views_surroundings_and_gives_the_same_views(centre):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    x, y = centre
+    box = (x - 30.0, y - 30.0, x + 30.0, y + 30.0)  # a 60-px face: no view of it is enlarged by a reduction
+    kept, kept_box = reduced_for_views(image, box, 224)
+    left, top = box[0] - kept_box[0], box[1] - kept_box[1]
+    assert kept.nbytes < image.nbytes / 20 and np.array_equal(kept, image[int(top):, int(left):][:kept.shape[0],
+                                                                                                 :kept.shape[1]])
+    for seed in range(300):
+        whole = view_rectangle(box, image.shape, np.random.default_rng(seed), Jitter())
+        part = view_rectangle(kept_box, kept.shape, np.random.default_rng(seed), Jitter())
+        assert part[0] + left == pytest.approx(whole[0]) and part[1] + top == pytest.approx(whole[1])
+        assert part[2:] == pytest.approx(whole[2:])
+        if seed < 20:
+            difference = cut_view(kept, part, 224).astype(int) - cut_view(image, whole, 224)
+            assert np.abs(difference).max() <= 1
 
 
 def test_a_large_image_is_held_only_as_large_as_its_tightest_view_needs():

@@ -34,30 +34,41 @@ if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (trai
 def decode_images(paths: list[Path], workers: int = 4, progress: bool = True,
                   reduce: Callable[[int, np.ndarray], np.ndarray] | None = None
                   ) -> tuple[list[np.ndarray | None], list[dict]]:
-    """Every image as RGB uint8 (None where unreadable) and one ``{path, reason}`` per failure.
+    """Every image as RGB uint8 (None where unreadable) and one ``{path, reason}`` per file that
+    cannot be read. A file listed several times (a full picture, once per face) is decoded once.
 
-    ``reduce(index, image)``, applied as each image is decoded, gives what is kept of it: only
-    one full-size image per worker is in memory at a time.
+    ``reduce(index, image)``, applied as each image is decoded, gives what is kept of it for
+    ``paths[index]``: only one full-size image per worker is in memory at a time.
     """
-    def load(index: int, path: Path) -> np.ndarray | str:
+    indices: dict[Path, list[int]] = {}
+    for index, path in enumerate(paths):
+        indices.setdefault(path, []).append(index)
+
+    def load(path: Path) -> list[np.ndarray] | str:
         try:
             image = load_rgb(path)
         except ImageError as error:
             return str(error)
-        return image if reduce is None else reduce(index, image)
+        return [image if reduce is None else reduce(index, image) for index in indices[path]]
 
     # Threads: decoding releases the GIL.
     with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(load, index, path) for index, path in enumerate(paths)]
+        futures = [pool.submit(load, path) for path in indices]
         try:
             loaded = [wait_in_steps(future.result, interrupted, concurrent.futures.TimeoutError)
                       for future in tqdm(futures, desc="decode", unit="img", disable=not progress, leave=False)]
         except KeyboardInterrupt:
             pool.shutdown(cancel_futures=True)  # Ctrl-C stops here, not after every image is decoded
             raise
-    problems = [{"path": str(path), "reason": result} for path, result in zip(paths, loaded)
-                if isinstance(result, str)]
-    return [None if isinstance(result, str) else result for result in loaded], problems
+    images: list[np.ndarray | None] = [None] * len(paths)
+    problems = []
+    for (path, its_indices), result in zip(indices.items(), loaded):
+        if isinstance(result, str):
+            problems.append({"path": str(path), "reason": result})
+        else:
+            for index, image in zip(its_indices, result):
+                images[index] = image
+    return images, problems
 
 
 def view_dataset(images: list[np.ndarray], boxes: list, size: int, views: list[tuple[int, int]],

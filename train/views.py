@@ -162,12 +162,48 @@ def view_box(box: tuple[float, float, float, float], scale: float, image_shape: 
     return (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
 
 
+def views_reach(box: tuple[float, float, float, float], image_shape: tuple[int, ...], jitter: Jitter = Jitter()
+                ) -> tuple[int, int, int, int]:
+    """The part of the image (x0, y0, x1, y1, whole pixels) that every view ``view_rectangle`` can
+    cut around ``box`` lies in, tilt and a pixel for interpolation included; cut from the image,
+    it gives the same views (the same rectangles, moved by its corner).
+
+    Where a view would cross the image's border, ``view_rectangle`` pushes it inside: on that
+    side the part goes to the border, and on the other far enough to hold the widest view pushed.
+    """
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0, 1.0)
+    widest = side * jitter.scale[1] * np.sqrt(jitter.aspect[1])
+    tallest = side * jitter.scale[1] / np.sqrt(jitter.aspect[0])
+    cos, sin = np.cos(np.radians(jitter.angle)), np.sin(np.radians(jitter.angle))
+    reach = []
+    for centre, along, across, extent in (((x0 + x1) / 2, widest, tallest, image_shape[1]),
+                                          ((y0 + y1) / 2, tallest, widest, image_shape[0])):
+        turned = max(along, along * cos + across * sin) / 2  # half the widest tilted view
+        half = jitter.shift * along + turned + 2
+        low, high = int(np.floor(centre - half)), int(np.ceil(centre + half))
+        if low <= 0:  # views pushed off the border reach at most the widest view from it
+            low, high = 0, max(high, int(np.ceil(2 * turned + 2)))
+        elif high >= extent:
+            low, high = min(low, int(np.floor(extent - 2 * turned - 2))), extent
+        reach.append((max(low, 0), min(high, extent)))
+    (left, right), (top, bottom) = reach
+    return left, top, right, bottom
+
+
 def reduced_for_views(image: np.ndarray, box: tuple[float, float, float, float] | None, size: int,
                       jitter: Jitter = Jitter()) -> tuple[np.ndarray, tuple[float, float, float, float] | None]:
-    """The image, and ``box`` in its pixels, reduced to where its tightest view (``jitter.scale[0]``
-    of the box's longer side, squeezed by the widest aspect; None: the whole image) still spans
-    ``size`` pixels: no view of the smaller copy is enlarged, and a 12-megapixel photo is held in
-    a few hundred kilobytes rather than 36 MB. Images already that small come back as they are."""
+    """What training needs of an image, and ``box`` in its pixels: the part its views can reach
+    (``views_reach``; None: the whole image is the face), reduced to where its tightest view
+    (``jitter.scale[0]`` of the box's longer side, squeezed by the widest aspect) still spans
+    ``size`` pixels, so no view of it is enlarged. A 12-megapixel photo is held in a few hundred
+    kilobytes rather than 36 MB, and a small face in a large group photo in its surroundings
+    alone. Images already that small come back as they are."""
+    if box is not None:
+        left, top, right, bottom = views_reach(box, image.shape, jitter)
+        if (right - left, bottom - top) != (image.shape[1], image.shape[0]):  # a copy: the photo is let go
+            image = image[top:bottom, left:right].copy()
+            box = (box[0] - left, box[1] - top, box[2] - left, box[3] - top)
     height, width = image.shape[:2]
     x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, float(width), float(height))
     needed = size * np.sqrt(jitter.aspect[1]) / jitter.scale[0]
