@@ -14,8 +14,11 @@ def test_confusion_rows_are_true_labels():
 def test_report_precision_recall_and_undefined_values():
     report = classification_report(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]), ["with_mask", "without_mask"])
     assert report["n"] == 4 and report["accuracy"] == 0.75
+    assert report["balanced_accuracy"] == pytest.approx((2 / 3 + 1.0) / 2)  # as if both labels had as many faces
     assert report["per_class"]["with_mask"] == {"precision": 1.0, "recall": 2 / 3, "n": 3}
     assert report["per_class"]["without_mask"] == {"precision": 0.5, "recall": 1.0, "n": 1}
     never_predicted = classification_report(np.array([0, 1]), np.array([0, 0]), ["a", "b"])
     assert never_predicted["per_class"]["b"]["precision"] is None
+    absent = classification_report(np.array([0, 0]), np.array([0, 1]), ["a", "b"])
+    assert absent["balanced_accuracy"] == 0.5  # "b" has no faces: its recall is not counted
     assert classification_report(np.array([], int), np.array([], int), ["a", "b"])["accuracy"] is None

@@ -145,6 +145,23 @@ def test_the_head_learns_from_cached_features(network):
     assert history["val_accuracy"][-1] > 0.95
 
 
+def test_labels_count_alike_however_many_faces_each_has():
+    from train.fit import Recipe, class_weights, train_head
+
+    assert class_weights(np.array([0, 1, 0, 1])) is None  # balanced, as a generated dataset is
+    assert class_weights(np.array([0, 0, 0, 1])) == pytest.approx({0: 4 / 6, 1: 4 / 2})
+    assert class_weights(np.array([0, 0, 2])) == pytest.approx({0: 3 / 4, 2: 3 / 2})  # label 1 has no faces
+    # Features that tell nothing: a head can only learn how often each label comes. Nine unmasked
+    # faces to each masked one must not teach it that a face is nine times likelier unmasked.
+    rng = np.random.default_rng(0)
+    features = rng.normal(0, 1, (1, 1280)).repeat(400, axis=0).astype(np.float32)
+    labels = (np.arange(400) % 10 == 0).astype(np.int64)
+    head = build_network(0.35, "none", SIZE, classes=2, seed=0).heads[0]
+    train_head(head, features, labels, features[:0], labels[:0], Recipe(epochs=6, batch_size=32),
+               images_per_epoch=400, seed=0, progress=False)
+    assert float(np.asarray(head(features[:1], training=False))[0, 1]) == pytest.approx(0.5, abs=0.1)
+
+
 def test_features_saved_in_chunks_spare_an_interrupted_run_the_work_it_did(network, tmp_path, monkeypatch):
     from train import features
     from train.backend import tf

@@ -23,7 +23,9 @@ def _fail(error: Exception) -> None:
 def _accuracy_line(name: str, metrics: dict) -> str:
     recalls = ", ".join(f"{label} {values['recall']:.1%}" for label, values in metrics["per_class"].items()
                         if values["recall"] is not None)
-    return f"{name}: accuracy {metrics['accuracy']:.1%} on {metrics['n']} (recall: {recalls})"
+    counts = {values["n"] for values in metrics["per_class"].values() if values["n"]}
+    balanced = f"balanced {metrics['balanced_accuracy']:.1%}; " if len(counts) > 1 else ""
+    return f"{name}: accuracy {metrics['accuracy']:.1%} on {metrics['n']} ({balanced}recall: {recalls})"
 
 
 @click.group(cls=Stage)

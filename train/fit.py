@@ -126,15 +126,28 @@ def _labelled(samples: list[Sample], images: list, labels: list[str], split: str
             np.array([labels.index(sample.label) for sample, _ in chosen], np.int64), [s for s, _ in chosen])
 
 
+def class_weights(labels: np.ndarray) -> dict[int, float] | None:
+    """Loss weights that give every label present in ``labels`` (label indices) the same total
+    weight, so a model trained on a folder with five unmasked faces to each masked one does not
+    learn to answer "unmasked"; None when the labels are balanced already (a generated dataset)."""
+    counts = np.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) == 0 or present.min() == present.max():
+        return None
+    return {label: float(len(labels) / (len(present) * count)) for label, count in enumerate(counts) if count}
+
+
 def train_head(head: object, train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
                val_labels: np.ndarray, recipe: Recipe, images_per_epoch: int, seed: int, progress: bool = True,
                description: str = "head (cached)") -> dict[str, list[float]]:
-    """Fit one head on cached features, shuffled by ``seed``; an epoch is one view's worth of samples per image."""
+    """Fit one head on cached features, shuffled by ``seed``; an epoch is one view's worth of
+    samples per image. Labels are weighted to count alike (``class_weights``)."""
     data = tf().data.Dataset.from_tensor_slices((train_features, train_labels))
     data = data.shuffle(len(train_labels), seed=seed).repeat().batch(recipe.batch_size)
     validation = (val_features, val_labels) if len(val_labels) else None
     return _fit(head, data, validation, recipe.learning_rate, recipe.epochs,
-                math.ceil(images_per_epoch / recipe.batch_size), description, progress)
+                math.ceil(images_per_epoch / recipe.batch_size), description, progress,
+                weights=class_weights(train_labels))
 
 
 def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -171,12 +184,15 @@ def fine_tune(network: Network, images: list, boxes: list, labels: np.ndarray, v
         val_targets = tf().data.Dataset.from_tensor_slices(val_labels).batch(recipe.batch_size)
         validation = tf().data.Dataset.zip((val_views, val_targets)).cache()
     return _fit(network.model, data, validation, recipe.fine_tune_rate, recipe.fine_tune_epochs,
-                math.ceil(count / recipe.batch_size), "fine-tune", progress, checkpoint)
+                math.ceil(count / recipe.batch_size), "fine-tune", progress, checkpoint,
+                class_weights(labels))
 
 
 def _fit(model, data, validation, rate: float, epochs: int, steps: int, description: str,
-         progress: bool, checkpoint: tuple[Path, dict] | None = None) -> dict[str, list[float]]:
-    """Compile for label indices with Adam at ``rate`` and fit ``epochs`` of ``steps``; the history.
+         progress: bool, checkpoint: tuple[Path, dict] | None = None,
+         weights: dict[int, float] | None = None) -> dict[str, list[float]]:
+    """Compile for label indices with Adam at ``rate`` and fit ``epochs`` of ``steps``, each label's
+    loss weighted by ``weights`` (None: alike); the history.
 
     ``checkpoint`` (path, run facts): save the model, its optimizer and the history there after
     every epoch, and first go on from such a save of the same run, past the batches it had seen.
@@ -190,7 +206,8 @@ def _fit(model, data, validation, rate: float, epochs: int, steps: int, descript
         callbacks.append(checkpoint_every_epoch(*checkpoint, earlier))
     callbacks.append(epoch_bar(epochs, description, progress, first))
     later = model.fit(data.skip(first * steps), epochs=epochs, initial_epoch=first, steps_per_epoch=steps,
-                      validation_data=validation, verbose=0, shuffle=False, callbacks=callbacks).history
+                      validation_data=validation, verbose=0, shuffle=False, callbacks=callbacks,
+                      class_weight=weights).history
     return joined_history(earlier, later)
 
 
@@ -205,7 +222,8 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
     if progress:  # before minutes of work: a wrong folder shows in its labels
         counts = Counter(sample.label for sample in samples)
         tqdm.write(f"{data}: " + ", ".join(f"{label} {counts[label]}" for label in labels)
-                   + f" (split by the {split_source})")
+                   + f" (split by the {split_source})"
+                   + ("; each label's loss weighted so that they count alike" if len(set(counts.values())) > 1 else ""))
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)

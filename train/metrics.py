@@ -16,7 +16,9 @@ def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int) -> n
 
 
 def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
-    """``n``, ``accuracy``, ``labels``, ``confusion`` (rows = true) and ``per_class`` precision/recall/n.
+    """``n``, ``accuracy``, ``balanced_accuracy`` (the mean recall of the labels present: what
+    accuracy would be with as many faces of each), ``labels``, ``confusion`` (rows = true) and
+    ``per_class`` precision/recall/n.
 
     A precision or recall with nothing to divide by is ``None`` rather than a made-up 0 or 1.
     """
@@ -33,6 +35,8 @@ def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[
     return {
         "n": total,
         "accuracy": float(np.trace(matrix) / total) if total else None,
+        "balanced_accuracy": (float(np.mean([v["recall"] for v in per_class.values() if v["recall"] is not None]))
+                              if total else None),
         "labels": list(labels),
         "confusion": matrix.tolist(),
         "per_class": per_class,
