@@ -11,6 +11,7 @@ for and when the OpenCV build has a GUI and there is a display.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import re
@@ -301,14 +302,17 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
 class VideoOut:
     """An MP4 writer, opened at the first frame's size: what a capture reports before its first
     frame can be 0 (some cameras). A later frame of another size is scaled to it, since the
-    encoder would drop it without a word. A frame may be written as several (``copies``): a
-    camera frame standing for those dropped before it, so the video keeps the camera's time."""
+    encoder would drop it without a word. A frame may be written as several (``copies``), or
+    none, so that the video keeps the source's time: a camera frame standing for those dropped
+    before it, a file's frames placed by their time stamps where the rate varies."""
 
     def __init__(self, path: Path, fps: float, name: Path):
         """``path``: the file to write; ``name``: the output as the user gave it, for messages."""
         self.path, self.fps, self.name = path, fps, name
         self.writer: cv2.VideoWriter | None = None
         self.size = (0, 0)
+        self.written = 0
+        self.pending: np.ndarray | None = None  # the last frame given to ``show_from``, shown until the next
 
     def open(self, frame_shape: tuple[int, ...]) -> None:
         """Start the file at this frame shape, (H, W, ...); ``VideoError`` if it cannot be written."""
@@ -323,8 +327,21 @@ class VideoOut:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         for _ in range(copies):
             self.writer.write(bgr)
+        self.written += max(copies, 0)
+
+    def show_from(self, bgr: np.ndarray, seconds: float) -> None:
+        """Add a BGR frame shown from ``seconds`` after the video's start: the one before it fills
+        every frame of the video up to then, as a player would show it. Where frames come faster
+        than the video's rate some are left out of it; where slower, each stays on for several."""
+        if self.pending is not None:
+            self.write(self.pending, math.ceil(seconds * self.fps - 1e-3) - self.written)
+        self.pending = bgr
 
     def release(self) -> None:
+        """Write the last frame given to ``show_from``, if any, and close the file."""
+        if self.pending is not None:
+            self.write(self.pending)
+            self.pending = None
         if self.writer is not None:
             self.writer.release()
 
@@ -332,7 +349,7 @@ class VideoOut:
 def _label_frames(source: VideoSource, find: Labeller, every: int, writer: VideoOut | None, display: bool,
                   max_frames: int | None, on_frame: Callable[[int], None] | None, fps: float) -> VideoResult:
     """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
-    result, faces, previous = VideoResult(), [], -1
+    result, faces, previous, start = VideoResult(), [], -1, 0.0
     reopen = (lambda: open_source(source.name)) if source.live else None
     started = time.perf_counter()
     try:
@@ -342,6 +359,7 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
                 break
             if shown == 0 and writer is not None:
                 writer.open(bgr.shape)  # before any work: an output that cannot be written fails at once
+                start = seconds
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # a strided numpy copy costs 40 times as much at 1080p
             detected = shown % every == 0
             if detected:
@@ -353,9 +371,11 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
                 elapsed = time.perf_counter() - started
                 note = f"{result.frames / elapsed:.1f} FPS" if display and elapsed > 0 else None
                 drawn = cv2.cvtColor(draw_faces(rgb, faces, note), cv2.COLOR_RGB2BGR)
-                if writer is not None:  # a frame from a file follows the one before; from a camera, maybe not
+                if writer is not None and source.live:  # a camera frame stands for those dropped before it
                     writer.write(drawn, copies=number - previous)
                     previous = number
+                elif writer is not None:  # a phone records fewer frames a second in dim light
+                    writer.show_from(drawn, seconds - start)
                 if display:
                     cv2.imshow("masks (q quits)", drawn)
                     if cv2.waitKey(1) & 0xFF == ord("q"):

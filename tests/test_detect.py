@@ -366,12 +366,12 @@ class CountingCapture:
     with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises.
     Frames are ``sizes[n]`` (width, height) from frame n on; it reports the first size, or with
     ``sizeless`` 0 x 0, as some cameras do, and 10 frames a second; the last frame's time stamp
-    is ``stamps[n]`` milliseconds, or 0 (none)."""
+    is ``stamps[n]`` milliseconds, or 0 (none). Frame n's pixels are n * ``step`` (mod 256)."""
 
     def __init__(self, count: int, gated: bool = False, broken_at: int | None = None,
                  sizes: dict[int, tuple[int, int]] | None = None, sizeless: bool = False,
-                 stamps: list[float] | None = None):
-        self.count, self.given, self.released, self.broken_at = count, 0, False, broken_at
+                 stamps: list[float] | None = None, step: int = 1):
+        self.count, self.given, self.released, self.broken_at, self.step = count, 0, False, broken_at, step
         self.sizes, self.sizeless, self.stamps = sizes or {0: (2, 2)}, sizeless, stamps
         self.gate, self.exhausted = threading.Event(), threading.Event()
         if not gated:
@@ -387,7 +387,7 @@ class CountingCapture:
             raise cv2.error("corrupt packet")
         width, height = self.sizes[max(n for n in self.sizes if n <= self.given)]
         self.given += 1
-        return True, np.full((height, width, 3), (self.given - 1) % 256, np.uint8)
+        return True, np.full((height, width, 3), (self.given - 1) * self.step % 256, np.uint8)
 
     def get(self, prop: int) -> float:
         reported = {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_WIDTH: self.sizes[0][0],
@@ -548,6 +548,24 @@ def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path)
     assert (written.get(cv2.CAP_PROP_FRAME_WIDTH), written.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (64, 48)
     written.release()
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_an_annotated_video_of_a_variable_rate_file_keeps_its_time(tmp_path):
+    from detect.video import VideoSource, process_video
+
+    # 30 frames a second for 0.1 s, then 5 (a phone in dim light); the file says 10 on average.
+    stamps = [0.0, 33.3, 66.7, 100.0, 300.0, 500.0, 700.0]
+    capture = CountingCapture(7, sizes={0: (64, 48)}, stamps=stamps, step=30)
+    out = tmp_path / "vfr.mp4"
+    result = process_video(VideoSource("phone.mp4", capture), lambda rgb: [], every=1, out=out)
+    assert [record["time"] for record in result.records] == pytest.approx([ms / 1000 for ms in stamps], abs=1e-3)
+    written = cv2.VideoCapture(str(out))
+    shown = []
+    while (read := written.read())[0]:
+        shown.append(int(round(read[1].mean() / 30)))  # CountingCapture's frame n is filled with 30 n
+    written.release()
+    # At 10 frames a second, frame k of the video shows the newest frame of the file at k / 10 s.
+    assert shown == [0, 3, 3, 4, 4, 5, 5, 6]
 
 
 def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path, monkeypatch):
