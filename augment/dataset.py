@@ -179,11 +179,11 @@ def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
     )
 
 
-def dress(settings: Settings, source: str, face_index: int, styles: dict[str, MaskStyle]
+def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle]
           ) -> tuple[MaskStyle, MaskParams, np.random.Generator]:
     """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws."""
-    rng = face_rng(settings.seed, source, face_index)
-    style = draw_style(settings.seed, source, face_index, styles.values())
+    rng = face_rng(seed, source, face_index)
+    style = draw_style(seed, source, face_index, styles)
     return style, draw_params(rng, style.name), rng
 
 
@@ -218,7 +218,7 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
     """
     records = []
     for index, face in enumerate(faces):
-        style, params, rng = dress(settings, source, index, styles)
+        style, params, rng = dress(settings.seed, source, index, styles.values())
         box = face_box(face.landmarks)
         x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
         crop, crop_scale = image[y0:y1, x0:x1], 1.0
@@ -247,21 +247,33 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
     return records
 
 
+def masked_picture(image: np.ndarray, faces: list[Face], styles: Iterable[MaskStyle], seed: int = 0,
+                   source: str = "") -> tuple[np.ndarray, dict[int, MaskParams]]:
+    """A copy of ``image`` (RGB uint8, (H, W, 3)) with a mask on every one of ``faces``
+    (``faces.find_faces``) that a mask fits, and the parameters of each face masked, by index.
+
+    Each face's style and parameters are drawn from ``styles`` (``styles.load_styles``) as the
+    generator draws them for face k of the file ``source`` with ``seed``: the same arguments
+    give the same picture. ``image`` itself is not changed.
+    """
+    styles = list(styles)
+    masked, worn = image, {}
+    for index, face in enumerate(faces):
+        style, params, rng = dress(seed, source, index, styles)
+        fitted = fitted_mask(masked, face.landmarks, style, params, rng)
+        if fitted is not None:
+            masked, worn[index] = fitted, params
+    return masked, worn
+
+
 def image_records(source: str, stem: str, faces: list[Face], image: np.ndarray, settings: Settings,
                   styles: dict[str, MaskStyle], out: Path) -> list[dict]:
     """Write the whole image twice, every face a mask fits masked and none masked; return their
     manifest records (none, and nothing written, when a mask fits no face)."""
-    masked = image
-    faces_out = []
-    for index, face in enumerate(faces):
-        style, params, rng = dress(settings, source, index, styles)
-        worn = fitted_mask(masked, face.landmarks, style, params, rng)
-        if worn is None:
-            continue
-        masked = worn
-        faces_out.append({"face": index, "box": _rounded(face_box(face.landmarks)), "detector": face.detector,
-                          "landmarks": _rounded(face.landmarks), "style": params.style,
-                          "params": asdict(params)})
+    masked, worn = masked_picture(image, faces, styles.values(), settings.seed, source)
+    faces_out = [{"face": index, "box": _rounded(face_box(faces[index].landmarks)), "detector": faces[index].detector,
+                  "landmarks": _rounded(faces[index].landmarks), "style": params.style, "params": asdict(params)}
+                 for index, params in worn.items()]
     if not faces_out:
         return []
     name = f"{stem}.jpg"

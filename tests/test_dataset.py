@@ -14,7 +14,7 @@ from augment.faces import face_box, find_faces
 from augment.images import load_rgb, save_rgb
 from augment.styles import load_styles
 
-from conftest import BUILTIN_STYLES
+from conftest import BUILTIN_STYLES, PROJECT
 
 
 def test_output_stems_are_flat_and_unique():
@@ -217,3 +217,38 @@ def test_an_unexpected_failure_skips_the_photo_with_its_reason_on_one_line(tmp_p
     result = dataset.process_image(raw, tmp_path / "out", "photo.png", "photo", dataset.Settings(), {})
     assert result.records == []
     assert result.skipped == "internal error: RuntimeError: Error detected at line 2957. Failing expression was x."
+
+
+def test_masked_picture_masks_every_face_that_fits_the_way_generate_does(face_image):
+    from test_faces import group_photo
+
+    photo = group_photo(face_image)
+    before = photo.copy()
+    faces = find_faces(photo, upsample=1, unmasked=True)
+    styles, _ = load_styles([BUILTIN_STYLES])
+    masked, worn = dataset.masked_picture(photo, faces, styles, seed=3, source="group.jpg")
+    assert np.array_equal(photo, before) and sorted(worn) == list(range(len(faces))) and len(faces) >= 2
+    again, _ = dataset.masked_picture(photo, faces, reversed(styles), seed=3, source="group.jpg")
+    assert np.array_equal(masked, again)  # the same draws, whatever order the styles come in
+    for index, face in enumerate(faces):
+        mouth = face.landmarks[48:68].mean(axis=0).round().astype(int)
+        eye = face.landmarks[36:42].mean(axis=0).round().astype(int)
+        assert np.abs(masked[mouth[1], mouth[0]].astype(int) - photo[mouth[1], mouth[0]]).max() > 25
+        assert np.array_equal(masked[eye[1], eye[0]], photo[eye[1], eye[0]])
+        style, params, _ = dataset.dress(3, "group.jpg", index, styles)
+        assert worn[index] == params and params.style == style.name
+
+
+def test_the_readmes_python_example_runs(face_image, brightness_model_path, tmp_path, capsys):
+    readme = (PROJECT / "README.md").read_text()
+    example = readme.split("## Use from Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    save_rgb(tmp_path / "photo.jpg", face_image)
+    example = (example.replace('"photo.jpg"', repr(str(tmp_path / "photo.jpg")))
+               .replace('"masked.jpg"', repr(str(tmp_path / "masked.jpg")))
+               .replace('"mask_images"', repr(str(BUILTIN_STYLES)))
+               .replace('"models/mask_classifier.keras"', repr(str(brightness_model_path))))
+    exec(compile(example, "README.md", "exec"), {})
+    masked = load_rgb(tmp_path / "masked.jpg")
+    assert np.abs(masked.astype(int) - load_rgb(tmp_path / "photo.jpg")).max() > 25
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and printed[0].split()[-2] in ("with_mask", "without_mask")
