@@ -42,6 +42,8 @@ LIVE_PROTOCOLS = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt")
 STREAM_TIMEOUT_MS = 10_000
 RECONNECT_TRIES = 3
 RECONNECT_PAUSE_S = 2.0
+# The highest frame rate of an annotated video made from a file (the JSON keeps every frame).
+MAX_FILE_VIDEO_FPS = 60.0
 
 
 def is_camera(source: str) -> bool:
@@ -292,7 +294,10 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
         cleanup.callback(source.capture.release)
         writer = None
         if out is not None:  # written under a temporary name: a run that dies leaves any earlier video whole
-            writer = VideoOut(cleanup.enter_context(staged(out)), fps, out)
+            # A file's frames are placed by their times (``VideoOut.show_from``), so its video need
+            # not take a rate some containers report for their time base (1000 for a browser's WebM).
+            rate = fps if source.live else min(fps, MAX_FILE_VIDEO_FPS)
+            writer = VideoOut(cleanup.enter_context(staged(out)), rate, out)
             cleanup.callback(writer.release)  # runs before the rename: the file is complete when it appears
         if display:
             cleanup.callback(cv2.destroyAllWindows)

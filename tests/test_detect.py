@@ -365,13 +365,14 @@ class CountingCapture:
     """A stand-in for ``cv2.VideoCapture``: frames numbered 0..count-1 as fast as they are asked for;
     with ``gated``, frames after the first only once ``gate`` is set; ``broken_at``: that frame raises.
     Frames are ``sizes[n]`` (width, height) from frame n on; it reports the first size, or with
-    ``sizeless`` 0 x 0, as some cameras do, and 10 frames a second; the last frame's time stamp
+    ``sizeless`` 0 x 0, as some cameras do, and ``fps`` frames a second; the last frame's time stamp
     is ``stamps[n]`` milliseconds, or 0 (none). Frame n's pixels are n * ``step`` (mod 256)."""
 
     def __init__(self, count: int, gated: bool = False, broken_at: int | None = None,
                  sizes: dict[int, tuple[int, int]] | None = None, sizeless: bool = False,
-                 stamps: list[float] | None = None, step: int = 1):
+                 stamps: list[float] | None = None, step: int = 1, fps: float = 10.0):
         self.count, self.given, self.released, self.broken_at, self.step = count, 0, False, broken_at, step
+        self.fps = fps
         self.sizes, self.sizeless, self.stamps = sizes or {0: (2, 2)}, sizeless, stamps
         self.gate, self.exhausted = threading.Event(), threading.Event()
         if not gated:
@@ -390,7 +391,7 @@ class CountingCapture:
         return True, np.full((height, width, 3), (self.given - 1) * self.step % 256, np.uint8)
 
     def get(self, prop: int) -> float:
-        reported = {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_WIDTH: self.sizes[0][0],
+        reported = {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: self.sizes[0][0],
                     cv2.CAP_PROP_FRAME_HEIGHT: self.sizes[0][1],
                     cv2.CAP_PROP_POS_MSEC: self.stamps[self.given - 1] if self.stamps and self.given else 0.0}
         return 0.0 if self.sizeless and prop != cv2.CAP_PROP_FPS else float(reported.get(prop, 0))
@@ -566,6 +567,19 @@ def test_an_annotated_video_of_a_variable_rate_file_keeps_its_time(tmp_path):
     written.release()
     # At 10 frames a second, frame k of the video shows the newest frame of the file at k / 10 s.
     assert shown == [0, 3, 3, 4, 4, 5, 5, 6]
+
+
+def test_a_file_reporting_its_time_base_for_a_frame_rate_gets_a_playable_video(tmp_path):
+    from detect.video import MAX_FILE_VIDEO_FPS, VideoSource, process_video
+
+    stamps = [n * 1000 / 30 for n in range(15)]  # half a second at 30 frames a second ...
+    capture = CountingCapture(15, sizes={0: (64, 48)}, stamps=stamps, fps=1000.0)  # ... said to be 1000 (WebM)
+    out = tmp_path / "webm.mp4"
+    process_video(VideoSource("browser.webm", capture), lambda rgb: [], every=1, out=out)
+    written = cv2.VideoCapture(str(out))
+    assert written.get(cv2.CAP_PROP_FPS) == MAX_FILE_VIDEO_FPS == 60
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 29  # each frame twice, the last once: half a second
+    written.release()
 
 
 def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path, monkeypatch):
