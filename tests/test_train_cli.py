@@ -66,6 +66,24 @@ def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
     assert summary["tflite"]["int8"]["bytes"] < summary["tflite"]["float32"]["bytes"]
 
 
+def test_fit_takes_several_folders_together(labelled, tmp_path):
+    mine = tmp_path / "mine"
+    for path in sorted((labelled / "with_mask").iterdir())[:6]:  # a few masked photos of one's own
+        save_rgb(mine / "with_mask" / f"mine-{path.name}", cv2.flip(cv2.imread(str(path)), 1))
+    model = tmp_path / "both.keras"
+    result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--data", str(mine), "--model", str(model),
+                                       "--weights", "none", "--alpha", "0.35", "--size", "32", "--epochs", "1",
+                                       "--views", "1", "--heads", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"{mine}: with_mask 6 (split by the file names)" in result.output
+    assert "labels: with_mask 46, without_mask 40; each one's loss weighted" in result.output
+    summary = json.loads((tmp_path / "both" / "metrics.json").read_text())
+    assert sum(summary["images"].values()) == 86
+    assert summary["split_from"] == {str(labelled): "file names", str(mine): "file names"}
+    from train.model import load_classifier
+    assert load_classifier(model).metadata["data"] == [str(labelled), str(mine)]
+
+
 def test_evaluate_reports_and_skips_unreadable_images(trained, labelled, tmp_path):
     model, _ = trained
     data = tmp_path / "real"

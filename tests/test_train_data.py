@@ -12,7 +12,7 @@ from skimage import data
 from augment.dataset import split_of
 from augment.demo import astronaut
 from augment.images import load_rgb, save_rgb
-from train.data import DataError, class_folders, copies_together, load_samples, pair_key
+from train.data import DataError, class_folders, copies_together, load_folders, load_samples, pair_key
 
 GREY = np.full((40, 40, 3), 128, np.uint8)
 
@@ -123,6 +123,30 @@ def test_manifest_gives_splits_and_boxes_for_crops_and_whole_images(tmp_path):
         ("b.jpg", "with_mask", "train", (20, 20, 39, 39)),
         ("b.jpg", "without_mask", "train", (0, 0, 10, 10)),
     ]
+
+
+def test_several_folders_train_together_each_with_the_labels_it_has(tmp_path):
+    generated, mine, mine_too = tmp_path / "generated", tmp_path / "mine", tmp_path / "mine_too"
+    records = []
+    for label in ("with_mask", "without_mask"):
+        save_rgb(generated / label / "a_0.jpg", GREY)
+        records.append({"path": f"{label}/a_0.jpg", "label": label, "split": "val", "box": [1, 2, 30, 31]})
+    (generated / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    save_rgb(mine / "with_mask" / "street.jpg", GREY)  # your own masked photos alone
+    save_rgb(mine_too / "mask_weared_incorrect" / "chin.jpg", GREY)
+    samples, labels, sources = load_folders([generated, mine, mine_too])
+    assert labels == ["mask_weared_incorrect", "with_mask", "without_mask"]
+    assert sources == {generated: "manifest", mine: "file names", mine_too: "file names"}
+    assert [(s.path.parent.parent.name, s.label, s.split) for s in samples] == [
+        ("generated", "with_mask", "val"), ("generated", "without_mask", "val"),
+        ("mine", "with_mask", split_of("street")), ("mine_too", "mask_weared_incorrect", split_of("chin"))]
+    save_rgb(tmp_path / "mine_again" / "with_mask" / "x.jpg", GREY)
+    with pytest.raises(DataError, match="together need at least 2 labels"):
+        load_folders([mine, tmp_path / "mine_again"])
+    with pytest.raises(DataError, match="needs at least 2 non-empty class folders"):
+        load_folders([mine])  # one folder alone still needs two labels
+    with pytest.raises(DataError, match="given twice, or inside another --data folder"):
+        load_folders([generated, generated / "with_mask"])
 
 
 def test_a_broken_manifest_line_is_named(tmp_path):

@@ -34,8 +34,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--data", type=click.Path(path_type=Path), default="dataset_generated", show_default=True,
-              help="Folder with one sub-folder per label (a generated dataset, or any labelled photos).")
+@click.option("--data", type=click.Path(path_type=Path), multiple=True, default=["dataset_generated"],
+              show_default=True,
+              help="Folder with one sub-folder per label (a generated dataset, or any labelled photos); give it "
+                   "again to train on several together (each then needs one label, all together two).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               default="models/mask_classifier.keras", show_default=True,
               help="Model file to write; its report goes to a folder of the same name beside it.")
@@ -55,9 +57,9 @@ def main() -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=Recipe.batch_size, show_default=True)
 @click.option("--seed", type=SEED, default=Recipe.seed, show_default=True)
 @click.option("--tflite", is_flag=True, help="Also export float and int8 TFLite models, checked against the Keras one.")
-def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int, heads: int,
-        fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
-    """Train on DATA; write the model, metrics, history, plots and worst errors.
+def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, size: int, epochs: int, views: int,
+        heads: int, fine_tune_epochs: int, batch_size: int, seed: int, tflite: bool) -> None:
+    """Train on DATA (one or more folders); write the model, metrics, history, plots and worst errors.
 
     Ctrl-C keeps the work done so far; the same command then goes on from it.
     """
@@ -67,14 +69,16 @@ def fit(data: Path, model_path: Path, weights: str, alpha: float, size: int, epo
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     require_writable(model_path)
     try:
-        summary = train(data, model_path, recipe, tflite=tflite)
+        summary = train(list(data), model_path, recipe, tflite=tflite)
     except EXPECTED as error:
         _fail(error)
     except KeyboardInterrupt:
         exit_interrupted(f"the work done so far, in {run_folder(model_path) / 'unfinished'},")
-    if summary["split_from"] != "manifest":
-        click.echo(f"note: {data} has no generator manifest; split by file name, paired names kept together, and "
-                   f"copies of one picture (mirrored, resized, re-saved) with their pairs: {summary['copies']} images")
+    named = [folder for folder, source in summary["split_from"].items() if source != "manifest"]
+    if named:
+        click.echo(f"note: {', '.join(named)} {'has' if len(named) == 1 else 'have'} no generator manifest; split by "
+                   f"file name, paired names kept together, and copies of one picture (mirrored, resized, "
+                   f"re-saved) with their pairs: {summary['copies']} images")
     for problem in summary["unreadable"]:
         click.echo(f"warning: skipped {problem['path']}: {problem['reason']}", err=True)
     for name, metrics in summary["metrics"].items():

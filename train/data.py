@@ -91,13 +91,14 @@ def manifest_samples(data: Path, labels: list[str]) -> list[Sample]:
     return samples
 
 
-def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
-    """All samples of a labelled folder, its sorted labels, and how the split was decided.
+def load_samples(data: Path, at_least: int = 2) -> tuple[list[Sample], list[str], str]:
+    """All samples of a labelled folder, its sorted labels (``at_least`` of them), and how the
+    split was decided.
 
     The third value is ``"manifest"`` or ``"file names"``; the latter keeps paired names
     together but knows nothing of source photos.
     """
-    folders = class_folders(data)
+    folders = class_folders(data, at_least)
     labels = list(folders)
     if (data / MANIFEST).is_file():
         samples = manifest_samples(data, labels)
@@ -106,6 +107,28 @@ def load_samples(data: Path) -> tuple[list[Sample], list[str], str]:
     samples = [Sample(path, label, split_of(pair_key(path, labels)))
                for label, paths in folders.items() for path in paths]
     return samples, labels, "file names"
+
+
+def load_folders(folders: list[Path]) -> tuple[list[Sample], list[str], dict[Path, str]]:
+    """The samples of one or more labelled folders together (a generated dataset and a folder of
+    your own photos, say), every label of any of them, sorted, and how each folder's split was
+    decided (``load_samples``). One folder needs two labels; of several, each needs one (your
+    own masked photos alone) and all of them together two."""
+    resolved = [folder.resolve() for folder in folders]
+    for number, folder in enumerate(resolved):
+        inside = [other for other in resolved[:number] + resolved[number + 1:]
+                  if other == folder or other in folder.parents]
+        if inside:
+            raise DataError(f"{folders[number]}: given twice, or inside another --data folder")
+    samples, labels, sources = [], set(), {}
+    for folder in folders:
+        found, its_labels, sources[folder] = load_samples(folder, 2 if len(folders) == 1 else 1)
+        samples += found
+        labels.update(its_labels)
+    if len(labels) < 2:
+        raise DataError(f"{', '.join(map(str, folders))}: together need at least 2 labels (e.g. with_mask/ and "
+                        f"without_mask/); found {', '.join(sorted(labels))}")
+    return samples, sorted(labels), sources
 
 
 def copies_together(samples: list[Sample], images: list[np.ndarray | None], labels: list[str]

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from augment.images import held, write_atomic
 from train.backend import keras, tf
 from train.checkpoint import checkpoint_every_epoch, resume
-from train.data import DataError, Sample, copies_together, load_samples
+from train.data import DataError, Sample, copies_together, load_folders
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
@@ -211,19 +211,26 @@ def _fit(model, data, validation, rate: float, epochs: int, steps: int, descript
     return joined_history(earlier, later)
 
 
-def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool = True, tflite: bool = False) -> dict:
-    """Train on a labelled folder, save the model and its run report; return the run summary.
+def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), progress: bool = True,
+        tflite: bool = False) -> dict:
+    """Train on one or more labelled folders (``train.data.load_folders``), save the model and its
+    run report; return the run summary.
 
     Raises ``DataError`` for unusable data and ``ModelError`` for unusable weights, before any
     long work starts, and ``images.FolderBusy`` while another run trains the same model.
     """
     started = time.perf_counter()
-    samples, labels, split_source = load_samples(data)
+    folders = [data] if isinstance(data, Path) else list(data)
+    samples, labels, split_sources = load_folders(folders)
     if progress:  # before minutes of work: a wrong folder shows in its labels
+        for folder, source in split_sources.items():
+            counts = Counter(sample.label for sample in samples if folder in sample.path.parents)
+            tqdm.write(f"{folder}: " + ", ".join(f"{label} {counts[label]}" for label in labels if counts[label])
+                       + f" (split by the {source})")
         counts = Counter(sample.label for sample in samples)
-        tqdm.write(f"{data}: " + ", ".join(f"{label} {counts[label]}" for label in labels)
-                   + f" (split by the {split_source})"
-                   + ("; each label's loss weighted so that they count alike" if len(set(counts.values())) > 1 else ""))
+        if len(set(counts.values())) > 1:
+            tqdm.write("labels: " + ", ".join(f"{label} {counts[label]}" for label in labels)
+                       + "; each one's loss weighted so that they count alike")
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
@@ -235,12 +242,16 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
 
     images, problems = decode_images([sample.path for sample in samples], progress=progress, reduce=reduce)
     samples = [replace(sample, box=box) for sample, box in zip(samples, reduced_boxes)]
-    if split_source == "file names":
-        samples, copies = copies_together(samples, images, labels)
+    named = [folder for folder, source in split_sources.items() if source == "file names"]
+    by_name = [i for i, sample in enumerate(samples) if any(folder in sample.path.parents for folder in named)]
+    if by_name:  # copies of one picture are found within such folders; a manifest has its splits already
+        resplit, copies = copies_together([samples[i] for i in by_name], [images[i] for i in by_name], labels)
+        for index, sample in zip(by_name, resplit):
+            samples[index] = sample
     splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
     train_images, train_boxes, train_labels, _ = splits["train"]
     if len(set(train_labels.tolist())) < 2:
-        raise DataError(f"{data}: the training split needs images of at least two labels")
+        raise DataError(f"{', '.join(map(str, folders))}: the training split needs images of at least two labels")
     timings = {"decode_s": time.perf_counter() - started}
     folder = run_folder(model_path)
     with held(folder):  # a second run of this model would throw away this one's saved work
@@ -285,16 +296,17 @@ def fit(data: Path, model_path: Path, recipe: Recipe = Recipe(), progress: bool 
             timings["fine_tune_s"] = time.perf_counter() - clock
 
         metadata = {"labels": labels, "input_size": recipe.size, "alpha": recipe.alpha, "resize": RESIZE,
-                    "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe), "data": str(data),
-                    "split_from": split_source}
+                    "color": "RGB", "input_range": "0-255", "recipe": asdict(recipe),
+                    "data": [str(folder) for folder in folders],
+                    "split_from": {str(folder): source for folder, source in split_sources.items()}}
         save_model_file(network.model, model_path, metadata)
         crops = {name: _plain_crops(images, boxes, recipe.size) for name, (images, boxes, _, _) in splits.items()}
         metrics = evaluate_splits(Classifier(network.model, metadata), crops, splits, folder)
         timings["total_s"] = time.perf_counter() - started
-        summary = {"model": str(model_path), "labels": labels, "split_from": split_source,
+        summary = {"model": str(model_path), "labels": labels, "split_from": metadata["split_from"],
                    "images": {name: len(split[2]) for name, split in splits.items()},
                    "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
-        if split_source == "file names":
+        if by_name:
             summary["copies"] = copies
         if tflite:
             summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
