@@ -186,6 +186,8 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
         found, problems = load_styles(list(style_dirs) or [BUILTIN_STYLES])
     except StyleError as error:
         raise click.ClickException(str(error)) from None
+    if not found and not problems:
+        raise click.ClickException(f"{', '.join(map(str, style_dirs))}: no mask style PNGs")
     if as_json:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
                     "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight, "creases": s.creases,

@@ -118,12 +118,16 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from tqdm import tqdm
 
-    from augment.images import (ImageError, is_image_path, load_rgb, pictures_under, require_picture_suffix,
-                                save_rgb, write_atomic)
+    from augment.images import (IMAGE_SUFFIXES, ImageError, is_image_path, load_rgb, pictures_under,
+                                require_picture_suffix, save_rgb, write_atomic)
     from detect.draw import draw_faces
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
-    files = [p for path in paths for p in ([q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)]
-                                           if path.is_dir() else [path])]
+    found = {path: [q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)] if path.is_dir()
+             else [path] for path in paths}
+    empty = [str(path) for path, pictures in found.items() if not pictures]
+    if empty:  # a wrong folder, not a folder whose pictures all failed: nothing would be said of it
+        raise click.ClickException(f"{', '.join(empty)}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    files = [picture for pictures in found.values() for picture in pictures]
     require_writable(json_path)
     one_picture = out is not None and is_image_path(out) and not out.is_dir()
     if one_picture:

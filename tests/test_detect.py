@@ -264,6 +264,18 @@ def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path)
         assert result.exit_code == 1 and f"{name}: cannot be read as a video" in result.output
 
 
+def test_a_folder_with_no_images_is_one_clear_error(model_path, face_image, tmp_path):
+    (tmp_path / "empty").mkdir()
+    save_rgb(tmp_path / "one.png", face_image)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "read.txt").write_text("not a picture")
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "one.png"), str(tmp_path / "empty"),
+                                       str(tmp_path / "notes"), "--model", str(model_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path / 'empty'}, {tmp_path / 'notes'}: no images (.jpg," in result.output
+    assert not (tmp_path / "one.detected.jpg").exists()  # refused before any work
+
+
 def test_a_bad_video_source_prints_only_the_one_line_reason(tmp_path):
     # FFmpeg and OpenCV print their own warnings straight to the terminal unless told not to.
     (tmp_path / "fake.jpg").write_text("not a video")
