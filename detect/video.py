@@ -161,17 +161,18 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
     stop = threading.Event()
     reconnecting = threading.Event()
     failed: list[str] = []
-    tries = [0]  # tries in a row to open a lost live source again, with no frame since
+    tries = 0  # tries in a row to open a lost live source again, with no frame since
 
     def reopened(number: int) -> VideoSource | None:
         """The live source opened again after frame ``number`` - 1; None when the run stops first.
         ``SourceLost`` once RECONNECT_TRIES tries in a row have given no frame."""
+        nonlocal tries
         reconnecting.set()
         try:
-            while tries[0] < RECONNECT_TRIES:
+            while tries < RECONNECT_TRIES:
                 if stop.wait(RECONNECT_PAUSE_S):
                     return None
-                tries[0] += 1
+                tries += 1
                 with contextlib.suppress(VideoError):
                     return reopen()
         finally:
@@ -180,6 +181,7 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
                          f"({RECONNECT_PAUSE_S:g} s apart) gave none")
 
     def read() -> None:
+        nonlocal tries
         number, started, current, pending = 0, 0.0, capture, first
         try:
             while not stop.is_set():
@@ -195,7 +197,7 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
                     if live:
                         raise SourceLost(f"no frame came{_after(number)}")
                     break
-                tries[0] = 0
+                tries = 0
                 if live:
                     arrival = time.monotonic()
                     started = arrival if number == 0 else started

@@ -211,6 +211,21 @@ def _fit(model, data, validation, rate: float, epochs: int, steps: int, descript
     return joined_history(earlier, later)
 
 
+def _what_is_trained_on(samples: list[Sample], labels: list[str], split_sources: dict[Path, str]) -> str:
+    """A line per folder: its labels' counts and how it was split; and the counts of all, when the
+    labels' losses are weighted to count alike."""
+    lines = []
+    for folder, source in split_sources.items():
+        counts = Counter(sample.label for sample in samples if folder in sample.path.parents)
+        lines.append(f"{folder}: " + ", ".join(f"{label} {counts[label]}" for label in labels if counts[label])
+                     + f" (split by the {source})")
+    counts = Counter(sample.label for sample in samples)
+    if len(set(counts.values())) > 1:
+        lines.append("labels: " + ", ".join(f"{label} {counts[label]}" for label in labels)
+                     + "; each one's loss weighted so that they count alike")
+    return "\n".join(lines)
+
+
 def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), progress: bool = True,
         tflite: bool = False) -> dict:
     """Train on one or more labelled folders (``train.data.load_folders``), save the model and its
@@ -223,14 +238,7 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
     folders = [data] if isinstance(data, Path) else list(data)
     samples, labels, split_sources = load_folders(folders)
     if progress:  # before minutes of work: a wrong folder shows in its labels
-        for folder, source in split_sources.items():
-            counts = Counter(sample.label for sample in samples if folder in sample.path.parents)
-            tqdm.write(f"{folder}: " + ", ".join(f"{label} {counts[label]}" for label in labels if counts[label])
-                       + f" (split by the {source})")
-        counts = Counter(sample.label for sample in samples)
-        if len(set(counts.values())) > 1:
-            tqdm.write("labels: " + ", ".join(f"{label} {counts[label]}" for label in labels)
-                       + "; each one's loss weighted so that they count alike")
+        tqdm.write(_what_is_trained_on(samples, labels, split_sources))
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
