@@ -10,6 +10,7 @@ import errno
 import functools
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -123,10 +124,12 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError as error:
         raise ImageError(f"{UNREADABLE}: {error.strerror}") from None
-    if size == 0:
+    if not stat.S_ISREG(status.st_mode):  # reading a pipe named .jpg would wait for ever
+        raise ImageError("not a file (a folder, a pipe or a device)")
+    if status.st_size == 0:
         raise ImageError("empty file")
     if path.suffix.lower() in HEIF_SUFFIXES:
         _heif_readable()

@@ -1,5 +1,6 @@
 """Reading odd and broken image files, and atomic writes."""
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_exif_orientation_is_applied(tmp_path):
     (lambda p: p.write_text("hello, I am text"), "not a readable image"),
     (lambda p: p.write_bytes(open_jpeg_bytes()[:300]), "corrupt image"),
     (lambda p: png_header_only(p, 20000, 20000), "too large: 20000x20000"),
+    (os.mkfifo, "not a file"),  # opened, a pipe named .jpg would wait for a writer for ever
+    (lambda p: p.mkdir(), "not a file"),
 ])
 def test_bad_files_raise_one_line_reasons(tmp_path, make, reason):
     path = tmp_path / "bad.jpg"
