@@ -35,7 +35,7 @@ from augment.dataset import LABELS, split_of
 from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError
 from train.fit import epoch_bar, joined_history, run_folder, unfinished_work
-from train.model import load_model_file, save_model_file
+from train.model import load_model_file, require_model_name, save_model_file
 from train.report import plot_history
 
 if TYPE_CHECKING:  # annotations only: TensorFlow is imported on first use (train.backend)
@@ -164,6 +164,7 @@ def train_detector(scenes: Path, model_path: Path, recipe: DetectorRecipe = Dete
                    progress: bool = True) -> dict:
     """Train on a scenes folder and save the detector and its report; return the run summary."""
     started = time.perf_counter()
+    require_model_name(model_path)
     records = load_scenes(scenes)
     keras().utils.set_random_seed(recipe.seed)  # before building: the new layers' first weights follow it
     model = build_detector(len(LABELS), recipe.weights, recipe.alpha, recipe.side)

@@ -208,6 +208,9 @@ def test_detector_trains_saves_loads_and_detects(tiny_detector, tmp_path, face_i
                                               str(tmp_path / "unmade.keras"), "--weights", "none"])
     assert result.exit_code == 1 and not isinstance(result.exception, KeyError)
     assert f"{crops / 'manifest.jsonl'}: line 1 is not a scene record" in result.output
+    result = CliRunner().invoke(detect_main, ["train-detector", "--scenes", str(crops), "--model",
+                                              str(tmp_path / "detector.h5"), "--weights", "none"])
+    assert result.exit_code == 1 and "detector.h5: a model file's name ends in .keras" in result.output
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

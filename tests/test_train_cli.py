@@ -84,6 +84,14 @@ def test_fit_takes_several_folders_together(labelled, tmp_path):
     assert load_classifier(model).metadata["data"] == [str(labelled), str(mine)]
 
 
+@pytest.mark.parametrize("name", ["model.h5", "model", "model.keras.bak"])
+def test_a_model_name_keras_cannot_save_is_refused_before_training(labelled, tmp_path, name):
+    result = CliRunner().invoke(main, ["fit", "--data", str(labelled), "--model", str(tmp_path / name),
+                                       "--weights", "none", "--alpha", "0.35", "--size", "32"])
+    assert result.exit_code == 1 and f"{tmp_path / name}: a model file's name ends in .keras" in result.output
+    assert "decode" not in result.output and list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_reports_and_skips_unreadable_images(trained, labelled, tmp_path):
     model, _ = trained
     data = tmp_path / "real"

@@ -35,7 +35,7 @@ from train.data import DataError, Sample, copies_together, load_folders
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
 from train.metrics import classification_report
-from train.model import HEAD_SEED_STEP, Classifier, Network, build_network, save_model_file
+from train.model import HEAD_SEED_STEP, Classifier, Network, build_network, require_model_name, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view, reduced_for_views
 
@@ -235,6 +235,7 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
     long work starts, and ``images.FolderBusy`` while another run trains the same model.
     """
     started = time.perf_counter()
+    require_model_name(model_path)
     folders = [data] if isinstance(data, Path) else list(data)
     samples, labels, split_sources = load_folders(folders)
     if progress:  # before minutes of work: a wrong folder shows in its labels

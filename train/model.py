@@ -122,6 +122,13 @@ def build_network(alpha: float, weights: str, size: int, classes: int, seed: int
                    base=base)
 
 
+def require_model_name(path: Path) -> None:
+    """``ModelError`` unless ``path`` names a ``.keras`` file, the one form our models are saved in:
+    said before training, not after it, when Keras refuses to save."""
+    if Path(path).suffix.lower() != ".keras":
+        raise ModelError(f"{path}: a model file's name ends in .keras")
+
+
 def save_keras_with(model: Model, path: Path, member: str, content: dict) -> None:
     """Write the model as a ``.keras`` file with one more JSON member in its zip, atomically."""
     with staged(path) as temp_path:
