@@ -2,6 +2,7 @@
 import os
 import socket
 import urllib.error
+import warnings
 import zipfile
 
 import numpy as np
@@ -104,8 +105,11 @@ def test_weights_that_do_not_fit_the_width_are_named(tmp_path):
     keras().applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=0.35, include_top=False,
                                      weights=None, pooling="avg").save_weights(weights)
     assert build_network(0.35, str(weights), SIZE, 2).base is not None
-    with pytest.raises(ModelError, match=r"narrow.weights.h5: does not fit MobileNetV2 alpha 0.5"):
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(ModelError, match=r"narrow.weights.h5: does not fit MobileNetV2 alpha 0.5"):
+        warnings.simplefilter("always")
         build_network(0.5, str(weights), SIZE, 2)
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []  # the one line is all
     with pytest.raises(ModelError, match="weights file not found"):
         build_network(0.35, str(tmp_path / "nowhere.h5"), SIZE, 2)
     with pytest.raises(ModelError, match="widths"):

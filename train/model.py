@@ -8,6 +8,7 @@ file without it, so evaluation and detection never guess the preprocessing.
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,12 @@ def base_network(alpha: float, weights: str, size: int | None, images: KerasTens
     if source not in ("imagenet", None) and not Path(weights).is_file():
         raise ModelError(f"{weights}: weights file not found (or say imagenet / none)")
     try:
-        return keras().applications.MobileNetV2(input_shape=(size, size, 3), input_tensor=images, alpha=alpha,
-                                                include_top=False, weights=source, pooling="avg")
+        with warnings.catch_warnings():
+            # A file made for another width makes Keras warn once per layer before it fails: the
+            # one-line ModelError below says it all.
+            warnings.simplefilter("ignore", UserWarning)
+            return keras().applications.MobileNetV2(input_shape=(size, size, 3), input_tensor=images, alpha=alpha,
+                                                    include_top=False, weights=source, pooling="avg")
     except ValueError as error:
         if source in ("imagenet", None):
             raise ModelError(f"MobileNetV2 alpha {alpha} at {size} px: {error}") from None
