@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -125,6 +126,12 @@ def _cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "maskgen"
 
 
+# dlib's models may be used by one thread at a time: two threads running HOG together in one
+# process ended in "free(): corrupted unsorted chunks". Threads that find faces (``detect image``,
+# ``train evaluate --detect``) take turns here, while the rest of their work goes on side by side.
+_DLIB_CALLS = threading.Lock()
+
+
 @functools.cache
 def _hog_detector() -> "dlib.fhog_object_detector":
     """dlib's frontal face detector.
@@ -178,15 +185,17 @@ def detect_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 0) -> l
         return (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
 
     if detector == "hog":
-        rects, scores, filters = _hog_detector().run(rgb, upsample, 0.0)
+        with _DLIB_CALLS:
+            rects, scores, filters = _hog_detector().run(rgb, upsample, 0.0)
         return [Detection(as_box(rect), float(score), HOG_FILTER_ROLL.get(kind, 0.0))
                 for rect, score, kind in zip(rects, scores, filters)]
     if detector == "cnn":
         height, width = rgb.shape[:2]
         padding = ((0, max(0, CNN_MIN_SIDE - height)), (0, max(0, CNN_MIN_SIDE - width)), (0, 0))[:rgb.ndim]
         padded = np.pad(rgb, padding) if height < CNN_MIN_SIDE or width < CNN_MIN_SIDE else rgb
-        return [Detection(hog_framing(as_box(d.rect)), float(d.confidence), 0.0)
-                for d in _cnn_detector()(padded, upsample)]
+        with _DLIB_CALLS:
+            found = _cnn_detector()(padded, upsample)
+        return [Detection(hog_framing(as_box(d.rect)), float(d.confidence), 0.0) for d in found]
     raise ValueError(f"unknown face detector {detector!r}; choose from hog, cnn")
 
 
@@ -244,7 +253,8 @@ def _predict(rgb: np.ndarray, box: Box) -> np.ndarray:
     x0, y0, x1, y1 = crop_box(box, 0.3, rgb.shape)
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     rect = dlib.rectangle(*(int(round(v)) for v in (box[0] - x0, box[1] - y0, box[2] - 1 - x0, box[3] - 1 - y0)))
-    shape = _landmark_predictor()(crop, rect)
+    with _DLIB_CALLS:
+        shape = _landmark_predictor()(crop, rect)
     return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float32)
 
 

@@ -1,15 +1,19 @@
 """Ctrl-C while the main thread waits on other threads or processes."""
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
+import itertools
 import signal
 import threading
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 # How often a wait that defers Ctrl-C looks whether it came.
 POLL_SECONDS = 0.1
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -47,3 +51,23 @@ def wait_in_steps(get: Callable[[float], T], interrupted: Callable[[], bool],
         except not_yet:
             pass
     raise KeyboardInterrupt
+
+
+def in_order(work: Callable[[T], R], items: Iterable[T], threads: int, ahead: int) -> Iterator[R]:
+    """``work(item)`` for every item, run on ``threads`` threads and yielded in the items' order,
+    at most ``ahead`` items begun before their turn (so finished work waiting for an earlier item
+    stays bounded). Work that releases Python's lock (decoding, TensorFlow, OpenCV) overlaps.
+
+    Ctrl-C raises KeyboardInterrupt at the next wait for a result; work not yet begun is
+    dropped, and what is under way is finished first. An exception of ``work`` is raised in turn.
+    """
+    pending = iter(items)
+    with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        begun = collections.deque(pool.submit(work, item) for item in itertools.islice(pending, max(ahead, 1)))
+        try:
+            while begun:
+                result = wait_in_steps(begun.popleft().result, interrupted, concurrent.futures.TimeoutError)
+                begun.extend(pool.submit(work, item) for item in itertools.islice(pending, 1))
+                yield result
+        finally:  # Ctrl-C, an error, or a consumer that stopped early: nothing more is begun
+            pool.shutdown(wait=True, cancel_futures=True)

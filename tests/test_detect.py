@@ -231,15 +231,20 @@ def test_no_output_is_written_over_an_input(model_path, face_image, clip, tmp_pa
     assert all(path.read_bytes() == content for path, content in untouched.items())
 
 
-def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch):
+def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_path, face_image, tmp_path, monkeypatch,
+                                                                        ctrl_c_default):
     for number in range(4):
-        save_rgb(tmp_path / "in" / f"{number}.jpg", face_image)
-    seen = []
+        marked = face_image.copy()
+        marked[0, 0] = number  # which image a worker thread has in hand
+        save_rgb(tmp_path / "in" / f"{number}.png", marked)
 
     def find(rgb):
-        seen.append(rgb.shape)
-        if len(seen) == 3:
-            raise KeyboardInterrupt
+        if rgb[0, 0, 0] == 2:  # Ctrl-C once image 1 is drawn, while image 2 is being worked on
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "out" / "1.detected.jpg").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.5)  # still at work when the main thread next looks
         return []
 
     monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (find, None))
@@ -247,7 +252,8 @@ def test_ctrl_c_in_a_folder_of_images_keeps_the_json_of_those_labelled(model_pat
                                        "--out", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 130 and "interrupted after 2 of 4 images" in result.stderr
     records = json.loads((tmp_path / "r.json").read_text())
-    assert [Path(r["image"]).name for r in records] == ["0.jpg", "1.jpg"]
+    assert [Path(r["image"]).name for r in records] == ["0.png", "1.png"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as before afterwards
 
 
 def test_bad_model_or_source_fails_in_one_line_before_work(model_path, tmp_path):

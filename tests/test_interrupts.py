@@ -79,3 +79,43 @@ def test_waiting_in_steps_waits_through_its_timeouts_only():
 
     with pytest.raises(ValueError, match="the source broke"):
         wait_in_steps(broken, lambda: False, TimeoutError)
+
+
+def test_work_on_threads_comes_back_in_order_with_a_bounded_look_ahead():
+    import time
+
+    from augment.interrupts import in_order
+
+    begun, lock = [], threading.Lock()
+
+    def work(number):
+        with lock:
+            begun.append(number)
+        time.sleep(0.05 if number % 3 == 0 else 0.001)  # later items often finish first
+        return number * 10
+
+    results = []
+    for result in in_order(work, range(12), threads=2, ahead=3):
+        with lock:
+            assert len(begun) <= len(results) + 1 + 3  # never more than 3 begun past the one awaited
+        results.append(result)
+    assert results == [number * 10 for number in range(12)]
+
+
+def test_an_error_of_the_work_comes_in_its_turn_and_stopping_early_begins_nothing_more():
+    from augment.interrupts import in_order
+
+    def work(number):
+        if number == 2:
+            raise ValueError("two")
+        return number
+
+    results = in_order(work, range(10), threads=2, ahead=2)
+    assert [next(results), next(results)] == [0, 1]
+    with pytest.raises(ValueError, match="two"):
+        next(results)
+    begun = []
+    stopped = in_order(begun.append, range(100), threads=1, ahead=2)
+    next(stopped)
+    stopped.close()
+    assert len(begun) <= 3

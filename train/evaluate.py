@@ -10,7 +10,6 @@ same face module the generator uses) and classified as ``detect`` classifies fac
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +49,12 @@ def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str =
                         f"({', '.join(classifier.labels)})")
     paths = [path for paths in folders.values() for path in paths]
     true = np.array([classifier.labels.index(label) for label, paths in folders.items() for _ in paths])
-    finding = threading.Lock()  # dlib's detectors are not made to be shared between threads
     found = [False] * len(paths)
 
     def views_of(index: int, image: np.ndarray) -> np.ndarray:
         # Kept instead of the photo as it is decoded: a folder of large photos need not fit in memory.
         if detect:
-            with finding:
-                box = largest_face_box(image, detector)
+            box = largest_face_box(image, detector)  # the decoding threads take turns with dlib (augment.faces)
             found[index] = box is not None
             return face_views(image, box, classifier.size)
         return face_views(image, None, classifier.size)

@@ -7,7 +7,6 @@ vectors; views are rendered on ``tf.data`` worker threads while the network runs
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 import math
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from augment.images import ImageError, load_rgb, write_atomic
-from augment.interrupts import ctrl_c_noted, wait_in_steps
+from augment.interrupts import in_order
 from train.backend import tf
 from train.data import Sample
 from train.views import Jitter, plain_view, random_view
@@ -52,14 +51,8 @@ def decode_images(paths: list[Path], workers: int = 4, progress: bool = True,
         return [image if reduce is None else reduce(index, image) for index in indices[path]]
 
     # Threads: decoding releases the GIL.
-    with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(load, path) for path in indices]
-        try:
-            loaded = [wait_in_steps(future.result, interrupted, concurrent.futures.TimeoutError)
-                      for future in tqdm(futures, desc="decode", unit="img", disable=not progress, leave=False)]
-        except KeyboardInterrupt:
-            pool.shutdown(cancel_futures=True)  # Ctrl-C stops here, not after every image is decoded
-            raise
+    loaded = list(tqdm(in_order(load, indices, workers, ahead=2 * workers), total=len(indices), desc="decode",
+                       unit="img", disable=not progress, leave=False))
     images: list[np.ndarray | None] = [None] * len(paths)
     problems = []
     for (path, its_indices), result in zip(indices.items(), loaded):
