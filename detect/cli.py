@@ -147,6 +147,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     refuse_writing_over_inputs([json_path, *targets], files)
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
+
     def labelled(path: Path) -> tuple[np.ndarray, list] | ImageError:
         try:
             rgb = load_rgb(path)
@@ -162,12 +163,12 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     bar = tqdm(zip(files, targets, labelling), total=len(files), desc="images", unit="img", disable=len(files) < 2,
                leave=False)
     try:
-        for path, target, found in bar:
-            if isinstance(found, ImageError):
-                warn(f"warning: skipped {path}: {found}")
+        for path, target, outcome in bar:
+            if isinstance(outcome, ImageError):
+                warn(f"warning: skipped {path}: {outcome}")
                 failures += 1
                 continue
-            rgb, faces = found
+            rgb, faces = outcome
             try:
                 save_rgb(target, draw_faces(rgb, faces))
             except OSError as error:
