@@ -1,5 +1,6 @@
 """``python -m train fit`` and ``evaluate`` end to end on a small synthetic face set."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -113,6 +114,24 @@ def test_evaluate_reports_and_skips_unreadable_images(trained, labelled, tmp_pat
     assert len(written["predictions"]) == 10
     assert report.with_suffix(".confusion.png").is_file()
     assert errors.is_file() == (written["accuracy"] < 1)
+
+
+def test_evaluate_scores_several_folders_together(trained, labelled, tmp_path):
+    model, _ = trained
+    masked, unmasked = tmp_path / "my_masked", tmp_path / "my_unmasked"
+    for folder, label in ((masked, "with_mask"), (unmasked, "without_mask")):
+        for path in sorted((labelled / label).iterdir())[:4]:
+            (folder / label).mkdir(parents=True, exist_ok=True)
+            (folder / label / path.name).write_bytes(path.read_bytes())
+    report = tmp_path / "both.json"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--data", str(masked), "--data",
+                                       str(unmasked), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert f"{masked}, {unmasked}: accuracy" in result.output
+    written = json.loads(report.read_text())
+    assert written["n"] == 8 and {name: c["n"] for name, c in written["per_class"].items()} == {
+        "with_mask": 4, "without_mask": 4}
+    assert [Path(p["path"]).parent.parent for p in written["predictions"]] == [masked] * 4 + [unmasked] * 4
 
 
 def test_evaluate_scores_a_folder_of_one_label(trained, labelled, tmp_path):

@@ -94,8 +94,9 @@ def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, si
 @main.command()
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               default="models/mask_classifier.keras", show_default=True)
-@click.option("--data", type=click.Path(path_type=Path), required=True,
-              help="Folder with one sub-folder per label, e.g. with_mask/ and without_mask/.")
+@click.option("--data", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="Folder with one sub-folder per label, e.g. with_mask/ and without_mask/ (one will do); "
+                   "give it again to score several folders together.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON report to write (a confusion-matrix picture goes beside it).")
 @click.option("--errors", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -103,7 +104,7 @@ def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, si
 @click.option("--detect", is_flag=True, help="Find each image's largest face first and label it as `detect` does "
               "(whole image if no face is found).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True)
-def evaluate(model_path: Path, data: Path, report: Path | None, errors: Path | None, detect: bool,
+def evaluate(model_path: Path, data: tuple[Path, ...], report: Path | None, errors: Path | None, detect: bool,
              detector: str) -> None:
     """Score a model on labelled photos: accuracy, per-class precision and recall, confusion matrix."""
     from train.evaluate import evaluate as score, write_report
@@ -111,14 +112,14 @@ def evaluate(model_path: Path, data: Path, report: Path | None, errors: Path | N
     require_writable(report)
     require_writable(errors)
     try:
-        result = score(model_path, data, detect=detect, detector=detector, errors=errors)
+        result = score(model_path, list(data), detect=detect, detector=detector, errors=errors)
         if report is not None:
             write_report(result, report)
     except EXPECTED as error:
         _fail(error)
     for problem in result["skipped"]:
         click.echo(f"warning: skipped {problem['path']}: {problem['reason']}", err=True)
-    click.echo(_accuracy_line(str(data), result))
+    click.echo(_accuracy_line(", ".join(map(str, data)), result))
     if detect:
         click.echo(f"faces found in {result['faces_found']}, whole image used for {result['whole_image']}")
     if report is None:

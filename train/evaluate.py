@@ -33,22 +33,26 @@ def largest_face_box(image: np.ndarray, detector: str = "auto") -> tuple[float, 
     return max(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
 
 
-def evaluate(model_path: Path, data: Path, detect: bool = False, detector: str = "auto",
+def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, detector: str = "auto",
              errors: Path | None = None, progress: bool = True) -> dict:
-    """The report of one model on one labelled folder (see the module docstring).
+    """The report of one model on one or more labelled folders, each with one label folder or more
+    (see the module docstring).
 
     Top level: ``n``, ``accuracy``, ``labels``, ``confusion`` (rows = true), ``per_class``,
     ``skipped`` (unreadable files with reasons), ``predictions`` (one per image) and, with
     ``detect``, ``faces_found`` / ``whole_image`` counts.
     """
     classifier = load_classifier(model_path)
-    folders = class_folders(data, at_least=1)
-    unknown = sorted(set(folders) - set(classifier.labels))
-    if unknown:
-        raise DataError(f"{data}: folder(s) {', '.join(unknown)} are labels the model does not know "
-                        f"({', '.join(classifier.labels)})")
-    paths = [path for paths in folders.values() for path in paths]
-    true = np.array([classifier.labels.index(label) for label, paths in folders.items() for _ in paths])
+    labelled: list[tuple[str, Path]] = []
+    for folder in [data] if isinstance(data, Path) else data:
+        folders = class_folders(folder, at_least=1)
+        unknown = sorted(set(folders) - set(classifier.labels))
+        if unknown:
+            raise DataError(f"{folder}: folder(s) {', '.join(unknown)} are labels the model does not know "
+                            f"({', '.join(classifier.labels)})")
+        labelled += [(label, path) for label, paths in folders.items() for path in paths]
+    paths = [path for _, path in labelled]
+    true = np.array([classifier.labels.index(label) for label, _ in labelled])
     found = [False] * len(paths)
 
     def views_of(index: int, image: np.ndarray) -> np.ndarray:
