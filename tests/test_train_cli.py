@@ -277,3 +277,39 @@ def test_ctrl_c_says_where_the_work_is_kept(labelled, tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert f"interrupted: the work done so far, in {tmp_path / 'm' / 'unfinished'}, is kept" in result.stderr
     assert "run the same command again to go on" in result.stderr
+
+
+def test_evaluate_frames_a_generated_dataset_by_its_manifest_boxes(brightness_model_path, tmp_path):
+    """A generated crop holds its face in a wide margin, a full picture several faces: each face is
+    scored at its box, as the model learnt and as `detect` frames faces, not the whole file."""
+    from train.model import load_classifier
+    from train.views import face_views
+
+    data = tmp_path / "generated"
+    crop = np.full((120, 120, 3), 20, np.uint8)
+    crop[40:80, 40:80] = 230  # a bright face in a dark margin
+    picture = np.full((100, 200, 3), 120, np.uint8)
+    picture[20:60, 20:60], picture[30:70, 130:170] = 250, 10
+    boxes = {"crop": (40.0, 40.0, 80.0, 80.0), "left": (20.0, 20.0, 60.0, 60.0), "right": (130.0, 30.0, 170.0, 70.0)}
+    save_rgb(data / "with_mask" / "a.png", crop)
+    save_rgb(data / "without_mask" / "b.png", picture)
+    records = [{"path": "with_mask/a.png", "label": "with_mask", "split": "test", "box": list(boxes["crop"])},
+               {"path": "without_mask/b.png", "label": "without_mask", "split": "test",
+                "faces": [{"box": list(boxes["left"])}, {"box": list(boxes["right"])}]}]
+    (data / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", "--model", str(brightness_model_path), "--data", str(data),
+                                       "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "3 faces framed by their generated dataset's boxes" in result.output
+    written = json.loads(report.read_text())
+    assert written["n"] == 3 and written["manifest_boxes"] == 3
+    classifier = load_classifier(brightness_model_path)
+    expected = classifier.predict_views([face_views(crop, boxes["crop"], classifier.size),
+                                         face_views(picture, boxes["left"], classifier.size),
+                                         face_views(picture, boxes["right"], classifier.size)])
+    whole = classifier.predict_views([face_views(crop, None, classifier.size)])
+    assert [p["box"] for p in written["predictions"]] == [list(b) for b in boxes.values()]
+    assert [p["confidence"] for p in written["predictions"]] == pytest.approx(expected.max(axis=1), abs=1e-4)
+    assert [p["predicted"] for p in written["predictions"]] == [classifier.labels[i] for i in expected.argmax(axis=1)]
+    assert not np.allclose(expected[0], whole[0], atol=1e-2)  # the whole crop would have been scored otherwise

@@ -122,5 +122,7 @@ def evaluate(model_path: Path, data: tuple[Path, ...], report: Path | None, erro
     click.echo(_accuracy_line(", ".join(map(str, data)), result))
     if detect:
         click.echo(f"faces found in {result['faces_found']}, whole image used for {result['whole_image']}")
+    elif result["manifest_boxes"]:
+        click.echo(f"{result['manifest_boxes']} faces framed by their generated dataset's boxes (manifest.jsonl)")
     if report is None:
         click.echo(json.dumps({key: result[key] for key in ("n", "accuracy", "confusion")}))

@@ -5,6 +5,9 @@
 Each image is taken as a face crop, or with ``detect`` its largest face is found first (by the
 same face module the generator uses) and classified as ``detect`` classifies faces (two views,
 ``views.face_views``); images with no face found fall back to the whole image, and are counted.
+A dataset made by ``python -m augment generate`` is framed by its manifest's face boxes instead:
+its crops hold a face in a margin three face widths wide, and its full pictures several faces,
+while the classifier learnt, and ``detect`` shows it, the face box.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from augment.faces import face_box, find_faces
 from augment.images import write_atomic
-from train.data import DataError, class_folders
+from train.data import DataError, Sample, class_folders, load_samples
 from train.features import decode_images
 from train.metrics import classification_report
 from train.model import load_classifier
@@ -39,20 +42,24 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     (see the module docstring).
 
     Top level: ``n``, ``accuracy``, ``labels``, ``confusion`` (rows = true), ``per_class``,
-    ``skipped`` (unreadable files with reasons), ``predictions`` (one per image) and, with
-    ``detect``, ``faces_found`` / ``whole_image`` counts.
+    ``skipped`` (unreadable files with reasons), ``predictions`` (one per face: one per image but
+    in a generated dataset's full pictures) and, with ``detect``, ``faces_found`` / ``whole_image``
+    counts, without it ``manifest_boxes`` (the faces framed by a generated dataset's boxes).
     """
     classifier = load_classifier(model_path)
-    labelled: list[tuple[str, Path]] = []
+    samples: list[Sample] = []
     for folder in [data] if isinstance(data, Path) else data:
         folders = class_folders(folder, at_least=1)
         unknown = sorted(set(folders) - set(classifier.labels))
         if unknown:
             raise DataError(f"{folder}: folder(s) {', '.join(unknown)} are labels the model does not know "
                             f"({', '.join(classifier.labels)})")
-        labelled += [(label, path) for label, paths in folders.items() for path in paths]
-    paths = [path for _, path in labelled]
-    true = np.array([classifier.labels.index(label) for label, _ in labelled])
+        if detect:  # one face per image, the one found
+            samples += [Sample(path, label, "") for label, paths in folders.items() for path in paths]
+        else:  # a generated dataset's samples carry the manifest's boxes, one per face
+            samples += load_samples(folder, at_least=1)[0]
+    paths = [sample.path for sample in samples]
+    true = np.array([classifier.labels.index(sample.label) for sample in samples])
     found = [False] * len(paths)
 
     def views_of(index: int, image: np.ndarray) -> np.ndarray:
@@ -61,7 +68,7 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
             box = largest_face_box(image, detector)  # the decoding threads take turns with dlib (augment.faces)
             found[index] = box is not None
             return face_views(image, box, classifier.size)
-        return face_views(image, None, classifier.size)
+        return face_views(image, samples[index].box, classifier.size)
 
     decoded, skipped = decode_images(paths, progress=progress, reduce=views_of)
     kept = [i for i, image_views in enumerate(decoded) if image_views is not None]
@@ -74,9 +81,12 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     if detect:
         report["faces_found"] = sum(found[i] for i in kept)
         report["whole_image"] = len(kept) - report["faces_found"]
+    else:
+        report["manifest_boxes"] = sum(samples[i].box is not None for i in kept)
     report["predictions"] = [
         {"path": str(paths[i]), "label": classifier.labels[t], "predicted": classifier.labels[p],
-         "confidence": round(float(probabilities[k, p]), 4)}
+         "confidence": round(float(probabilities[k, p]), 4),
+         **({"box": [round(v, 1) for v in samples[i].box]} if samples[i].box is not None else {})}
         for k, (i, t, p) in enumerate(zip(kept, true, predicted))
     ]
     if errors is not None:
