@@ -200,7 +200,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the annotated video here (MP4).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write one record per frame here as JSON.")
+              help="Write one record per frame here as JSON at the end; as JSON lines while it runs if the "
+                   "name ends in .jsonl (for a camera watched for hours: nothing held, nothing lost).")
 @click.option("--no-display", is_flag=True, help="Never open a window (none opens anyway without a display).")
 @click.option("--every", type=click.IntRange(1), default=3, show_default=True,
               help="Look for faces every N frames; hold the labelled boxes in between.")
@@ -221,7 +222,7 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     from tqdm import tqdm
 
     from augment.images import write_atomic
-    from detect.video import display_available, open_source, process_video, quiet_capture_backends
+    from detect.video import RecordLines, display_available, open_source, process_video, quiet_capture_backends
 
     quiet_capture_backends()
     require_writable(json_path)
@@ -237,17 +238,22 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     if not no_display and not display:
         click.echo("note: no display available; running without a window", err=True)
     total = min(filter(None, (opened.length, max_frames)), default=None)
+    lines = RecordLines(json_path) if json_path is not None and json_path.suffix.lower() == ".jsonl" else None
     with tqdm(desc="video", unit="frame", total=total, disable=display) as bar:
         try:
-            result = process_video(opened, find, every, out, display, max_frames, on_frame=lambda _: bar.update())
+            result = process_video(opened, find, every, out, display, max_frames, on_frame=lambda _: bar.update(),
+                                   on_record=lines.write if lines else None)
         except EXPECTED as error:
+            if lines is not None:
+                lines.close()
             raise click.ClickException(str(error)) from None
-    report = result.as_json(source)
-    if json_path is not None:
-        write_atomic(json_path, json.dumps(report).encode())
-    faces = sum(len(record["faces"]) for record in result.records if record["detected"])
+    report = result.summary(source)
+    if lines is not None:
+        lines.close(report)
+    elif json_path is not None:
+        write_atomic(json_path, json.dumps(result.as_json(source)).encode())
     click.echo(f"{source}: {report['frames']} frames in {report['seconds']:.1f} s ({report['fps']} FPS), "
-               f"{faces} faces on detection frames" + (f" -> {out}" if out else "")
+               f"{result.faces} faces on detection frames" + (f" -> {out}" if out else "")
                + (" (stopped by Ctrl-C)" if result.interrupted else ""))
     if result.failure:
         warn(f"Error: {source}: {result.failure}; the outputs hold the {report['frames']} frames before it")

@@ -11,6 +11,7 @@ for and when the OpenCV build has a GUI and there is a display.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import queue
@@ -261,25 +262,56 @@ def display_available() -> bool:
 
 @dataclass
 class VideoResult:
-    """What a run saw: one record per frame, how long it took, whether Ctrl-C ended it, and why the
-    frames stopped before the source's end (``failure``: a frame that cannot be decoded, a camera
-    or stream lost), if they did."""
+    """What a run saw: one record per frame (unless they went elsewhere as they came), the faces
+    on detection frames, how long it took, whether Ctrl-C ended it, and why the frames stopped
+    before the source's end (``failure``: a frame that cannot be decoded, a camera or stream
+    lost), if they did."""
 
     records: list[dict] = field(default_factory=list)
     frames: int = 0
+    faces: int = 0
     seconds: float = 0.0
     interrupted: bool = False
     failure: str | None = None
 
-    def as_json(self, source: str) -> dict:
+    def summary(self, source: str) -> dict:
+        """The run in brief: everything but the records."""
         return {"source": source, "frames": self.frames, "seconds": round(self.seconds, 3),
                 "fps": round(self.frames / self.seconds, 2) if self.seconds else None,
-                "interrupted": self.interrupted, "failure": self.failure, "records": self.records}
+                "interrupted": self.interrupted, "failure": self.failure}
+
+    def as_json(self, source: str) -> dict:
+        return {**self.summary(source), "records": self.records}
+
+
+class RecordLines:
+    """Frame records written to a file as JSON lines as they come, each line flushed: a camera
+    watched for days would otherwise hold every record in memory until the end (some 400 bytes a
+    frame), and lose them all if the process were killed. The file is opened at the first record,
+    so a run that sees no frame leaves none; the run's ``summary`` is its last line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = None
+
+    def write(self, record: dict) -> None:
+        if self.file is None:
+            self.file = open(self.path, "w", encoding="utf-8")
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+
+    def close(self, summary: dict | None = None) -> None:
+        """Add ``summary`` (when the run saw frames) and close the file."""
+        if self.file is not None:
+            if summary is not None:
+                self.write(summary)
+            self.file.close()
 
 
 def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path | None = None,
                   display: bool = False, max_frames: int | None = None,
-                  on_frame: Callable[[int], None] | None = None) -> VideoResult:
+                  on_frame: Callable[[int], None] | None = None,
+                  on_record: Callable[[dict], None] | None = None) -> VideoResult:
     """Run the whole loop on ``source`` (from ``open_source``), and release it.
 
     ``find`` labels the faces of a frame (``detect.faces.make_labeller``, made to detect on a
@@ -289,7 +321,8 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
     is how a camera run stops): the result holds every frame seen, marked ``interrupted``. A source
     lost on the way (a frame that cannot be decoded; a camera or stream that stops sending and
     cannot be opened again, see ``frames``) ends it too, the result saying why in ``failure``; one
-    lost before its first frame raises ``SourceLost``.
+    lost before its first frame raises ``SourceLost``. Each frame's record goes to ``on_record``
+    (``RecordLines.write``, say) instead of into the result's records, when given.
     """
     fps = source.capture.get(cv2.CAP_PROP_FPS) or 30.0
     with contextlib.ExitStack() as cleanup:
@@ -303,7 +336,7 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
             cleanup.callback(writer.release)  # runs before the rename: the file is complete when it appears
         if display:
             cleanup.callback(cv2.destroyAllWindows)
-        return _label_frames(source, find, every, writer, display, max_frames, on_frame, fps)
+        return _label_frames(source, find, every, writer, display, max_frames, on_frame, on_record, fps)
 
 
 class VideoOut:
@@ -354,9 +387,11 @@ class VideoOut:
 
 
 def _label_frames(source: VideoSource, find: Labeller, every: int, writer: VideoOut | None, display: bool,
-                  max_frames: int | None, on_frame: Callable[[int], None] | None, fps: float) -> VideoResult:
+                  max_frames: int | None, on_frame: Callable[[int], None] | None,
+                  on_record: Callable[[dict], None] | None, fps: float) -> VideoResult:
     """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
     result, faces, previous, start = VideoResult(), [], -1, 0.0
+    keep = on_record or result.records.append
     reopen = (lambda: open_source(source.name)) if source.live else None
     started = time.perf_counter()
     try:
@@ -371,8 +406,9 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
             detected = shown % every == 0
             if detected:
                 faces = find(rgb)
-            result.records.append({"frame": number, "time": round(seconds, 3), "detected": detected,
-                                   "faces": [face.as_json() for face in faces]})
+                result.faces += len(faces)
+            keep({"frame": number, "time": round(seconds, 3), "detected": detected,
+                  "faces": [face.as_json() for face in faces]})
             result.frames = shown + 1
             if writer is not None or display:
                 elapsed = time.perf_counter() - started

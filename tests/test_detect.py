@@ -367,6 +367,40 @@ def test_a_stream_lost_for_good_keeps_the_frames_seen_and_fails(model_path, tmp_
     assert numbers == sorted(set(numbers)) and numbers[-1] == 7  # the second connection's frames go on from 5
 
 
+def test_json_lines_are_written_as_the_frames_come(model_path, tmp_path, monkeypatch):
+    """A camera watched for hours: each frame's record is on disk before the next frame, the run's
+    summary last."""
+    from detect import video
+
+    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(8)))
+    report = tmp_path / "camera.jsonl"
+    lines_before_each_frame = []
+
+    def find(rgb):
+        lines_before_each_frame.append(len(report.read_text().splitlines()) if report.exists() else 0)
+        return []
+
+    monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (find, None))
+    result = CliRunner().invoke(main, ["video", "clip.mp4", "--model", str(model_path), "--no-display",
+                                       "--every", "1", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [record["frame"] for record in lines[:-1]] == list(range(8))
+    assert lines_before_each_frame == list(range(8))
+    assert lines[-1]["source"] == "clip.mp4" and lines[-1]["frames"] == 8 and lines[-1]["failure"] is None
+    assert "records" not in lines[-1]
+
+
+def test_records_given_away_as_they_come_are_not_kept():
+    from detect.video import VideoSource, process_video
+
+    given = []
+    result = process_video(VideoSource("clip.mp4", CountingCapture(5)), lambda rgb: [], every=2, on_record=given.append)
+    assert result.records == [] and result.frames == 5
+    assert [(record["frame"], record["detected"]) for record in given] == [(0, True), (1, False), (2, True), (3, False),
+                                                                           (4, True)]
+
+
 def test_ctrl_c_while_the_model_loads_ends_quietly_with_status_130(model_path, clip, tmp_path, monkeypatch):
     def loading(*args, **kwargs):
         raise KeyboardInterrupt  # TensorFlow takes seconds to load: long enough to change one's mind
