@@ -125,6 +125,26 @@ def test_manifest_gives_splits_and_boxes_for_crops_and_whole_images(tmp_path):
     ]
 
 
+def test_images_added_to_a_generated_dataset_by_hand_are_used_and_counted(tmp_path):
+    """Real masked photos dropped into a generated dataset's with_mask/ are not in its manifest:
+    they are taken as face crops, split by their names, and said to be there, not passed over."""
+    for label in ("with_mask", "without_mask"):
+        save_rgb(tmp_path / label / "a_0.jpg", GREY)
+    save_rgb(tmp_path / "with_mask" / "my_photo.jpg", GREY)
+    save_rgb(tmp_path / "with_mask" / "another.png", GREY)
+    records = [{"path": f"{label}/a_0.jpg", "label": label, "split": "val", "box": [1, 2, 30, 31]}
+               for label in ("with_mask", "without_mask")]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    samples, labels, source = load_samples(tmp_path)
+    assert source == "manifest; 2 images not in it by their file names"
+    assert [(s.path.name, s.label, s.split, s.box) for s in samples] == [
+        ("a_0.jpg", "with_mask", "val", (1, 2, 30, 31)),
+        ("a_0.jpg", "without_mask", "val", (1, 2, 30, 31)),
+        ("another.png", "with_mask", split_of(pair_key(tmp_path / "another.png", labels)), None),
+        ("my_photo.jpg", "with_mask", split_of(pair_key(tmp_path / "my_photo.jpg", labels)), None),
+    ]
+
+
 def test_several_folders_train_together_each_with_the_labels_it_has(tmp_path):
     generated, mine, mine_too = tmp_path / "generated", tmp_path / "mine", tmp_path / "mine_too"
     records = []

@@ -74,7 +74,7 @@ def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, si
         _fail(error)
     except KeyboardInterrupt:
         exit_interrupted(f"the work done so far, in {run_folder(model_path) / 'unfinished'},")
-    named = [folder for folder, source in summary["split_from"].items() if source != "manifest"]
+    named = [folder for folder, source in summary["split_from"].items() if source == "file names"]
     if named:
         click.echo(f"note: {', '.join(named)} {'has' if len(named) == 1 else 'have'} no generator manifest; split by "
                    f"file name, paired names kept together, and copies of one picture (mirrored, resized, "

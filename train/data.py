@@ -96,17 +96,22 @@ def load_samples(data: Path, at_least: int = 2) -> tuple[list[Sample], list[str]
     split was decided.
 
     The third value is ``"manifest"`` or ``"file names"``; the latter keeps paired names
-    together but knows nothing of source photos.
+    together but knows nothing of source photos. Images put into a generated dataset's label
+    folders by hand (your own masked photos, say) are not in its manifest: they are taken as face
+    crops and split by their names, and the third value says how many there are.
     """
     folders = class_folders(data, at_least)
     labels = list(folders)
+    by_name = [Sample(path, label, split_of(pair_key(path, labels)))
+               for label, paths in folders.items() for path in paths]
     if (data / MANIFEST).is_file():
         samples = manifest_samples(data, labels)
         if {s.label for s in samples} == set(labels):
-            return samples, labels, "manifest"
-    samples = [Sample(path, label, split_of(pair_key(path, labels)))
-               for label, paths in folders.items() for path in paths]
-    return samples, labels, "file names"
+            listed = {sample.path for sample in samples}
+            added = [sample for sample in by_name if sample.path not in listed]
+            how = f"manifest; {len(added)} image{'s' if len(added) != 1 else ''} not in it by their file names"
+            return samples + added, labels, how if added else "manifest"
+    return by_name, labels, "file names"
 
 
 def load_folders(folders: list[Path]) -> tuple[list[Sample], list[str], dict[Path, str]]:
