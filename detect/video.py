@@ -295,10 +295,15 @@ class RecordLines:
         self.file = None
 
     def write(self, record: dict) -> None:
-        if self.file is None:
-            self.file = open(self.path, "w", encoding="utf-8")
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        """Add one line; an OSError (a full disk) names the file."""
+        try:
+            if self.file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.path, "w", encoding="utf-8")
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as error:
+            raise OSError(error.errno, error.strerror or str(error), str(self.path)) from None
 
     def close(self, summary: dict | None = None) -> None:
         """Add ``summary`` (when the run saw frames) and close the file."""

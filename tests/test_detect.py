@@ -373,7 +373,7 @@ def test_json_lines_are_written_as_the_frames_come(model_path, tmp_path, monkeyp
     from detect import video
 
     monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(8)))
-    report = tmp_path / "camera.jsonl"
+    report = tmp_path / "not_yet_made" / "camera.jsonl"
     lines_before_each_frame = []
 
     def find(rgb):
@@ -389,6 +389,15 @@ def test_json_lines_are_written_as_the_frames_come(model_path, tmp_path, monkeyp
     assert lines_before_each_frame == list(range(8))
     assert lines[-1]["source"] == "clip.mp4" and lines[-1]["frames"] == 8 and lines[-1]["failure"] is None
     assert "records" not in lines[-1]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_json_lines_on_a_full_disk_fail_naming_the_file():
+    from detect.video import RecordLines
+
+    lines = RecordLines(Path("/dev/full"))  # every write to it fails as on a full disk
+    with pytest.raises(OSError, match="No space left on device.*/dev/full"):
+        lines.write({"frame": 0})
 
 
 def test_records_given_away_as_they_come_are_not_kept():

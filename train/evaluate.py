@@ -13,13 +13,14 @@ while the classifier learnt, and ``detect`` shows it, the face box.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from augment.faces import face_box, find_faces
 from augment.images import write_atomic
-from train.data import DataError, Sample, class_folders, load_samples
+from train.data import DataError, Sample, load_samples
 from train.features import decode_images
 from train.metrics import classification_report
 from train.model import load_classifier
@@ -49,15 +50,15 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     classifier = load_classifier(model_path)
     samples: list[Sample] = []
     for folder in [data] if isinstance(data, Path) else data:
-        folders = class_folders(folder, at_least=1)
-        unknown = sorted(set(folders) - set(classifier.labels))
+        # A generated dataset's samples carry the manifest's boxes, one per face.
+        its_samples, labels, _ = load_samples(folder, at_least=1)
+        unknown = sorted(set(labels) - set(classifier.labels))
         if unknown:
             raise DataError(f"{folder}: folder(s) {', '.join(unknown)} are labels the model does not know "
                             f"({', '.join(classifier.labels)})")
         if detect:  # one face per image, the one found
-            samples += [Sample(path, label, "") for label, paths in folders.items() for path in paths]
-        else:  # a generated dataset's samples carry the manifest's boxes, one per face
-            samples += load_samples(folder, at_least=1)[0]
+            its_samples = list({sample.path: replace(sample, box=None) for sample in its_samples}.values())
+        samples += its_samples
     paths = [sample.path for sample in samples]
     true = np.array([classifier.labels.index(sample.label) for sample in samples])
     found = [False] * len(paths)
