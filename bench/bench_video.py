@@ -28,7 +28,8 @@ sys.path.insert(0, str(PROJECT))
 from augment.faces import detect_boxes  # noqa: E402
 from detect.draw import draw_faces  # noqa: E402
 from detect.faces import LabelledFace, make_labeller  # noqa: E402
-from detect.video import open_source, process_video  # noqa: E402
+from detect.sources import open_source  # noqa: E402
+from detect.video import process_video  # noqa: E402
 from train.model import load_classifier  # noqa: E402
 from train.views import plain_view  # noqa: E402
 

@@ -222,7 +222,8 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
     from tqdm import tqdm
 
     from augment.images import write_atomic
-    from detect.video import RecordLines, display_available, open_source, process_video, quiet_capture_backends
+    from detect.sources import open_source, quiet_capture_backends
+    from detect.video import RecordLines, display_available, process_video
 
     quiet_capture_backends()
     require_writable(json_path)

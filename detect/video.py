@@ -1,11 +1,13 @@
-"""Masks in a video file or a webcam stream, fast on a small CPU.
+"""Masks in a video file or a webcam stream, fast on a small CPU: the loop and its outputs.
 
-Frames are decoded on a thread of their own; faces are detected on a downscaled copy every
-``every`` frames and the boxes mapped back; all faces of a frame are classified in one batch by a
-compiled function. Between detections the last labelled boxes are held (the scene rarely moves
-far in a few frames). From a camera, a frame that arrives while the last is still being worked on
-is dropped, so the picture stays live. A window with a live FPS overlay is shown only when asked
-for and when the OpenCV build has a GUI and there is a display.
+Frames come decoded from a thread of their own (``detect.sources``); faces are detected on a
+downscaled copy every ``every`` frames and the boxes mapped back; all faces of a frame are
+classified in one batch by a compiled function. Between detections the last labelled boxes are
+held (the scene rarely moves far in a few frames). From a camera, a frame that arrives while the
+last is still being worked on is dropped, so the picture stays live. A window with a live FPS
+overlay is shown only when asked for and when the OpenCV build has a GUI and there is a display.
+The labelled frames go to an MP4 (``VideoOut``) and to JSON, whole at the end or line by line
+(``RecordLines``).
 """
 
 from __future__ import annotations
@@ -14,238 +16,22 @@ import contextlib
 import json
 import math
 import os
-import queue
-import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from augment.images import staged
-from augment.interrupts import ctrl_c_noted, wait_in_steps
+from detect import sources
 from detect.draw import draw_faces
 from detect.faces import Labeller
+from detect.sources import SourceLost, VideoError, VideoSource, frames
 
-
-class VideoError(ValueError):
-    """A video source or output that cannot be used; the message names it and says why."""
-
-
-# Stream protocols of IP cameras: such a stream is live, as a webcam is (frames it sends while one
-# is worked on are dropped; it has no end). An http(s) or file URL may well be a file: every frame.
-LIVE_PROTOCOLS = ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt")
-# How long a stream may take to open, or to send a frame, before it counts as lost; how often,
-# and how far apart, a lost stream is opened again before the run gives it up.
-STREAM_TIMEOUT_MS = 10_000
-RECONNECT_TRIES = 3
-RECONNECT_PAUSE_S = 2.0
 # The highest frame rate of an annotated video made from a file (the JSON keeps every frame).
 MAX_FILE_VIDEO_FPS = 60.0
-
-
-def is_camera(source: str) -> bool:
-    """Whether a video source names a camera (its index, a number) rather than a file."""
-    return source.isdigit()
-
-
-def stream_protocol(source: str) -> str | None:
-    """The protocol of a video source given as a URL (``rtsp://...`` gives ``"rtsp"``); None for a path."""
-    found = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
-    return found.group(1).lower() if found else None
-
-
-def is_live(source: str) -> bool:
-    """Whether a video source runs live, a camera or an IP camera's stream, rather than a file."""
-    return is_camera(source) or stream_protocol(source) in LIVE_PROTOCOLS
-
-
-def quiet_capture_backends() -> None:
-    """Keep FFmpeg's and OpenCV's own capture warnings ("No JPEG data found", "can't open camera by
-    index") off the terminal: ``open_source`` says what is wrong in one line. Either environment
-    variable, set by the user, wins."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET, read at the first capture
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-
-@dataclass
-class VideoSource:
-    """An opened video: its name as given, its capture and, from a file or a stream, the first
-    frame, already read to prove that it decodes (``frames`` gives it first)."""
-
-    name: str
-    capture: cv2.VideoCapture
-    first: np.ndarray | None = None
-
-    @property
-    def live(self) -> bool:
-        return is_live(self.name)
-
-    @property
-    def length(self) -> int | None:
-        """How many frames a file says it holds (some containers only estimate it); None from a
-        camera, or when the file does not say."""
-        count = 0 if self.live else int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        return count if count > 0 else None
-
-
-def open_source(source: str) -> VideoSource:
-    """Open a video file, a camera when ``source`` is a number, or a stream given as a URL
-    (``rtsp://`` from an IP camera, ``http://``); ``VideoError`` if it cannot be used.
-
-    A file or a stream must give a first frame: FFmpeg opens some files it cannot decode (a text
-    file named .jpg), which would otherwise pass for a video of no frames. A stream that does not
-    open or send a frame within ``STREAM_TIMEOUT_MS`` counts as lost.
-    """
-    if is_camera(source):
-        capture = cv2.VideoCapture(int(source))
-        if not capture.isOpened():
-            raise VideoError(f"{source}: no camera with this index")
-        return VideoSource(source, capture)
-    if stream_protocol(source) is not None:
-        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-                                                            cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
-        problem = "cannot be opened or read as a video stream"
-    elif not Path(source).is_file():
-        raise VideoError(f"{source}: video file not found")
-    else:
-        capture = cv2.VideoCapture(source)
-        problem = "cannot be read as a video (not a video file, or in a format this OpenCV cannot decode)"
-    readable, first = capture.read() if capture.isOpened() else (False, None)
-    if not readable:
-        capture.release()
-        raise VideoError(f"{source}: {problem}")
-    return VideoSource(source, capture, first)
-
-
-def frame_time(position_ms: float, number: int, fps: float) -> float:
-    """Seconds into a video file of its frame ``number``: the decoder's time stamp for it
-    (``position_ms``, right where the frame rate varies, as phones record in dim light), or
-    ``number / fps`` where the file gives none."""
-    return position_ms / 1000 if position_ms > 0 or number == 0 else number / fps
-
-
-def _after(number: int) -> str:
-    return f" after frame {number - 1}" if number else ""
-
-
-class SourceLost(VideoError):
-    """Frames stopped coming before the source's end: a frame that cannot be decoded, a camera that
-    stopped sending, a stream that could not be opened again. The frames before it were given."""
-
-
-def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, first: np.ndarray | None = None,
-           fps: float = 30.0, reopen: Callable[[], VideoSource] | None = None
-           ) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Decoded BGR frames, each with its number in the source and its time in seconds, read ahead
-    on a background thread; ``first``, a frame already read from ``capture``, comes first.
-
-    From a file every frame comes, in order (decoding overlaps detection), timed as the file says
-    (``frame_time``; ``fps`` where it says nothing). From a ``live`` source (a camera) only the
-    newest frame is kept: one that has not been taken when the next arrives is dropped, so what is
-    shown never lags the camera, however slow detection is; its time is counted from the first
-    frame's arrival.
-
-    A live source has no end: when it stops sending, ``reopen`` (opening it again) is tried
-    ``RECONNECT_TRIES`` times, ``RECONNECT_PAUSE_S`` apart, and the frames go on, numbered and timed
-    on. ``SourceLost`` is raised, after the frames before it, when a live source is lost for good
-    or a frame cannot be decoded.
-    """
-    queued: queue.Queue = queue.Queue(maxsize=buffered)
-    newest: list[tuple[int, float, np.ndarray]] = []
-    arrived = threading.Condition()
-    ended = threading.Event()
-    stop = threading.Event()
-    reconnecting = threading.Event()
-    failed: list[str] = []
-    tries = 0  # tries in a row to open a lost live source again, with no frame since
-
-    def reopened(number: int) -> VideoSource | None:
-        """The live source opened again after frame ``number`` - 1; None when the run stops first.
-        ``SourceLost`` once RECONNECT_TRIES tries in a row have given no frame."""
-        nonlocal tries
-        reconnecting.set()
-        try:
-            while tries < RECONNECT_TRIES:
-                if stop.wait(RECONNECT_PAUSE_S):
-                    return None
-                tries += 1
-                with contextlib.suppress(VideoError):
-                    return reopen()
-        finally:
-            reconnecting.clear()
-        raise SourceLost(f"no frame came{_after(number)}, and {RECONNECT_TRIES} tries to open it again "
-                         f"({RECONNECT_PAUSE_S:g} s apart) gave none")
-
-    def read() -> None:
-        nonlocal tries
-        number, started, current, pending = 0, 0.0, capture, first
-        try:
-            while not stop.is_set():
-                ok, frame = (True, pending) if pending is not None else current.read()
-                pending = None
-                if not ok and live and reopen is not None:
-                    current.release()
-                    if (again := reopened(number)) is None:
-                        break
-                    current, pending = again.capture, again.first
-                    continue
-                if not ok:
-                    if live:
-                        raise SourceLost(f"no frame came{_after(number)}")
-                    break
-                tries = 0
-                if live:
-                    arrival = time.monotonic()
-                    started = arrival if number == 0 else started
-                    with arrived:
-                        newest[:] = [(number, arrival - started, frame)]
-                        arrived.notify()
-                else:  # the capture stands just past this frame, the given first one too
-                    queued.put((number, frame_time(current.get(cv2.CAP_PROP_POS_MSEC), number, fps), frame))
-                number += 1
-        except SourceLost as error:
-            failed.append(str(error))
-        except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
-            failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
-        finally:  # whatever happened, the stream ends: nothing waits for a frame that will not come
-            current.release()
-            if live:
-                with arrived:
-                    ended.set()
-                    arrived.notify()
-            else:
-                queued.put(None)
-
-    def take(timeout: float) -> tuple[int, float, np.ndarray] | None:
-        if not live:
-            return queued.get(timeout=timeout)
-        with arrived:
-            if not arrived.wait_for(lambda: newest or ended.is_set(), timeout):
-                raise queue.Empty
-            return newest.pop() if newest else None
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        with ctrl_c_noted() as interrupted:  # Ctrl-C is raised between waits, never inside the lock's
-            while (item := wait_in_steps(take, interrupted, queue.Empty)) is not None:
-                yield item
-        if failed:
-            raise SourceLost(failed[0])
-    finally:
-        stop.set()
-        # A reader opening a stream again may take STREAM_TIMEOUT_MS to notice; it releases what it
-        # opens by itself, so stopping does not wait for it.
-        while reader.is_alive() and not reconnecting.is_set():  # unblock a reader waiting on a full queue
-            try:
-                queued.get_nowait()
-            except queue.Empty:
-                reader.join(0.05)
 
 
 def display_available() -> bool:
@@ -317,7 +103,7 @@ def process_video(source: VideoSource, find: Labeller, every: int = 3, out: Path
                   display: bool = False, max_frames: int | None = None,
                   on_frame: Callable[[int], None] | None = None,
                   on_record: Callable[[dict], None] | None = None) -> VideoResult:
-    """Run the whole loop on ``source`` (from ``open_source``), and release it.
+    """Run the whole loop on ``source`` (from ``sources.open_source``), and release it.
 
     ``find`` labels the faces of a frame (``detect.faces.make_labeller``, made to detect on a
     reduced copy); it runs every ``every`` frames. With ``out`` the annotated video is written
@@ -397,7 +183,7 @@ def _label_frames(source: VideoSource, find: Labeller, every: int, writer: Video
     """``process_video``'s loop over the frames; Ctrl-C ends it with the frames seen."""
     result, faces, previous, start = VideoResult(), [], -1, 0.0
     keep = on_record or result.records.append
-    reopen = (lambda: open_source(source.name)) if source.live else None
+    reopen = (lambda: sources.open_source(source.name)) if source.live else None
     started = time.perf_counter()
     try:
         for shown, (number, seconds, bgr) in enumerate(frames(source.capture, live=source.live, first=source.first,

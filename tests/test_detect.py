@@ -344,17 +344,17 @@ def test_ctrl_c_ends_a_video_run_and_keeps_the_frames_seen(model_path, clip, tmp
 
 
 def test_a_stream_lost_for_good_keeps_the_frames_seen_and_fails(model_path, tmp_path, monkeypatch):
-    from detect import video
+    from detect import sources
 
-    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
-    sources = iter([CountingCapture(5, sizes={0: (64, 48)}), CountingCapture(3, sizes={0: (64, 48)})])
+    monkeypatch.setattr(sources, "RECONNECT_PAUSE_S", 0.01)
+    connections = iter([CountingCapture(5, sizes={0: (64, 48)}), CountingCapture(3, sizes={0: (64, 48)})])
 
     def open_source(name):  # the stream opens, and once again when lost; then it is gone
-        if (capture := next(sources, None)) is None:
-            raise video.VideoError(f"{name}: cannot be opened or read as a video stream")
-        return video.VideoSource(name, capture, capture.read()[1])
+        if (capture := next(connections, None)) is None:
+            raise sources.VideoError(f"{name}: cannot be opened or read as a video stream")
+        return sources.VideoSource(name, capture, capture.read()[1])
 
-    monkeypatch.setattr(video, "open_source", open_source)
+    monkeypatch.setattr(sources, "open_source", open_source)
     monkeypatch.setattr("detect.cli._labeller", lambda *args, **kwargs: (lambda rgb: [], None))
     report = tmp_path / "video.json"
     result = CliRunner().invoke(main, ["video", "rtsp://cam/1", "--model", str(model_path),
@@ -370,9 +370,9 @@ def test_a_stream_lost_for_good_keeps_the_frames_seen_and_fails(model_path, tmp_
 def test_json_lines_are_written_as_the_frames_come(model_path, tmp_path, monkeypatch):
     """A camera watched for hours: each frame's record is on disk before the next frame, the run's
     summary last."""
-    from detect import video
+    from detect import sources
 
-    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(8)))
+    monkeypatch.setattr(sources, "open_source", lambda name: sources.VideoSource(name, CountingCapture(8)))
     report = tmp_path / "not_yet_made" / "camera.jsonl"
     lines_before_each_frame = []
 
@@ -401,7 +401,8 @@ def test_json_lines_on_a_full_disk_fail_naming_the_file():
 
 
 def test_records_given_away_as_they_come_are_not_kept():
-    from detect.video import VideoSource, process_video
+    from detect.sources import VideoSource
+    from detect.video import process_video
 
     given = []
     result = process_video(VideoSource("clip.mp4", CountingCapture(5)), lambda rgb: [], every=2, on_record=given.append)
@@ -463,7 +464,7 @@ class CountingCapture:
 
 @pytest.mark.parametrize("live", [False, True])
 def test_a_file_gives_every_frame_and_a_camera_only_the_newest(live):
-    from detect.video import SourceLost, frames
+    from detect.sources import SourceLost, frames
 
     capture = CountingCapture(30, gated=True)
     stream = frames(capture, buffered=64, live=live, fps=10.0)
@@ -485,7 +486,7 @@ def test_a_file_gives_every_frame_and_a_camera_only_the_newest(live):
 
 
 def test_leaving_a_live_stream_early_stops_its_reader():
-    from detect.video import frames
+    from detect.sources import frames
 
     capture = CountingCapture(10**9)
     stream = frames(capture, live=True)
@@ -499,7 +500,7 @@ def test_leaving_a_live_stream_early_stops_its_reader():
 
 @pytest.mark.parametrize("live", [False, True])
 def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
-    from detect.video import SourceLost, frames
+    from detect.sources import SourceLost, frames
 
     capture = CountingCapture(30, broken_at=3)
     taken = []
@@ -510,21 +511,21 @@ def test_a_stream_that_breaks_ends_with_the_reason_instead_of_hanging(live):
 
 
 def test_a_lost_stream_is_opened_again_and_its_frames_go_on(monkeypatch):
-    from detect import video
+    from detect import sources
 
-    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
+    monkeypatch.setattr(sources, "RECONNECT_PAUSE_S", 0.01)
     first, second = CountingCapture(3), CountingCapture(2)
     opened = []
 
     def reopen():
         opened.append(len(opened))
         if len(opened) != 2:  # the camera is not back yet, then gone for good
-            raise video.VideoError("rtsp://cam/1: cannot be opened or read as a video stream")
-        return video.VideoSource("rtsp://cam/1", second)
+            raise sources.VideoError("rtsp://cam/1: cannot be opened or read as a video stream")
+        return sources.VideoSource("rtsp://cam/1", second)
 
     taken = []
-    with pytest.raises(video.SourceLost, match="no frame came after frame 4, and 3 tries"):
-        for number, _, _ in video.frames(first, buffered=64, live=True, reopen=reopen):
+    with pytest.raises(sources.SourceLost, match="no frame came after frame 4, and 3 tries"):
+        for number, _, _ in sources.frames(first, buffered=64, live=True, reopen=reopen):
             taken.append(number)
             time.sleep(0.02)  # slower than the source: the newest frame only
     assert len(opened) == 5  # one failed, one gave frames, then three in a row failed
@@ -533,7 +534,7 @@ def test_a_lost_stream_is_opened_again_and_its_frames_go_on(monkeypatch):
 
 
 def test_a_camera_that_stops_sending_is_lost_without_a_reopener():
-    from detect.video import SourceLost, frames
+    from detect.sources import SourceLost, frames
 
     capture = CountingCapture(2)
     with pytest.raises(SourceLost, match="no frame came after frame 1$"):
@@ -543,7 +544,7 @@ def test_a_camera_that_stops_sending_is_lost_without_a_reopener():
 
 @pytest.mark.parametrize("live", [False, True])
 def test_ctrl_c_while_waiting_for_a_frame_stops_the_stream(live, ctrl_c_default):
-    from detect.video import frames
+    from detect.sources import frames
 
     capture = CountingCapture(30, gated=True)  # the second frame comes only after Ctrl-C
     stream = frames(capture, live=live)
@@ -562,7 +563,7 @@ def test_ctrl_c_while_waiting_for_a_frame_stops_the_stream(live, ctrl_c_default)
 
 
 def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
-    from detect.video import frames, open_source
+    from detect.sources import frames, open_source
 
     source = open_source(str(clip))
     assert not source.live and source.first is not None and source.length == 12
@@ -578,7 +579,7 @@ def test_a_file_is_opened_once_and_its_probed_first_frame_comes_first(clip):
 
 
 def test_a_stream_url_is_opened_as_a_video_and_an_ip_cameras_runs_live(clip):
-    from detect.video import VideoError, frames, is_live, open_source
+    from detect.sources import VideoError, frames, is_live, open_source
 
     assert [is_live(s) for s in ("0", "rtsp://cam.local/1", "RTSP://cam/1", "http://host/clip.mp4", "clip.mp4",
                                  "C:/clips/a.mp4")] == [True, True, True, False, False, False]
@@ -590,7 +591,7 @@ def test_a_stream_url_is_opened_as_a_video_and_an_ip_cameras_runs_live(clip):
 
 
 def test_frames_are_timed_by_the_files_stamps_where_the_frame_rate_varies():
-    from detect.video import frame_time, frames
+    from detect.sources import frame_time, frames
 
     stamps = [0.0, 33.3, 66.7, 100.0, 200.0, 300.0]  # 30 frames a second, then 10 (a phone in dim light)
     capture = CountingCapture(6, stamps=stamps)
@@ -599,7 +600,8 @@ def test_frames_are_timed_by_the_files_stamps_where_the_frame_rate_varies():
 
 
 def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path):
-    from detect.video import VideoSource, process_video
+    from detect.sources import VideoSource
+    from detect.video import process_video
 
     capture = CountingCapture(6, sizes={0: (64, 48), 3: (32, 24)}, sizeless=True)  # and changes size
     out = tmp_path / "out.mp4"
@@ -613,7 +615,8 @@ def test_an_annotated_video_keeps_every_frame_at_the_first_frames_size(tmp_path)
 
 
 def test_an_annotated_video_of_a_variable_rate_file_keeps_its_time(tmp_path):
-    from detect.video import VideoSource, process_video
+    from detect.sources import VideoSource
+    from detect.video import process_video
 
     # 30 frames a second for 0.1 s, then 5 (a phone in dim light); the file says 10 on average.
     stamps = [0.0, 33.3, 66.7, 100.0, 300.0, 500.0, 700.0]
@@ -631,7 +634,8 @@ def test_an_annotated_video_of_a_variable_rate_file_keeps_its_time(tmp_path):
 
 
 def test_a_file_reporting_its_time_base_for_a_frame_rate_gets_a_playable_video(tmp_path):
-    from detect.video import MAX_FILE_VIDEO_FPS, VideoSource, process_video
+    from detect.sources import VideoSource
+    from detect.video import MAX_FILE_VIDEO_FPS, process_video
 
     stamps = [n * 1000 / 30 for n in range(15)]  # half a second at 30 frames a second ...
     capture = CountingCapture(15, sizes={0: (64, 48)}, stamps=stamps, fps=1000.0)  # ... said to be 1000 (WebM)
@@ -644,11 +648,12 @@ def test_a_file_reporting_its_time_base_for_a_frame_rate_gets_a_playable_video(t
 
 
 def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path, monkeypatch):
-    from detect import video
-    from detect.video import VideoSource, process_video
+    from detect import sources
+    from detect.sources import VideoSource
+    from detect.video import process_video
 
-    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
-    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(0)))
+    monkeypatch.setattr(sources, "RECONNECT_PAUSE_S", 0.01)
+    monkeypatch.setattr(sources, "open_source", lambda name: sources.VideoSource(name, CountingCapture(0)))
 
     capture = CountingCapture(50, sizes={0: (64, 48)})  # frames come faster than they are worked on
 
@@ -665,7 +670,8 @@ def test_a_camera_video_keeps_the_cameras_time_through_dropped_frames(tmp_path, 
 
 
 def test_a_video_that_breaks_keeps_the_frames_before_it_and_says_why(tmp_path):
-    from detect.video import VideoSource, process_video
+    from detect.sources import VideoSource
+    from detect.video import process_video
 
     out = tmp_path / "out.mp4"
     out.write_bytes(b"last run's video")
@@ -680,14 +686,14 @@ def test_a_video_that_breaks_keeps_the_frames_before_it_and_says_why(tmp_path):
 
 
 def test_a_camera_lost_before_its_first_frame_leaves_the_earlier_video_whole(tmp_path, monkeypatch):
-    from detect import video
+    from detect import sources, video
 
-    monkeypatch.setattr(video, "RECONNECT_PAUSE_S", 0.01)
-    monkeypatch.setattr(video, "open_source", lambda name: video.VideoSource(name, CountingCapture(0)))
+    monkeypatch.setattr(sources, "RECONNECT_PAUSE_S", 0.01)
+    monkeypatch.setattr(sources, "open_source", lambda name: sources.VideoSource(name, CountingCapture(0)))
     out = tmp_path / "out.mp4"
     out.write_bytes(b"last run's video")
-    with pytest.raises(video.SourceLost, match="^0: no frame came, and 3 tries to open it again"):
-        video.process_video(video.VideoSource("0", CountingCapture(0)), lambda rgb: [], out=out)
+    with pytest.raises(sources.SourceLost, match="^0: no frame came, and 3 tries to open it again"):
+        video.process_video(sources.VideoSource("0", CountingCapture(0)), lambda rgb: [], out=out)
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"] and out.read_bytes() == b"last run's video"
 
 
