@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import multiprocessing
 import os
 import queue
-import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -15,13 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-import cv2
 from tqdm import tqdm
 
 from augment import dataset, faces, outputs
 from augment.dataset import MAX_SEED, DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, held, write_atomic
 from augment.interrupts import ctrl_c_noted, wait_in_steps
+from augment.processes import package_on_search_path, quiet_worker, worker_context
 from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
@@ -36,10 +34,7 @@ MAX_WORKER_DEATHS = 3
 def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle]) -> None:
     _WORKER.update(raw=raw, out=out, settings=settings, styles=styles)
     if multiprocessing.parent_process() is not None:
-        # Ctrl-C reaches every process of the terminal's group; the main process alone answers it
-        # (it stops the pool and says how to resume), so workers do not each print a traceback.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        cv2.setNumThreads(1)
+        quiet_worker()
         faces.load_models()
         if settings.detector == faces.SCENE_DETECTOR:
             # One thread each, as for OpenCV: the workers already keep every core busy.
@@ -61,16 +56,6 @@ def _load_scene_detector(settings: Settings) -> None:
 def _work(task: tuple[str, str]) -> ImageResult:
     source, stem = task
     return dataset.process_image(_WORKER["raw"], _WORKER["out"], source, stem, _WORKER["settings"], _WORKER["styles"])
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Start workers from a server process that has imported the heavy modules once (spawned
-    afresh where the platform has no such server)."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
-        context.set_forkserver_preload(["augment.dataset"])
-    return context
 
 
 def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Callable[[str], object],
@@ -127,7 +112,8 @@ def _pool_results(waiting: collections.deque, workers: int, state: tuple,
     finished: queue.SimpleQueue = queue.SimpleQueue()
     in_hand: dict[Future, tuple[str, str]] = {}
     suspects: list[tuple[str, str]] = []
-    pool = ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_start_worker, initargs=state)
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context(("augment.dataset",)), initializer=_start_worker,
+                               initargs=state)
 
     def hand_out_one() -> None:
         if waiting and not suspects:
@@ -143,7 +129,7 @@ def _pool_results(waiting: collections.deque, workers: int, state: tuple,
     try:
         # A few tasks ahead per worker, not all: a task handed out holds a future and its
         # bookkeeping, 2.2 KB (measured), which for a folder of 200,000 photos is 435 MB.
-        with _package_on_search_path():  # the workers (and their server) start with the first tasks
+        with package_on_search_path():  # the workers (and their server) start with the first tasks
             for _ in range(ahead * workers):
                 hand_out_one()
         while in_hand:
@@ -159,27 +145,6 @@ def _pool_results(waiting: collections.deque, workers: int, state: tuple,
     finally:  # after an error or Ctrl-C, the images not yet begun are dropped
         pool.shutdown(wait=True, cancel_futures=True)
     return suspects
-
-
-@contextlib.contextmanager
-def _package_on_search_path() -> Iterator[None]:
-    """PYTHONPATH led by the folder this ``augment`` package was imported from, while a pool starts.
-
-    Before Python 3.12.8 the server process imports the preloaded modules without this
-    process's ``sys.path`` (CPython issue gh-117378): run from a copy of the project other than
-    the installed one, the workers would silently run the installed copy's code. The server
-    takes its environment when it starts, so the variable is put back right after.
-    """
-    saved = os.environ.get("PYTHONPATH")
-    here = str(Path(__file__).resolve().parent.parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join([here, saved] if saved else [here])
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:

@@ -9,6 +9,8 @@ import signal
 import threading
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from augment.processes import package_on_search_path, quiet_worker, worker_context
+
 # How often a wait that defers Ctrl-C looks whether it came.
 POLL_SECONDS = 0.1
 
@@ -53,18 +55,26 @@ def wait_in_steps(get: Callable[[float], T], interrupted: Callable[[], bool],
     raise KeyboardInterrupt
 
 
-def in_order(work: Callable[[T], R], items: Iterable[T], threads: int, ahead: int) -> Iterator[R]:
-    """``work(item)`` for every item, run on ``threads`` threads and yielded in the items' order,
+def in_order(work: Callable[[T], R], items: Iterable[T], workers: int, ahead: int, processes: bool = False
+             ) -> Iterator[R]:
+    """``work(item)`` for every item, run by ``workers`` threads and yielded in the items' order,
     at most ``ahead`` items begun before their turn (so finished work waiting for an earlier item
     stays bounded). Work that releases Python's lock (decoding, TensorFlow, OpenCV) overlaps.
+    With ``processes`` the workers are processes (``augment.processes``), for work that holds the
+    lock, as dlib's detectors do: ``work`` must then be a module's function, and it and the items
+    must pickle; each process loads what it needs once.
 
     Ctrl-C raises KeyboardInterrupt at the next wait for a result; work not yet begun is
-    dropped, and what is under way is finished first. An exception of ``work`` is raised in turn.
+    dropped, and what is under way is finished first. An exception of ``work`` is raised in turn
+    (a worker process that died: ``BrokenProcessPool``).
     """
     pending = iter(items)
-    with ctrl_c_noted() as interrupted, concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        begun = collections.deque(pool.submit(work, item) for item in itertools.islice(pending, max(ahead, 1)))
+    pool = (concurrent.futures.ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=quiet_worker)
+            if processes else concurrent.futures.ThreadPoolExecutor(workers))
+    with ctrl_c_noted() as interrupted:
         try:
+            with package_on_search_path() if processes else contextlib.nullcontext():  # processes start here
+                begun = collections.deque(pool.submit(work, item) for item in itertools.islice(pending, max(ahead, 1)))
             while begun:
                 result = wait_in_steps(begun.popleft().result, interrupted, concurrent.futures.TimeoutError)
                 begun.extend(pool.submit(work, item) for item in itertools.islice(pending, 1))

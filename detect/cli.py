@@ -159,7 +159,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     # Two images at a time: one's faces are classified (TensorFlow) while the next one's are found
     # (dlib), a fifth quicker on a folder. A bar for a folder's worth, under the lines of what was
     # found (written above it, not through it).
-    labelling = in_order(labelled, files, threads=2, ahead=4)
+    labelling = in_order(labelled, files, workers=2, ahead=4)
     bar = tqdm(zip(files, targets, labelling), total=len(files), desc="images", unit="img", disable=len(files) < 2,
                leave=False)
     try:

@@ -1,4 +1,5 @@
 """Ctrl-C while the main thread waits on workers: noted, then raised between two waits."""
+import os
 import signal
 import threading
 
@@ -95,7 +96,7 @@ def test_work_on_threads_comes_back_in_order_with_a_bounded_look_ahead():
         return number * 10
 
     results = []
-    for result in in_order(work, range(12), threads=2, ahead=3):
+    for result in in_order(work, range(12), workers=2, ahead=3):
         with lock:
             assert len(begun) <= len(results) + 1 + 3  # never more than 3 begun past the one awaited
         results.append(result)
@@ -110,12 +111,26 @@ def test_an_error_of_the_work_comes_in_its_turn_and_stopping_early_begins_nothin
             raise ValueError("two")
         return number
 
-    results = in_order(work, range(10), threads=2, ahead=2)
+    results = in_order(work, range(10), workers=2, ahead=2)
     assert [next(results), next(results)] == [0, 1]
     with pytest.raises(ValueError, match="two"):
         next(results)
     begun = []
-    stopped = in_order(begun.append, range(100), threads=1, ahead=2)
+    stopped = in_order(begun.append, range(100), workers=1, ahead=2)
     next(stopped)
     stopped.close()
     assert len(begun) <= 3
+
+
+def process_and_square(number: int) -> tuple[int, int]:
+    """Work for a worker process: which process did it, and the answer."""
+    return os.getpid(), number * number
+
+
+def test_work_for_processes_is_done_by_them_and_comes_back_in_order():
+    """For work that holds Python's lock (dlib): the same order and look-ahead, other processes."""
+    from augment.interrupts import in_order
+
+    results = list(in_order(process_and_square, range(8), workers=2, ahead=2, processes=True))
+    assert [square for _, square in results] == [number * number for number in range(8)]
+    assert os.getpid() not in {pid for pid, _ in results}

@@ -13,13 +13,17 @@ while the classifier learnt, and ``detect`` shows it, the face box.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from augment.faces import face_box, find_faces
-from augment.images import write_atomic
+from augment.faces import Box, face_box, find_faces
+from augment.images import ImageError, load_rgb, write_atomic
+from augment.interrupts import in_order
 from train.data import DataError, Sample, load_samples
 from train.features import decode_images
 from train.metrics import classification_report
@@ -28,7 +32,7 @@ from train.report import plot_confusion, worst_errors
 from train.views import face_views
 
 
-def largest_face_box(image: np.ndarray, detector: str = "auto") -> tuple[float, float, float, float] | None:
+def largest_face_box(image: np.ndarray, detector: str = "auto") -> Box | None:
     """The box (x0, y0, x1, y1) of the largest face found in an RGB image, or None."""
     faces = find_faces(image, detector)
     if not faces:
@@ -37,8 +41,26 @@ def largest_face_box(image: np.ndarray, detector: str = "auto") -> tuple[float, 
     return max(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
 
 
+def largest_face_in_file(task: tuple[Path, str]) -> Box | None:
+    """``largest_face_box`` of the image file in ``task`` (path, detector): a worker process's
+    task. None too for a file that cannot be read; decoding it again says why."""
+    path, detector = task
+    try:
+        return largest_face_box(load_rgb(path), detector)
+    except ImageError:
+        return None
+
+
+def largest_faces(paths: list[Path], detector: str, workers: int, progress: bool = True) -> list[Box | None]:
+    """``largest_face_in_file`` of every path, in that order, found by ``workers`` processes: dlib
+    holds Python's lock, so threads would find faces one image at a time."""
+    tasks = [(path, detector) for path in paths]
+    found = in_order(largest_face_in_file, tasks, workers, ahead=2 * workers, processes=workers > 1)
+    return list(tqdm(found, total=len(tasks), desc="faces", unit="img", disable=not progress, leave=False))
+
+
 def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, detector: str = "auto",
-             errors: Path | None = None, progress: bool = True) -> dict:
+             errors: Path | None = None, progress: bool = True, workers: int | None = None) -> dict:
     """The report of one model on one or more labelled folders, each with one label folder or more
     (see the module docstring).
 
@@ -46,6 +68,7 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     ``skipped`` (unreadable files with reasons), ``predictions`` (one per face: one per image but
     in a generated dataset's full pictures) and, with ``detect``, ``faces_found`` / ``whole_image``
     counts, without it ``manifest_boxes`` (the faces framed by a generated dataset's boxes).
+    ``workers``: processes finding the faces with ``detect`` (default: one per core).
     """
     classifier = load_classifier(model_path)
     samples: list[Sample] = []
@@ -61,14 +84,16 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
         samples += its_samples
     paths = [sample.path for sample in samples]
     true = np.array([classifier.labels.index(sample.label) for sample in samples])
-    found = [False] * len(paths)
+    if detect:
+        try:
+            boxes = largest_faces(paths, detector, workers or os.cpu_count() or 1, progress)
+        except BrokenProcessPool:
+            raise DataError(f"{', '.join(map(str, [data] if isinstance(data, Path) else data))}: a process finding "
+                            "the faces died (too little memory?)") from None
+        samples = [replace(sample, box=box) for sample, box in zip(samples, boxes)]
 
     def views_of(index: int, image: np.ndarray) -> np.ndarray:
         # Kept instead of the photo as it is decoded: a folder of large photos need not fit in memory.
-        if detect:
-            box = largest_face_box(image, detector)  # the decoding threads take turns with dlib (augment.faces)
-            found[index] = box is not None
-            return face_views(image, box, classifier.size)
         return face_views(image, samples[index].box, classifier.size)
 
     decoded, skipped = decode_images(paths, progress=progress, reduce=views_of)
@@ -80,7 +105,7 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     report = classification_report(true, predicted, classifier.labels)
     report["skipped"] = skipped
     if detect:
-        report["faces_found"] = sum(found[i] for i in kept)
+        report["faces_found"] = sum(samples[i].box is not None for i in kept)
         report["whole_image"] = len(kept) - report["faces_found"]
     else:
         report["manifest_boxes"] = sum(samples[i].box is not None for i in kept)
