@@ -127,8 +127,9 @@ def _cache_folder() -> Path:
 
 
 # dlib's models may be used by one thread at a time: two threads running HOG together in one
-# process ended in "free(): corrupted unsorted chunks". Threads that find faces (``detect image``,
-# ``train evaluate --detect``) take turns here, while the rest of their work goes on side by side.
+# process ended in "free(): corrupted unsorted chunks". Threads that find faces (``detect image``'s
+# two) take turns here, while the rest of their work goes on side by side; work that is mostly
+# finding faces takes processes instead (``interrupts.in_order``), since dlib holds Python's lock.
 _DLIB_CALLS = threading.Lock()
 
 

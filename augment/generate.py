@@ -62,13 +62,11 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
               work: Callable[[tuple[str, str]], ImageResult] = _work) -> Iterator[ImageResult]:
     """Results of ``work`` (``_work``) over ``tasks`` from a pool of worker processes, in completion order.
 
-    Workers start from a fresh server process, never by forking this one: a fork copies
-    OpenCV's running thread pool in a broken state and can hang. The server imports the
-    heavy modules once, so each worker only loads the face models (in parallel). OpenCV's
-    thread pool is off in the workers: parallelism here is across images. The workers ignore
-    Ctrl-C; while the results are awaited it stops the pool, raising KeyboardInterrupt between
-    two results (``interrupts.wait_in_steps``) once the images being made are finished: what
-    is made is whole.
+    Workers start as ``augment.processes`` starts them (from a server process, OpenCV on one
+    thread, Ctrl-C ignored); the server imports the heavy modules once, so each worker only loads
+    the face models (in parallel). While the results are awaited Ctrl-C stops the pool, raising
+    KeyboardInterrupt between two results (``interrupts.wait_in_steps``) once the images being
+    made are finished: what is made is whole.
 
     A worker that dies (killed for memory, or a crash in a native library) takes the pool with
     it, and any of the images the pool had in hand may be the cause. Those are made again one at

@@ -71,8 +71,9 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     ``workers``: processes finding the faces with ``detect`` (default: one per core).
     """
     classifier = load_classifier(model_path)
+    folders = [data] if isinstance(data, Path) else list(data)
     samples: list[Sample] = []
-    for folder in [data] if isinstance(data, Path) else data:
+    for folder in folders:
         # A generated dataset's samples carry the manifest's boxes, one per face.
         its_samples, labels, _ = load_samples(folder, at_least=1)
         unknown = sorted(set(labels) - set(classifier.labels))
@@ -88,8 +89,8 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
         try:
             boxes = largest_faces(paths, detector, workers or os.cpu_count() or 1, progress)
         except BrokenProcessPool:
-            raise DataError(f"{', '.join(map(str, [data] if isinstance(data, Path) else data))}: a process finding "
-                            "the faces died (too little memory?)") from None
+            raise DataError(f"{', '.join(map(str, folders))}: a process finding the faces died (too little "
+                            "memory?)") from None
         samples = [replace(sample, box=box) for sample, box in zip(samples, boxes)]
 
     def views_of(index: int, image: np.ndarray) -> np.ndarray:
