@@ -20,7 +20,7 @@ import cv2
 import dlib
 import numpy as np
 
-from augment.images import resize_longest, working_longest, write_atomic
+from augment.images import ImageError, load_rgb, resize_longest, working_longest, write_atomic
 
 Box = tuple[float, float, float, float]
 
@@ -459,6 +459,19 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
     if max_side is not None:
         work, scale = resize_longest(rgb, working_longest(*rgb.shape[:2], max_side))
     return [(tuple(v / scale for v in found.box), found.score) for found in detect_boxes(work, detector, upsample)]
+
+
+def face_boxes_in_file(task: tuple[Path, str, int, int | None]
+                       ) -> tuple[np.ndarray, list[tuple[Box, float]]] | ImageError:
+    """An image file read as ``images.load_rgb`` reads it, with its ``face_boxes`` (``task``: the
+    path, then the detector, upsample and max_side), or the ImageError it cannot be read for: a
+    worker process's task (``interrupts.in_order``), since dlib holds Python's lock."""
+    path, detector, upsample, max_side = task
+    try:
+        rgb = load_rgb(path)
+    except ImageError as error:
+        return error
+    return rgb, face_boxes(rgb, detector, upsample, max_side)
 
 
 def face_box(landmarks: np.ndarray) -> Box:

@@ -69,11 +69,39 @@ def classify_boxes(rgb: np.ndarray, boxes: list[tuple[Box, float]], classifier: 
 def label_faces(rgb: np.ndarray, classifier: Classifier, detector: str = "hog", upsample: int = 1,
                 max_side: int | None = None, threshold: float = 0.0) -> list[LabelledFace]:
     """Find the faces of an RGB uint8 image and label each; faces the detector scores under ``threshold`` are dropped."""
-    boxes = [(box, score) for box, score in face_boxes(rgb, detector, upsample, max_side) if score >= threshold]
-    return classify_boxes(rgb, boxes, classifier)
+    return label_found(rgb, face_boxes(rgb, detector, upsample, max_side), classifier, threshold)
+
+
+def label_found(rgb: np.ndarray, boxes: list[tuple[Box, float]], classifier: Classifier, threshold: float = 0.0
+                ) -> list[LabelledFace]:
+    """Label the faces a detector found in an RGB uint8 image, (box, score) each; those it scores
+    under ``threshold`` are dropped."""
+    return classify_boxes(rgb, [(box, score) for box, score in boxes if score >= threshold], classifier)
 
 
 Labeller = Callable[[np.ndarray], list[LabelledFace]]
+
+
+@dataclass(frozen=True)
+class DlibLabeller:
+    """``label_faces`` with its settings: a dlib detector finds the faces, the classifier labels
+    them. The two halves can run apart: ``finding(path)`` is the task of
+    ``augment.faces.face_boxes_in_file`` in a worker process, ``label`` labels what it found."""
+
+    classifier: Classifier
+    detector: str
+    upsample: int
+    max_side: int | None
+    threshold: float
+
+    def __call__(self, rgb: np.ndarray) -> list[LabelledFace]:
+        return label_faces(rgb, self.classifier, self.detector, self.upsample, self.max_side, self.threshold)
+
+    def finding(self, path: Path) -> tuple[Path, str, int, int | None]:
+        return path, self.detector, self.upsample, self.max_side
+
+    def label(self, rgb: np.ndarray, boxes: list[tuple[Box, float]]) -> list[LabelledFace]:
+        return label_found(rgb, boxes, self.classifier, self.threshold)
 
 
 def fuse_opinions(detector_shares: np.ndarray, classifier_probabilities: np.ndarray,
@@ -156,4 +184,4 @@ def make_labeller(detector: str, classifier_path: Path | None, detector_path: Pa
     if detector not in DETECTORS:
         raise ValueError(f"unknown face detector {detector!r}; choose from {', '.join(FACE_DETECTORS)}")
     classifier = load_classifier(classifier_path)
-    return (lambda rgb: label_faces(rgb, classifier, detector, upsample, max_side, threshold or 0.0)), classifier.labels
+    return DlibLabeller(classifier, detector, upsample, max_side, threshold or 0.0), classifier.labels

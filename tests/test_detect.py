@@ -126,6 +126,32 @@ def test_a_face_is_labelled_from_the_mean_of_its_two_views(face_image, brightnes
     assert face.label == classifier.labels[int(mean.argmax())] and face.confidence == pytest.approx(mean.max(), abs=1e-5)
 
 
+def test_a_large_folder_has_its_faces_found_by_processes_with_the_same_results(model_path, face_image, tmp_path,
+                                                                               monkeypatch):
+    """dlib holds Python's lock, so from FOLDER_IN_PROCESSES images on a process per core finds the faces."""
+    from augment import interrupts
+
+    save_rgb(tmp_path / "in" / "face.jpg", face_image)
+    save_rgb(tmp_path / "in" / "small.png", cv2.resize(face_image, (256, 256)))
+    save_rgb(tmp_path / "in" / "wall.png", np.full((90, 120, 3), 70, np.uint8))
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    in_processes = []
+    real_in_order = interrupts.in_order
+    monkeypatch.setattr(interrupts, "in_order", lambda *args, **kwargs: in_processes.append(
+        kwargs.get("processes", False)) or real_in_order(*args, **kwargs))
+    records = {}
+    for folder_in_processes in (2, 100):
+        monkeypatch.setattr("detect.cli.FOLDER_IN_PROCESSES", folder_in_processes)
+        report = tmp_path / f"{folder_in_processes}.json"
+        result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path), "--out",
+                                           str(tmp_path / f"out{folder_in_processes}"), "--json", str(report)])
+        assert result.exit_code == 0, result.output
+        assert "broken.png" in result.stderr and "1 of 4 images could not be used" in result.stderr
+        records[folder_in_processes] = json.loads(report.read_text())
+    assert in_processes == [True, False]
+    assert records[2] == records[100] and [len(r["faces"]) for r in records[2]] == [1, 1, 0]
+
+
 def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, tmp_path):
     save_rgb(tmp_path / "in" / "face.jpg", face_image)
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
