@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from augment import fit
+from augment.geometry import apply_affine, fit_affine
 from augment.styles import MaskStyle
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
@@ -331,7 +332,7 @@ def crease_shading(landmarks: np.ndarray, box: tuple[int, int, int, int], streng
     shading = np.ones((y1 - y0, x1 - x0), np.float32)
     if strength <= 0 or shading.size == 0:
         return shading
-    to_face = fit.fit_affine(landmarks, fit.CANONICAL_FACE).astype(np.float32)
+    to_face = fit_affine(landmarks, fit.CANONICAL_FACE).astype(np.float32)
     to_image = cv2.invertAffineTransform(to_face)
     for start_x, start_y, end_x, end_y, width, depth in creases:
         start, end = np.array([start_x, start_y]), np.array([end_x, end_y])
@@ -340,7 +341,7 @@ def crease_shading(landmarks: np.ndarray, box: tuple[int, int, int, int], streng
         across_unit = np.array([-along_unit[1], along_unit[0]])
         # Only the window of the image the fold reaches is computed.
         reach = CREASE_REACH * width * across_unit
-        corners = fit.apply_affine(to_image, np.array([start + reach, start - reach, end + reach, end - reach]))
+        corners = apply_affine(to_image, np.array([start + reach, start - reach, end + reach, end - reach]))
         left, top = np.maximum(np.floor(corners.min(axis=0)).astype(int), (x0, y0))
         right, bottom = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, (x1, y1))
         if right <= left or bottom <= top:

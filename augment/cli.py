@@ -236,6 +236,7 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
     from augment import fit
     from augment.blend import MaskParams, placed_mask, placement, wear_mask
     from augment.dataset import misfits
+    from augment.geometry import apply_affine, fit_affine
 
     rng = np.random.default_rng(seed)
     masked, left_out = rgb, []
@@ -252,8 +253,8 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
         for x, y in face.landmarks:
             cv2.circle(marked, (round(x), round(y)), radius, (0, 255, 0), -1, cv2.LINE_AA)
         # Where the style's four anchors land on this face.
-        to_face = fit.fit_affine(template_points, face_points)
-        anchors = fit.apply_affine(to_face, np.array([style.anchors[n] for n in fit.ANCHOR_NAMES]))
+        to_face = fit_affine(template_points, face_points)
+        anchors = apply_affine(to_face, np.array([style.anchors[n] for n in fit.ANCHOR_NAMES]))
         for x, y in anchors:
             cv2.drawMarker(marked, (round(x), round(y)), (255, 0, 255), cv2.MARKER_CROSS, radius * 8, radius)
     return np.hstack([masked, marked]), left_out

@@ -22,7 +22,8 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
-from augment.fit import CANONICAL_FACE, fit_affine
+from augment.fit import CANONICAL_FACE
+from augment.geometry import fit_affine
 
 HASH_SIDE = 16
 HASH_BITS = HASH_SIDE * HASH_SIDE

@@ -33,7 +33,8 @@ import numpy as np
 from augment import copies
 from augment.blend import MaskParams, draw_creases, placed_mask, wear_mask
 from augment.fit import bare_features
-from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, crop_box, face_box, faces_in_boxes, find_faces
+from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, face_box, faces_in_boxes, find_faces
+from augment.geometry import crop_box
 from augment.images import (ImageError, load_rgb, load_rgb_reduced, pictures_under, resize_longest, save_rgb,
                             write_atomic)
 from augment.styles import MaskStyle

@@ -20,9 +20,9 @@ import cv2
 import dlib
 import numpy as np
 
+from augment.geometry import (Box, apply_affine, bounding_box, box_corners, box_iou, crop_box, rotation_onto_canvas,
+                              smaller_box_covered)
 from augment.images import ImageError, load_rgb, resize_longest, working_longest, write_atomic
-
-Box = tuple[float, float, float, float]
 
 # Single detectors a caller can name; "auto" is the cascade in find_faces.
 DETECTORS = ("auto", "hog", "cnn")
@@ -239,7 +239,7 @@ def _predict_turned(rgb: np.ndarray, box: Box, degrees: float) -> np.ndarray:
     turned = cv2.warpAffine(window, matrix, (window.shape[1], window.shape[0]), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
     turned_box = (local_x - side / 2, local_y - side / 2, local_x + side / 2, local_y + side / 2)
-    landmarks = transform_points(_predict(turned, turned_box), cv2.invertAffineTransform(matrix))
+    landmarks = apply_affine(cv2.invertAffineTransform(matrix), _predict(turned, turned_box)).astype(np.float32)
     return landmarks + np.array([x0, y0], dtype=np.float32)
 
 
@@ -257,51 +257,6 @@ def _predict(rgb: np.ndarray, box: Box) -> np.ndarray:
     with _DLIB_CALLS:
         shape = _landmark_predictor()(crop, rect)
     return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float32)
-
-
-def rotation_onto_canvas(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """Affine (2, 3) that rotates an image of ``shape`` about its centre onto a canvas that holds all of it."""
-    height, width = shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_width, new_height = int(height * sin + width * cos), int(height * cos + width * sin)
-    matrix[0, 2] += new_width / 2 - width / 2
-    matrix[1, 2] += new_height / 2 - height / 2
-    return matrix, (new_width, new_height)
-
-
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine matrix to points of shape (N, 2)."""
-    points = np.asarray(points, dtype=np.float64)
-    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
-
-
-def _box_corners(box: Box) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
-
-
-def _bounds(points: np.ndarray) -> Box:
-    return (float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max()))
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def smaller_box_covered(a: Box, b: Box) -> float:
-    """The share of the smaller of two boxes that lies inside the other (1.0: one holds the other)."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    return width * height / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
 
 
 def confirmed_by_cnn(rgb: np.ndarray, box: Box) -> bool:
@@ -390,8 +345,8 @@ def _run_pass(work: np.ndarray, step: Pass, unmasked: bool) -> list[tuple[Box, n
             continue
         landmarks = find_landmarks(image, box, roll)
         if inverse is not None:
-            landmarks = transform_points(landmarks, inverse)
-            box = _bounds(transform_points(_box_corners(box), inverse))
+            landmarks = apply_affine(inverse, landmarks).astype(np.float32)
+            box = bounding_box(apply_affine(inverse, box_corners(box)))
         found.append((box, landmarks, score))
     return found
 
@@ -489,14 +444,3 @@ def face_box(landmarks: np.ndarray) -> Box:
     centre_y = (top + bottom) / 2 - HOG_BOX_SHIFT * side
     side *= HOG_BOX_SCALE
     return (centre_x - side / 2, centre_y - side / 2, centre_x + side / 2, centre_y + side / 2)
-
-
-def crop_box(box: Box, margin: float, image_shape: tuple[int, ...] | None = None) -> tuple[int, int, int, int]:
-    """Grow a box by ``margin`` (a fraction of its size) on each side; integer pixels, clipped to the image if given."""
-    x0, y0, x1, y1 = box
-    grow_x, grow_y = (x1 - x0) * margin, (y1 - y0) * margin
-    out = [int(round(x0 - grow_x)), int(round(y0 - grow_y)), int(round(x1 + grow_x)), int(round(y1 + grow_y))]
-    if image_shape is not None:
-        height, width = image_shape[:2]
-        out = [max(0, out[0]), max(0, out[1]), min(width, out[2]), min(height, out[3])]
-    return tuple(out)

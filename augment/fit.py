@@ -19,6 +19,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from augment.geometry import apply_affine, fit_affine
+
 CANONICAL_FACE = np.array([
     (-1.088, 0.020), (-1.070, 0.307), (-1.030, 0.593), (-0.980, 0.877), (-0.889, 1.147), (-0.731, 1.386),
     (-0.524, 1.586), (-0.280, 1.741), (+0.000, 1.784), (+0.280, 1.741), (+0.524, 1.586), (+0.731, 1.386),
@@ -161,26 +163,11 @@ def delaunay(points: np.ndarray) -> np.ndarray:
     return triangles[inside].astype(np.int32)
 
 
-def fit_affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares affine (2, 3) taking points ``source`` (N >= 3, 2) onto ``target`` (N, 2)."""
-    source = np.asarray(source, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    design = np.hstack([source, np.ones((len(source), 1))])
-    solution, *_ = np.linalg.lstsq(design, target, rcond=None)
-    return solution.T
-
-
 def anchors_to_template(anchors: dict[str, tuple[float, float]]) -> np.ndarray:
     """Affine (2, 3) from canonical-face coordinates to a style PNG's pixels, fitted to its four anchors."""
     canonical = np.array([CANONICAL_ANCHORS[name] for name in ANCHOR_NAMES])
     template = np.array([anchors[name] for name in ANCHOR_NAMES], dtype=np.float64)
     return fit_affine(canonical, template)
-
-
-def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine matrix to points (N, 2)."""
-    points = np.asarray(points, dtype=np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]
 
 
 def triangle_affines(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from augment.faces import Box
+from augment.geometry import Box
 
 LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 BROWS = slice(17, 27)

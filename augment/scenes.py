@@ -27,7 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from augment.dataset import LABELS, writing
-from augment.faces import Box, face_box
+from augment.faces import face_box
+from augment.geometry import Box, share_covered
 from augment.images import encode_image, load_rgb, write_atomic
 from augment.occluders import occlude
 
@@ -147,14 +148,6 @@ def _feathered(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     if feather > 0.5:
         alpha = cv2.GaussianBlur(alpha, (0, 0), feather) * (alpha > 0)
     return alpha
-
-
-def _overlap(box: Box, rectangle: Box) -> float:
-    """The share of ``box``'s area that ``rectangle`` covers."""
-    width = min(box[2], rectangle[2]) - max(box[0], rectangle[0])
-    height = min(box[3], rectangle[3]) - max(box[1], rectangle[1])
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return max(width, 0) * max(height, 0) / area if area > 0 else 1.0
 
 
 def turn(degrees: float, centre: np.ndarray, width: float) -> np.ndarray:
@@ -292,7 +285,7 @@ def compose_scene(rng: np.random.Generator, tiles: list[Tile], textures: list[np
             placed = (max(left + local[0], 0), max(top + local[1], 0),
                       min(left + local[2], width), min(top + local[3], height))
             footprint = (left, top, left + pw, top + ph)
-            if all(_overlap(o["box"], footprint) < settings.overlap for o in objects):
+            if all(share_covered(o["box"], footprint) < settings.overlap for o in objects):
                 break
         else:
             continue

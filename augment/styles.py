@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, apply_affine,
-                        bare_features, halvings, jaw_normals, warp_template)
+from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, bare_features, halvings,
+                        jaw_normals, warp_template)
+from augment.geometry import apply_affine
 from augment.images import is_image_path
 
 # Where the side anchors sit between top and bottom, as on the canonical face.

@@ -44,7 +44,8 @@ sys.path.insert(0, str(PROJECT))
 
 from augment.blend import MaskParams, placed_mask  # noqa: E402
 from augment.dataset import Settings  # noqa: E402
-from augment.faces import find_faces, rotation_onto_canvas  # noqa: E402
+from augment.faces import find_faces  # noqa: E402
+from augment.geometry import rotation_onto_canvas  # noqa: E402
 from augment.generate import generate  # noqa: E402
 from augment.images import load_rgb, resize_longest, save_rgb  # noqa: E402
 from augment.styles import MaskStyle, load_styles  # noqa: E402

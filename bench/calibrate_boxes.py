@@ -20,7 +20,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from augment.dataset import LABELS  # noqa: E402
-from augment.faces import box_iou, face_box, find_faces  # noqa: E402
+from augment.faces import face_box, find_faces  # noqa: E402
+from augment.geometry import box_iou  # noqa: E402
 from augment.images import load_rgb  # noqa: E402
 from augment.scenes import annotation_box  # noqa: E402
 from detect.evaluate import read_voc  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from augment.faces import Box, box_iou
+from augment.geometry import Box, box_iou
 from augment.images import ImageError, load_rgb
 from detect.faces import SCENE_DETECTOR, SCENE_THRESHOLD, LabelledFace, Labeller
 from train.data import DataError

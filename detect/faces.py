@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, Box, face_boxes
+from augment.faces import DETECTORS, FACE_DETECTORS, SCENE_DETECTOR, face_boxes
+from augment.geometry import Box
 from augment.scenes import face_box_from_annotation
 from train.model import Classifier, ModelError, load_classifier, read_metadata
 from train.views import face_views

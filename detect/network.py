@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import cv2
 import numpy as np
 
-from augment.faces import Box, box_iou, smaller_box_covered
+from augment.geometry import Box, box_iou, smaller_box_covered
 from augment.images import resize_longest, working_longest
 from detect.targets import decode
 from train.backend import keras, tf

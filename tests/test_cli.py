@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from augment.cli import PROJECT, main
 from augment.dataset import RECIPE, split_of
-from augment.faces import box_iou, find_faces
+from augment.faces import find_faces
+from augment.geometry import box_iou
 from augment.images import encode_image, load_rgb, save_rgb
 
 from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask

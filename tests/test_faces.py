@@ -5,8 +5,9 @@ import pytest
 
 from augment import faces as faces_module
 from augment.demo import demo_faces, rotate
-from augment.faces import (EXTRA_FACE_SCORE, GREY_SURE_SCORE, box_iou, cascade, confirmed_by_cnn, crop_box, detect_boxes, face_box,
-                            find_faces, hog_framing)
+from augment.faces import (EXTRA_FACE_SCORE, GREY_SURE_SCORE, cascade, confirmed_by_cnn, detect_boxes, face_box, find_faces,
+                           hog_framing)
+from augment.geometry import box_iou, crop_box
 
 
 def eye_line_degrees(landmarks: np.ndarray) -> float:
@@ -198,15 +199,8 @@ def test_face_box_is_a_square_around_brows_and_chin():
     assert (x0 + x1) / 2 == pytest.approx(50)
 
 
-def test_crop_box_grows_and_clips():
-    assert crop_box((10, 10, 30, 30), 0.5) == (0, 0, 40, 40)
-    assert crop_box((10, 10, 30, 30), 1.0, (35, 100)) == (0, 0, 50, 35)
-
-
-def test_hog_framing_and_iou():
+def test_hog_framing_grows_and_lowers_the_cnn_box():
     assert hog_framing((0, 0, 100, 100)) == pytest.approx((-0.5, 2.0, 108.5, 111.0))
-    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
-    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
 
 
 @pytest.mark.parametrize("degrees, hint", [(25, -25.0), (-25, 25.0)])
@@ -239,14 +233,6 @@ def test_faces_in_boxes_adds_landmarks_and_keeps_one_face_per_face(face_image, f
     assert all(face.detector == "maskdet" and face.landmarks.shape == (68, 2) for face in faces)
     eye_distance = np.linalg.norm(face_landmarks[36:42].mean(axis=0) - face_landmarks[42:48].mean(axis=0))
     assert np.median(np.linalg.norm(faces[0].landmarks - face_landmarks, axis=1)) < 0.05 * eye_distance
-
-
-def test_smaller_box_covered_is_the_share_of_the_smaller_box_inside_the_other():
-    from augment.faces import smaller_box_covered
-
-    assert smaller_box_covered((0, 0, 10, 10), (2, 2, 6, 6)) == 1.0
-    assert smaller_box_covered((0, 0, 10, 10), (5, 0, 25, 10)) == 0.5
-    assert smaller_box_covered((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
 
 
 def test_hog_detector_is_kept_in_the_cache_folder_and_rebuilt_when_damaged(face_image, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import main as augment_main
-from augment.faces import box_iou
+from augment.geometry import box_iou
 from augment.scenes import SceneSettings, annotation_box, compose_scene, face_box_from_annotation, load_tiles, _textures
 from detect.evaluate import read_voc
 from detect.targets import STRIDE, decode, render_targets
@@ -51,7 +51,8 @@ def test_annotation_box_is_the_face_box_reframed():
 
 def test_clutter_regions_hold_no_face(face_image, face_landmarks):
     from augment.faces import face_box
-    from augment.scenes import _overlap, clutter_region
+    from augment.geometry import share_covered
+    from augment.scenes import clutter_region
 
     face = annotation_box(face_box(face_landmarks))
     rng = np.random.default_rng(0)
@@ -59,7 +60,7 @@ def test_clutter_regions_hold_no_face(face_image, face_landmarks):
     assert len(regions) == 3  # below the chin, left and right of the face
     for region in regions:
         assert 0 <= region[0] < region[2] <= 256 and 0 <= region[1] < region[3] <= 256
-        assert _overlap(face, region) < 0.15  # at most a strip of the face's edge
+        assert share_covered(face, region) < 0.15  # at most a strip of the face's edge
     width, height = face[2] - face[0], face[3] - face[1]  # a crop cut at the face's box: no room beside it
     assert clutter_region((0.0, 0.0, width, height), (int(height), int(width), 3), rng) is None
 

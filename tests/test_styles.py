@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from augment.draw_styles import STYLES, render_style
-from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template, apply_affine
+from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template
+from augment.geometry import apply_affine
 from augment.styles import (LOOP_FADE, LOOP_REACH, StyleError, derive_anchors, jaw_reach, load_style, load_styles,
                             mask_body, read_rgba)
 

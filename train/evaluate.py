@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from augment.faces import Box, face_box, find_faces
+from augment.faces import face_box, find_faces
+from augment.geometry import Box
 from augment.images import ImageError, load_rgb, write_atomic
 from augment.interrupts import in_order
 from train.data import DataError, Sample, load_samples
