@@ -74,6 +74,18 @@ def require_writable(path: Path | None, folder: bool = False) -> None:
         raise click.ClickException(f"{path}: cannot be written")
 
 
+def require_picture_out(path: Path) -> None:
+    """``require_writable`` for a picture given as ``--out``: also fail unless its suffix names a
+    format pictures are written in."""
+    from augment.images import ImageError, require_picture_suffix
+
+    try:
+        require_picture_suffix(path)
+    except ImageError as error:
+        raise click.ClickException(f"--out {error}") from None
+    require_writable(path)
+
+
 def refuse_writing_over_inputs(outputs: list[Path | None], inputs: list[Path]) -> None:
     """A one-line error, before any work, if an output names one of the inputs: they are only read."""
     read = {os.path.realpath(path) for path in inputs}
@@ -272,14 +284,10 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
     IMAGE is shown 1600 px long)."""
     from augment.faces import find_faces
-    from augment.images import ImageError, load_rgb_reduced, require_picture_suffix, resize_longest, save_rgb
+    from augment.images import ImageError, load_rgb_reduced, resize_longest, save_rgb
     from augment.styles import StyleError
 
-    try:
-        require_picture_suffix(out)
-    except ImageError as error:
-        raise click.ClickException(f"--out {error}") from None
-    require_writable(out)
+    require_picture_out(out)
     refuse_writing_over_inputs([out], [image])
     try:
         chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import click
 
-from augment.cli import SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_writable, warn
+from augment.cli import (SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_picture_out, require_writable,
+                         warn)
 from detect.faces import FACE_DETECTORS
 
 
@@ -127,9 +128,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
 
     import numpy as np
 
-    from augment.images import (IMAGE_SUFFIXES, ImageError, is_image_path, load_rgb, pictures_under,
-                                require_picture_suffix, save_rgb, write_atomic)
     from augment.faces import face_boxes_in_file
+    from augment.images import IMAGE_SUFFIXES, ImageError, is_image_path, load_rgb, pictures_under, save_rgb, write_atomic
     from augment.interrupts import in_order
     from detect.draw import draw_faces
     from detect.faces import DlibLabeller
@@ -145,11 +145,7 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     if one_picture:
         if len(files) != 1:
             raise click.ClickException(f"--out {out}: a file name, but {len(files)} images were given; give a folder")
-        try:
-            require_picture_suffix(out)
-        except ImageError as error:
-            raise click.ClickException(f"--out {error}") from None
-        require_writable(out)
+        require_picture_out(out)
     elif out is not None:
         require_writable(out, folder=True)
     targets = [out] * len(files) if one_picture else drawn_targets(files, out)
