@@ -120,7 +120,7 @@ class Detection(NamedTuple):
 class Detector:
     """A loaded detector: an RGB image in, labelled boxes out, one compiled call per scale."""
 
-    def __init__(self, model, metadata: dict):
+    def __init__(self, model: Model, metadata: dict) -> None:
         self.model = model
         self.labels: list[str] = list(metadata["labels"])
         self.side: int = int(metadata["input_side"])

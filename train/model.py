@@ -168,7 +168,7 @@ class Classifier:
     batch, never ``model.predict`` per face.
     """
 
-    def __init__(self, model, metadata: dict):
+    def __init__(self, model: Model, metadata: dict) -> None:
         self.model = model
         self.metadata = metadata
         self.labels: list[str] = list(metadata["labels"])
