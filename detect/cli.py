@@ -207,6 +207,10 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
         click.echo(f"\ninterrupted after {len(results)} of {len(files)} images"
                    + (f"; {json_path} holds those" if json_path is not None else ""), err=True)
         sys.exit(130)
+    faceless = sum(not record["faces"] for record in results)
+    if faceless and detector == "hog":
+        click.echo(f"no face found in {faceless} of {len(results)} images; HOG misses most masked faces: try "
+                   "--detector cnn (slower) or --detector maskdet", err=True)
     if failures:
         click.echo(f"{failures} of {len(files)} images could not be used", err=True)
         sys.exit(1 if failures == len(files) else 0)

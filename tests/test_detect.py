@@ -176,6 +176,19 @@ def test_image_command_draws_prints_and_skips_bad_files(model_path, face_image, 
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["face.detected.jpg", "face.jpg"]
 
 
+def test_images_without_a_face_found_by_hog_bring_a_hint_of_the_other_detectors(model_path, face_image, tmp_path):
+    save_rgb(tmp_path / "in" / "face.jpg", face_image)
+    save_rgb(tmp_path / "in" / "wall.jpg", np.full((120, 160, 3), 128, np.uint8))
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "in"), "--model", str(model_path)])
+    assert result.exit_code == 0, result.output
+    assert "wall.jpg: no face found" in result.stdout
+    assert "no face found in 1 of 2 images; HOG misses most masked faces" in result.stderr
+
+    (tmp_path / "in" / "wall.jpg").unlink()
+    result = CliRunner().invoke(main, ["image", str(tmp_path / "in" / "face.jpg"), "--model", str(model_path)])
+    assert result.exit_code == 0 and "--detector cnn" not in result.stderr
+
+
 def test_drawings_of_images_with_the_same_name_do_not_overwrite_each_other(tmp_path):
     folder = tmp_path / "in"
     files = [folder / "x" / "a.jpg", folder / "x" / "a.png", folder / "y" / "a.jpg", folder / "y" / "b.jpg"]
