@@ -6,13 +6,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
 from augment.cli import (SEED, Stage, exit_interrupted, refuse_writing_over_inputs, require_picture_out, require_writable,
                          warn)
-from detect.faces import FACE_DETECTORS
+from augment.images import ImageError
+from detect.faces import FACE_DETECTORS, DlibLabeller, Labeller
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 DEFAULT_MODEL = "models/mask_classifier.keras"
@@ -104,6 +108,37 @@ def drawn_targets(files: list[Path], out: Path | None) -> list[Path]:
     return targets
 
 
+def _labelled_images(find: Labeller, files: list[Path]) -> Iterator[tuple[np.ndarray, list] | ImageError]:
+    """Each file read and its faces labelled by ``find``, in order: (image, faces), or the ImageError
+    it could not be read for. Closing the generator finishes the images under way and begins no other."""
+    from augment.faces import face_boxes_in_file
+    from augment.images import load_rgb
+    from augment.interrupts import in_order
+
+    if isinstance(find, DlibLabeller) and len(files) >= FOLDER_IN_PROCESSES:
+        # dlib holds Python's lock: a process per core finds the faces, this one labels them.
+        workers = os.cpu_count() or 1
+        found = in_order(face_boxes_in_file, [find.finding(path) for path in files], workers, ahead=2 * workers,
+                         processes=True)
+        try:
+            for outcome in found:
+                yield outcome if isinstance(outcome, ImageError) else (outcome[0], find.label(*outcome))
+        finally:
+            found.close()
+        return
+
+    def labelled(path: Path) -> tuple[np.ndarray, list] | ImageError:
+        try:
+            rgb = load_rgb(path)
+        except ImageError as error:
+            return error
+        return rgb, find(rgb)
+
+    # Two images at a time: one's faces are classified (TensorFlow) while the next one's are
+    # found, a fifth quicker on a folder than one at a time.
+    yield from in_order(labelled, files, workers=2, ahead=4)
+
+
 @click.group(cls=Stage)
 def main() -> None:
     """Find faces and label each mask / no mask, with a confidence."""
@@ -126,13 +161,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from tqdm import tqdm
 
-    import numpy as np
-
-    from augment.faces import face_boxes_in_file
-    from augment.images import IMAGE_SUFFIXES, ImageError, is_image_path, load_rgb, pictures_under, save_rgb, write_atomic
-    from augment.interrupts import in_order
+    from augment.images import IMAGE_SUFFIXES, is_image_path, pictures_under, save_rgb, write_atomic
     from detect.draw import draw_faces
-    from detect.faces import DlibLabeller
     # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
     found = {path: [q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)] if path.is_dir()
              else [path] for path in paths}
@@ -153,30 +183,8 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
 
-    def labelled(path: Path) -> tuple[np.ndarray, list] | ImageError:
-        try:
-            rgb = load_rgb(path)
-        except ImageError as error:
-            return error
-        return rgb, find(rgb)
-
-    def labelled_apart(found: Iterator) -> Iterator[tuple[np.ndarray, list] | ImageError]:
-        try:
-            for outcome in found:
-                yield outcome if isinstance(outcome, ImageError) else (outcome[0], find.label(*outcome))
-        finally:
-            found.close()
-
     results, failures, interrupted = [], 0, False
-    if isinstance(find, DlibLabeller) and len(files) >= FOLDER_IN_PROCESSES:
-        # dlib holds Python's lock: a process per core finds the faces, this one labels them.
-        workers = os.cpu_count() or 1
-        labelling = labelled_apart(in_order(face_boxes_in_file, [find.finding(path) for path in files], workers,
-                                            ahead=2 * workers, processes=True))
-    else:
-        # Two images at a time: one's faces are classified (TensorFlow) while the next one's are
-        # found, a fifth quicker on a folder than one at a time.
-        labelling = in_order(labelled, files, workers=2, ahead=4)
+    labelling = _labelled_images(find, files)
     # A bar for a folder's worth, under the lines of what was found (written above it, not through it).
     bar = tqdm(zip(files, targets, labelling), total=len(files), desc="images", unit="img", disable=len(files) < 2,
                leave=False)
