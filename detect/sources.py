@@ -146,94 +146,107 @@ def frames(capture: cv2.VideoCapture, buffered: int = 8, live: bool = False, fir
     on. ``SourceLost`` is raised, after the frames before it, when a live source is lost for good
     or a frame cannot be decoded.
     """
-    queued: queue.Queue = queue.Queue(maxsize=buffered)
-    newest: list[tuple[int, float, np.ndarray]] = []
-    arrived = threading.Condition()
-    ended = threading.Event()
-    stop = threading.Event()
-    reconnecting = threading.Event()
-    failed: list[str] = []
-    tries = 0  # tries in a row to open a lost live source again, with no frame since
+    reader = _FrameReader(capture, buffered, live, first, fps, reopen)
+    reader.thread.start()
+    try:
+        with ctrl_c_noted() as interrupted:  # Ctrl-C is raised between waits, never inside the lock's
+            while (item := wait_in_steps(reader.take, interrupted, queue.Empty)) is not None:
+                yield item
+        if reader.failure is not None:
+            raise SourceLost(reader.failure)
+    finally:
+        reader.stop()
 
-    def reopened(number: int) -> VideoSource | None:
+
+class _FrameReader:
+    """The thread behind ``frames``: it reads the capture and hands frames over, to a queue from a
+    file, or as the one newest frame from a live source; ``take`` takes them, None at the end."""
+
+    def __init__(self, capture: cv2.VideoCapture, buffered: int, live: bool, first: np.ndarray | None, fps: float,
+                 reopen: Callable[[], VideoSource] | None) -> None:
+        self.capture, self.live, self.first, self.fps, self.reopen = capture, live, first, fps, reopen
+        self.queued: queue.Queue = queue.Queue(maxsize=buffered)
+        self.newest: list[tuple[int, float, np.ndarray]] = []
+        self.arrived = threading.Condition()
+        self.ended = threading.Event()
+        self.stopping = threading.Event()
+        self.reconnecting = threading.Event()
+        self.failure: str | None = None
+        self.tries = 0  # tries in a row to open a lost live source again, with no frame since
+        self.thread = threading.Thread(target=self._read, daemon=True)
+
+    def take(self, timeout: float) -> tuple[int, float, np.ndarray] | None:
+        """The next frame (a live source's newest), None once the source has ended; ``queue.Empty``
+        when none came within ``timeout`` seconds."""
+        if not self.live:
+            return self.queued.get(timeout=timeout)
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: self.newest or self.ended.is_set(), timeout):
+                raise queue.Empty
+            return self.newest.pop() if self.newest else None
+
+    def stop(self) -> None:
+        """Stop reading, the frames not taken dropped."""
+        self.stopping.set()
+        # A reader opening a stream again may take STREAM_TIMEOUT_MS to notice; it releases what it
+        # opens by itself, so stopping does not wait for it.
+        while self.thread.is_alive() and not self.reconnecting.is_set():  # unblock a reader waiting on a full queue
+            try:
+                self.queued.get_nowait()
+            except queue.Empty:
+                self.thread.join(0.05)
+
+    def _reopened(self, number: int) -> VideoSource | None:
         """The live source opened again after frame ``number`` - 1; None when the run stops first.
         ``SourceLost`` once RECONNECT_TRIES tries in a row have given no frame."""
-        nonlocal tries
-        reconnecting.set()
+        self.reconnecting.set()
         try:
-            while tries < RECONNECT_TRIES:
-                if stop.wait(RECONNECT_PAUSE_S):
+            while self.tries < RECONNECT_TRIES:
+                if self.stopping.wait(RECONNECT_PAUSE_S):
                     return None
-                tries += 1
+                self.tries += 1
                 with contextlib.suppress(VideoError):
-                    return reopen()
+                    return self.reopen()
         finally:
-            reconnecting.clear()
+            self.reconnecting.clear()
         raise SourceLost(f"no frame came{_after(number)}, and {RECONNECT_TRIES} tries to open it again "
                          f"({RECONNECT_PAUSE_S:g} s apart) gave none")
 
-    def read() -> None:
-        nonlocal tries
-        number, started, current, pending = 0, 0.0, capture, first
+    def _read(self) -> None:
+        number, started, current, pending = 0, 0.0, self.capture, self.first
         try:
-            while not stop.is_set():
+            while not self.stopping.is_set():
                 ok, frame = (True, pending) if pending is not None else current.read()
                 pending = None
-                if not ok and live and reopen is not None:
+                if not ok and self.live and self.reopen is not None:
                     current.release()
-                    if (again := reopened(number)) is None:
+                    if (again := self._reopened(number)) is None:
                         break
                     current, pending = again.capture, again.first
                     continue
                 if not ok:
-                    if live:
+                    if self.live:
                         raise SourceLost(f"no frame came{_after(number)}")
                     break
-                tries = 0
-                if live:
+                self.tries = 0
+                if self.live:
                     arrival = time.monotonic()
                     started = arrival if number == 0 else started
-                    with arrived:
-                        newest[:] = [(number, arrival - started, frame)]
-                        arrived.notify()
+                    with self.arrived:
+                        self.newest[:] = [(number, arrival - started, frame)]
+                        self.arrived.notify()
                 else:  # the capture stands just past this frame, the given first one too
-                    queued.put((number, frame_time(current.get(cv2.CAP_PROP_POS_MSEC), number, fps), frame))
+                    self.queued.put((number, frame_time(current.get(cv2.CAP_PROP_POS_MSEC), number, self.fps), frame))
                 number += 1
         except SourceLost as error:
-            failed.append(str(error))
+            self.failure = str(error)
         except Exception as error:  # a decoder failing mid-stream ends it; the reason is raised where frames are taken
-            failed.append(f"frame {number}: cannot be read ({type(error).__name__}: {error})")
+            self.failure = f"frame {number}: cannot be read ({type(error).__name__}: {error})"
         finally:  # whatever happened, the stream ends: nothing waits for a frame that will not come
             current.release()
-            if live:
-                with arrived:
-                    ended.set()
-                    arrived.notify()
+            if self.live:
+                with self.arrived:
+                    self.ended.set()
+                    self.arrived.notify()
             else:
-                queued.put(None)
-
-    def take(timeout: float) -> tuple[int, float, np.ndarray] | None:
-        if not live:
-            return queued.get(timeout=timeout)
-        with arrived:
-            if not arrived.wait_for(lambda: newest or ended.is_set(), timeout):
-                raise queue.Empty
-            return newest.pop() if newest else None
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        with ctrl_c_noted() as interrupted:  # Ctrl-C is raised between waits, never inside the lock's
-            while (item := wait_in_steps(take, interrupted, queue.Empty)) is not None:
-                yield item
-        if failed:
-            raise SourceLost(failed[0])
-    finally:
-        stop.set()
-        # A reader opening a stream again may take STREAM_TIMEOUT_MS to notice; it releases what it
-        # opens by itself, so stopping does not wait for it.
-        while reader.is_alive() and not reconnecting.is_set():  # unblock a reader waiting on a full queue
-            try:
-                queued.get_nowait()
-            except queue.Empty:
-                reader.join(0.05)
+                self.queued.put(None)
