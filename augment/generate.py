@@ -158,6 +158,27 @@ def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[s
     return {style.name: style for style in styles}, problems
 
 
+def _refuse_before_any_work(raw: Path, seed: int, split_by: str) -> None:
+    """DatasetError for a run that cannot go well, before anything is read or made: a bad
+    ``split_by`` or seed, an input that is not a folder, or one the generator made itself."""
+    try:
+        outputs.require_split_by(split_by)
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
+    if not 0 <= seed <= MAX_SEED:  # otherwise every face would fail in the workers
+        raise DatasetError(f"seed {seed} is not a whole number from 0 to {MAX_SEED}")
+    if not raw.is_dir():
+        raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
+                                         else "input folder does not exist"))
+    if (raw / dataset.MANIFEST).is_file():  # its masked faces would be masked again, and taken for unmasked ones
+        if (raw / "with_mask").is_dir():
+            raise DatasetError(f"{raw}: a generated dataset, not photos of unmasked faces; give the photos it was "
+                               f"made from (or {raw / 'without_mask'}, to make more from its unmasked crops)")
+        if (raw / "annotations.json").is_file():
+            raise DatasetError(f"{raw}: generated scenes, not photos of unmasked faces; give the photos they were "
+                               "made from")
+
+
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
              split_by: str = "photo", restart: bool = False) -> dict:
@@ -185,22 +206,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     """
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
-    try:
-        outputs.require_split_by(split_by)  # here, so that a bad value fails before any work
-    except ValueError as error:
-        raise DatasetError(str(error)) from None
-    if not 0 <= settings.seed <= MAX_SEED:  # otherwise every face would fail in the workers
-        raise DatasetError(f"seed {settings.seed} is not a whole number from 0 to {MAX_SEED}")
-    if not raw.is_dir():
-        raise DatasetError(f"{raw}: " + ("the input must be a folder of photos, not a file" if raw.exists()
-                                         else "input folder does not exist"))
-    if (raw / dataset.MANIFEST).is_file():  # its masked faces would be masked again, and taken for unmasked ones
-        if (raw / "with_mask").is_dir():
-            raise DatasetError(f"{raw}: a generated dataset, not photos of unmasked faces; give the photos it was "
-                               f"made from (or {raw / 'without_mask'}, to make more from its unmasked crops)")
-        if (raw / "annotations.json").is_file():
-            raise DatasetError(f"{raw}: generated scenes, not photos of unmasked faces; give the photos they were "
-                               "made from")
+    _refuse_before_any_work(raw, settings.seed, split_by)
     styles, style_problems = resolve_styles(style_dirs)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")
