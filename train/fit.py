@@ -211,6 +211,64 @@ def _fit(model, data, validation, rate: float, epochs: int, steps: int, descript
     return joined_history(earlier, later)
 
 
+def _decoded(samples: list[Sample], labels: list[str], split_sources: dict[Path, str], size: int, progress: bool
+             ) -> tuple[list[Sample], list[np.ndarray | None], list[dict], dict | None]:
+    """Every sample's image, decoded and reduced for views of ``size`` (``reduced_for_views``, its
+    box moved to match), with the samples so moved, the images that could not be read, and how
+    copies of one picture were put in one split within the folders split by file names (None
+    where there are none: a manifest gives its splits)."""
+    reduced_boxes = [sample.box for sample in samples]
+
+    def reduce(index: int, image: np.ndarray) -> np.ndarray:
+        image, reduced_boxes[index] = reduced_for_views(image, samples[index].box, size)
+        return image
+
+    images, problems = decode_images([sample.path for sample in samples], progress=progress, reduce=reduce)
+    samples = [replace(sample, box=box) for sample, box in zip(samples, reduced_boxes)]
+    named = [folder for folder, source in split_sources.items() if source == "file names"]
+    by_name = [i for i, sample in enumerate(samples) if any(folder in sample.path.parents for folder in named)]
+    if not by_name:
+        return samples, images, problems, None
+    resplit, copies = copies_together([samples[i] for i in by_name], [images[i] for i in by_name], labels)
+    for index, sample in zip(by_name, resplit):
+        samples[index] = sample
+    return samples, images, problems, copies
+
+
+def train_heads(network: Network, splits: dict, recipe: Recipe, work: Path, progress: bool
+                ) -> tuple[list[dict[str, list[float]]], float, float]:
+    """Train each head of ``network`` on features of its own ``recipe.views`` random views of every
+    training image (no two heads see the same view), validated on the plain val crops; the features
+    are kept in ``work``, so an interrupted run goes on. Returns the heads' histories and the
+    seconds spent on features and on the heads."""
+    train_images, train_boxes, train_labels, train_samples = splits["train"]
+    val_images, val_boxes, val_labels, _ = splits["val"]
+    clock = time.perf_counter()
+    val_features = compute_features(
+        network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
+                                                     recipe.batch_size),
+        [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features",
+        progress)
+    features_s, head_s = time.perf_counter() - clock, 0.0
+    histories = []
+    for number, head in enumerate(network.heads):  # one head's features in memory at a time
+        clock = time.perf_counter()
+        which = f" {number + 1}/{recipe.heads}" if recipe.heads > 1 else ""
+        pairs = samples_views(train_samples, recipe.views, first=number * recipe.views)
+        train_features = compute_features(
+            network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed,
+                                                         True, recipe.batch_size),
+            pairs, recipe.batch_size, f"features (train views{', head' + which if which else ''})",
+            work / ("train_features" + (f"_{number + 1}" if number else "")), progress)
+        features_s += time.perf_counter() - clock
+        clock = time.perf_counter()
+        histories.append(train_head(head, train_features, np.tile(train_labels, recipe.views), val_features,
+                                    val_labels, recipe, len(train_labels), recipe.seed + HEAD_SEED_STEP * number,
+                                    progress, f"head{which} (cached)"))
+        head_s += time.perf_counter() - clock
+    return histories, features_s, head_s
+
+
 def _what_is_trained_on(samples: list[Sample], labels: list[str], split_sources: dict[Path, str]) -> str:
     """A line per folder: its labels' counts and how it was split; and the counts of all, when the
     labels' losses are weighted to count alike."""
@@ -243,20 +301,7 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
-    reduced_boxes = [sample.box for sample in samples]
-
-    def reduce(index: int, image: np.ndarray) -> np.ndarray:
-        image, reduced_boxes[index] = reduced_for_views(image, samples[index].box, recipe.size)
-        return image
-
-    images, problems = decode_images([sample.path for sample in samples], progress=progress, reduce=reduce)
-    samples = [replace(sample, box=box) for sample, box in zip(samples, reduced_boxes)]
-    named = [folder for folder, source in split_sources.items() if source == "file names"]
-    by_name = [i for i, sample in enumerate(samples) if any(folder in sample.path.parents for folder in named)]
-    if by_name:  # copies of one picture are found within such folders; a manifest has its splits already
-        resplit, copies = copies_together([samples[i] for i in by_name], [images[i] for i in by_name], labels)
-        for index, sample in zip(by_name, resplit):
-            samples[index] = sample
+    samples, images, problems, copies = _decoded(samples, labels, split_sources, recipe.size, progress)
     splits = {name: _labelled(samples, images, labels, name) for name in ("train", "val", "test")}
     train_images, train_boxes, train_labels, _ = splits["train"]
     if len(set(train_labels.tolist())) < 2:
@@ -269,36 +314,13 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
         if progress and any(path.suffix in (".npy", ".keras") for path in work.rglob("*")):
             tqdm.write(f"{work}: going on with the work an interrupted run saved there")
 
-        clock = time.perf_counter()
-        val_images, val_boxes, val_labels, _ = splits["val"]
-        val_features = compute_features(
-            network.features, lambda views: view_dataset(val_images, val_boxes, recipe.size, views, recipe.seed, False,
-                                                         recipe.batch_size),
-            [(i, 0) for i in range(len(val_labels))], recipe.batch_size, "features (val)", work / "val_features",
-            progress)
-        timings["features_s"], timings["head_s"] = time.perf_counter() - clock, 0.0
-
-        histories = []
-        for number, head in enumerate(network.heads):  # one head's features in memory at a time
-            clock = time.perf_counter()
-            which = f" {number + 1}/{recipe.heads}" if recipe.heads > 1 else ""
-            pairs = samples_views(splits["train"][3], recipe.views, first=number * recipe.views)
-            train_features = compute_features(
-                network.features, lambda views: view_dataset(train_images, train_boxes, recipe.size, views, recipe.seed,
-                                                             True, recipe.batch_size),
-                pairs, recipe.batch_size, f"features (train views{', head' + which if which else ''})",
-                work / ("train_features" + (f"_{number + 1}" if number else "")), progress)
-            timings["features_s"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            histories.append(train_head(head, train_features, np.tile(train_labels, recipe.views), val_features,
-                                        val_labels, recipe, len(train_labels), recipe.seed + HEAD_SEED_STEP * number,
-                                        progress, f"head{which} (cached)"))
-            timings["head_s"] += time.perf_counter() - clock
+        histories, timings["features_s"], timings["head_s"] = train_heads(network, splits, recipe, work, progress)
         history = mean_history(histories)
         phase_starts = []
         if recipe.fine_tune_epochs:
             clock = time.perf_counter()
             phase_starts.append(recipe.epochs)
+            val_images, val_boxes, val_labels, _ = splits["val"]
             tuned = fine_tune(network, train_images, train_boxes, train_labels, val_images, val_boxes, val_labels,
                               recipe, progress, (work / "fine_tune.keras", run))
             history = joined_history(history, tuned)
@@ -315,7 +337,7 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
         summary = {"model": str(model_path), "labels": labels, "split_from": metadata["split_from"],
                    "images": {name: len(split[2]) for name, split in splits.items()},
                    "unreadable": problems, "timings": {k: round(v, 2) for k, v in timings.items()}, "metrics": metrics}
-        if by_name:
+        if copies is not None:
             summary["copies"] = copies
         if tflite:
             summary["tflite"] = export_tflite(network.model, folder, *_tflite_sets(crops, splits))
