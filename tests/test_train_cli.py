@@ -45,6 +45,7 @@ def trained(labelled, tmp_path_factory):
 def test_fit_writes_the_model_and_its_run_folder(trained, labelled):
     model, output = trained
     assert "split by file name" in output
+    assert "warning: --weights none: the frozen base's random features" in output  # said before the work
     assert f"{labelled}: with_mask 40, without_mask 40 (split by the file names)" in output  # before the work
     run = model.with_suffix("")
     for name in ("labels.txt", "metrics.json", "history.json", "curves.png", "confusion_val.png",

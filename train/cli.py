@@ -42,7 +42,8 @@ def main() -> None:
               default="models/mask_classifier.keras", show_default=True,
               help="Model file to write; its report goes to a folder of the same name beside it.")
 @click.option("--weights", default=Recipe.weights, show_default=True,
-              help="MobileNetV2 start: imagenet (Keras downloads it), none, or a .weights.h5 file.")
+              help="MobileNetV2 start: imagenet (Keras downloads it), a .weights.h5 file, or none (random: for "
+                   "trying the pipeline; such a model guesses).")
 @click.option("--alpha", type=float, default=Recipe.alpha, show_default=True,
               help="MobileNetV2 width multiplier; must match the weights.")
 @click.option("--size", type=click.IntRange(32, 512), default=Recipe.size, show_default=True, help="Input side in pixels.")
@@ -68,6 +69,10 @@ def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, si
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     require_writable(model_path)
+    if weights.lower() == "none":
+        click.echo("warning: --weights none: the frozen base's random features do not tell masked faces from "
+                   "unmasked ones (on real photos: 50 %, every face one label); for a model that works give "
+                   "imagenet or a .weights.h5 file", err=True)
     try:
         summary = train(list(data), model_path, recipe, tflite=tflite)
     except EXPECTED as error:
