@@ -172,30 +172,36 @@ def evaluate_scenes(data: Path, find: Labeller, labels: list[str], detector: str
                 tally(truth.label, truth.bucket, "recall", found and kept[loose[index]].label == truth.label)
                 tally(truth.label, truth.bucket, "recall50", index in strict and kept[strict[index]].label == truth.label)
 
-    classes = {}
-    for label, table in sorted(counts.items()):
-        known = label in labels
-        positives = sum(total for _, total in table["found"].values())
-        entry = {"n": positives,
-                 "ap50": average_precision(*ap_parts[label, 0.0], positives) if known else None,
-                 SIZED_AP: average_precision(*ap_parts[label, AP_MIN_HEIGHT],
-                                             table["found"][BUCKETS[-1][0]][1]) if known else None}
-        for key in RECALLS:
-            if key != "found" and not known:
-                entry[key] = None
-                continue
-            shares = {bucket: (hit / total if total else None) for bucket, (hit, total) in table[key].items()}
-            hit_all = sum(hit for hit, _ in table[key].values())
-            entry[key] = {**shares, "all": hit_all / positives if positives else None}
-        entry["n_by_size"] = {bucket: total for bucket, (_, total) in table["found"].items()}
-        if known:
-            found_all = sum(hit for hit, _ in table["found"].values())
-            recalled = sum(hit for hit, _ in table["recall"].values())
-            entry["missed_by_detector"] = positives - found_all
-            entry["misclassified"] = found_all - recalled
-        classes[label] = entry
+    classes = {label: _class_entry(table, ap_parts.get((label, 0.0)), ap_parts.get((label, AP_MIN_HEIGHT)))
+               for label, table in sorted(counts.items())}
     return {"detector": detector, "images": images, "threshold": threshold,
             "ms_per_image": round(1000 * seconds / max(images, 1), 1), "classes": classes, "skipped": skipped}
+
+
+def _class_entry(table: dict[str, dict[str, list[int]]], ap_all: tuple[list, list] | None,
+                 ap_sized: tuple[list, list] | None) -> dict:
+    """One class's report from its tallies (``table``: per recall kind, per size bucket, [hits,
+    total]) and its AP parts (scores and hits; None for a class the detector cannot give, whose
+    AP and recall are then None, and only "found" is measured)."""
+    known = ap_all is not None
+    positives = sum(total for _, total in table["found"].values())
+    entry = {"n": positives,
+             "ap50": average_precision(*ap_all, positives) if known else None,
+             SIZED_AP: average_precision(*ap_sized, table["found"][BUCKETS[-1][0]][1]) if known else None}
+    for key in RECALLS:
+        if key != "found" and not known:
+            entry[key] = None
+            continue
+        shares = {bucket: (hit / total if total else None) for bucket, (hit, total) in table[key].items()}
+        hit_all = sum(hit for hit, _ in table[key].values())
+        entry[key] = {**shares, "all": hit_all / positives if positives else None}
+    entry["n_by_size"] = {bucket: total for bucket, (_, total) in table["found"].items()}
+    if known:
+        found_all = sum(hit for hit, _ in table["found"].values())
+        recalled = sum(hit for hit, _ in table["recall"].values())
+        entry["missed_by_detector"] = positives - found_all
+        entry["misclassified"] = found_all - recalled
+    return entry
 
 
 def summary_lines(result: dict, labels: list[str]) -> list[str]:
