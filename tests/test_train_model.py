@@ -106,12 +106,16 @@ def test_weights_that_do_not_fit_the_width_are_named(tmp_path):
                                      weights=None, pooling="avg").save_weights(weights)
     assert build_network(0.35, str(weights), SIZE, 2).base is not None
     with warnings.catch_warnings(record=True) as caught, \
-            pytest.raises(ModelError, match=r"narrow.weights.h5: does not fit MobileNetV2 alpha 0.5"):
+            pytest.raises(ModelError, match=r"narrow.weights.h5: does not fit MobileNetV2 alpha 0.5; it was made "
+                                            r"for alpha 0.35$"):
         warnings.simplefilter("always")
         build_network(0.5, str(weights), SIZE, 2)
     assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []  # the one line is all
     with pytest.raises(ModelError, match="weights file not found"):
         build_network(0.35, str(tmp_path / "nowhere.h5"), SIZE, 2)
+    (tmp_path / "text.weights.h5").write_text("not weights")
+    with pytest.raises(ModelError, match=r"text.weights.h5: not a Keras weights file \("):
+        build_network(0.35, str(tmp_path / "text.weights.h5"), SIZE, 2)
     with pytest.raises(ModelError, match="widths"):
         build_network(0.4, "none", SIZE, 2)
 

@@ -46,17 +46,20 @@ def base_network(alpha: float, weights: str, size: int | None, images: KerasTens
     if source not in ("imagenet", None) and not Path(weights).is_file():
         raise ModelError(f"{weights}: weights file not found (or say imagenet / none)")
     try:
-        with warnings.catch_warnings():
-            # A file made for another width makes Keras warn once per layer before it fails: the
-            # one-line ModelError below says it all.
-            warnings.simplefilter("ignore", UserWarning)
-            return keras().applications.MobileNetV2(input_shape=(size, size, 3), input_tensor=images, alpha=alpha,
-                                                    include_top=False, weights=source, pooling="avg")
+        return _mobilenet_v2(alpha, source, size, images)
     except ValueError as error:
         if source in ("imagenet", None):
             raise ModelError(f"MobileNetV2 alpha {alpha} at {size} px: {error}") from None
+        made_for = next((other for other in ALPHAS if other != alpha and _fits(other, source, size)), None)
+        if made_for is not None:
+            raise ModelError(f"{weights}: does not fit MobileNetV2 alpha {alpha}; it was made for alpha "
+                             f"{made_for}") from None
         first_line = str(error).strip().splitlines()[0][:200]
         raise ModelError(f"{weights}: does not fit MobileNetV2 alpha {alpha} ({first_line})") from None
+    except OSError as error:  # h5py's, for a file that is not HDF5 at all
+        if source in ("imagenet", None):
+            raise
+        raise ModelError(f"{weights}: not a Keras weights file ({error})") from None
     except Exception as error:  # Keras reports a failed download as a bare Exception over the URLError
         if source != "imagenet" or not isinstance(error.__context__, OSError):
             raise
@@ -64,6 +67,25 @@ def base_network(alpha: float, weights: str, size: int | None, images: KerasTens
         raise ModelError(f"the ImageNet weights of MobileNetV2 alpha {alpha} could not be downloaded ({reason}); "
                          "connect once (Keras keeps them in ~/.keras), or give --weights a local .weights.h5 "
                          "file, or none") from None
+
+
+def _mobilenet_v2(alpha: float, weights: str | None, size: int | None, images: KerasTensor | None = None) -> Model:
+    with warnings.catch_warnings():
+        # A file made for another width makes Keras warn once per layer before it fails: the
+        # one-line ModelError of ``base_network`` says it all.
+        warnings.simplefilter("ignore", UserWarning)
+        return keras().applications.MobileNetV2(input_shape=(size, size, 3), input_tensor=images, alpha=alpha,
+                                                include_top=False, weights=weights, pooling="avg")
+
+
+def _fits(alpha: float, weights_file: str, size: int | None) -> bool:
+    """Whether a weights file loads into MobileNetV2 of width ``alpha`` (tried only once a file
+    has failed, to say which width it was made for)."""
+    try:
+        _mobilenet_v2(alpha, weights_file, size)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
