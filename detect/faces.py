@@ -171,9 +171,9 @@ def make_labeller(detector: str, classifier_path: Path | None, detector_path: Pa
     if detector == SCENE_DETECTOR:
         from detect.network import load_detector
 
-        for path in (detector_path, classifier_path):  # both files checked before TensorFlow loads (seconds)
-            if path is not None:
-                read_metadata(path)
+        for path, kind in ((detector_path, "detector"), (classifier_path, "classifier")):
+            if path is not None:  # both files checked before TensorFlow loads (seconds)
+                read_metadata(path, kind)
         scene_detector = load_detector(detector_path)
         classifier = None if classifier_path is None else load_classifier(classifier_path)
         if classifier is not None and sorted(classifier.labels) != sorted(scene_detector.labels):

@@ -46,9 +46,14 @@ def test_several_heads_start_apart_and_the_model_gives_their_mean():
     assert [layer.name for layer in alone.heads[0].layers[1:]] == ["head_dense", "head_dropout", "head_softmax"]
 
 
+def _saved(network, path):
+    save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE,
+                                          "resize": RESIZE})
+    return path
+
+
 def test_saved_model_round_trips_with_its_metadata(network, tmp_path, face_image):
-    path = tmp_path / "runs" / "m.keras"
-    save_model_file(network.model, path, {"labels": ["with_mask", "without_mask"], "input_size": SIZE, "resize": RESIZE})
+    path = _saved(network, tmp_path / "runs" / "m.keras")
     assert read_metadata(path)["labels"] == ["with_mask", "without_mask"]
     classifier = load_classifier(path)
     assert load_classifier(path) is classifier  # once per process
@@ -97,6 +102,10 @@ def test_files_that_are_not_our_models_are_refused(network, tmp_path):
         archive.writestr("maskgen.json", '{"format": "something-else"}')
     with pytest.raises(ModelError, match="not a mask classifier"):
         read_metadata(plain)
+    with pytest.raises(ModelError, match=r"notes.keras: not a mask detector made by `python -m detect train-detector`"):
+        read_metadata(text, "detector")
+    with pytest.raises(ModelError, match=r"is a mask classifier, not a mask detector"):
+        read_metadata(_saved(network, tmp_path / "classifier.keras"), "detector")
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras 3 notice on its own weights files

@@ -169,17 +169,25 @@ def save_model_file(model: Model, path: Path, metadata: dict) -> None:
     save_keras_with(model, path, METADATA, {"format": FORMAT, **metadata})
 
 
-def read_metadata(path: Path) -> dict:
-    """The metadata of one of our model files; ``ModelError`` for anything else."""
+# The command that makes each kind of model file, named when a file is not one.
+MADE_BY = {"classifier": "`python -m train fit`", "detector": "`python -m detect train-detector`"}
+
+
+def read_metadata(path: Path, kind: str = "classifier") -> dict:
+    """The metadata of one of our model files of ``kind`` ("classifier" or "detector"), read
+    without loading TensorFlow; ``ModelError`` naming the file for anything else."""
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    not_ours = f"{path}: not a mask {kind} made by {MADE_BY[kind]}"
     try:
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read(METADATA))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError):
-        raise ModelError(f"{path}: not a mask classifier made by `python -m train fit`") from None
+        raise ModelError(not_ours) from None
     if metadata.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a mask classifier made by `python -m train fit`")
+        raise ModelError(not_ours)
+    if metadata.get("kind", "classifier") != kind:
+        raise ModelError(f"{path}: is a mask {metadata.get('kind', 'classifier')}, not a mask {kind}")
     return metadata
 
 
@@ -225,9 +233,7 @@ class Classifier:
 
 def load_model_file(path: Path, kind: str) -> tuple[object, dict]:
     """A Keras model of ours and its metadata; ``ModelError`` naming the file if it is not ours or not a ``kind``."""
-    metadata = read_metadata(path)
-    if metadata.get("kind", "classifier") != kind:
-        raise ModelError(f"{path}: is a mask {metadata.get('kind', 'classifier')}, not a mask {kind}")
+    metadata = read_metadata(path, kind)
     try:
         model = keras().saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds for a damaged archive
