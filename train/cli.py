@@ -69,10 +69,6 @@ def fit(data: tuple[Path, ...], model_path: Path, weights: str, alpha: float, si
     recipe = Recipe(weights=weights, alpha=alpha, size=size, epochs=epochs, views=views, heads=heads,
                     fine_tune_epochs=fine_tune_epochs, batch_size=batch_size, seed=seed)
     require_writable(model_path)
-    if weights.lower() == "none":
-        click.echo("warning: --weights none: the frozen base's random features do not tell masked faces from "
-                   "unmasked ones (on real photos: 50 %, every face one label); for a model that works give "
-                   "imagenet or a .weights.h5 file", err=True)
     try:
         summary = train(list(data), model_path, recipe, tflite=tflite)
     except EXPECTED as error:

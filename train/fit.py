@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -298,6 +299,10 @@ def fit(data: Path | list[Path], model_path: Path, recipe: Recipe = Recipe(), pr
     samples, labels, split_sources = load_folders(folders)
     if progress:  # before minutes of work: a wrong folder shows in its labels
         tqdm.write(_what_is_trained_on(samples, labels, split_sources))
+        if recipe.weights.lower() == "none":
+            tqdm.write("warning: --weights none: the frozen base's random features do not tell masked faces from "
+                       "unmasked ones (on real photos: 50 %, every face one label); for a model that works give "
+                       "imagenet or a .weights.h5 file", file=sys.stderr)
     # Before building: a base without pretrained weights (``none``) starts from the seed's draws too.
     keras().utils.set_random_seed(recipe.seed)
     network = build_network(recipe.alpha, recipe.weights, recipe.size, len(labels), recipe.seed, heads=recipe.heads)
