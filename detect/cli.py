@@ -283,8 +283,10 @@ def video(source: str, model_path: Path, out: Path | None, json_path: Path | Non
         lines.close(report)
     elif json_path is not None:
         write_atomic(json_path, json.dumps(result.as_json(source)).encode())
-    click.echo(f"{source}: {report['frames']} frames in {report['seconds']:.1f} s ({report['fps']} FPS), "
-               f"{result.faces} faces on detection frames" + (f" -> {out}" if out else "")
+    frames, faces = report["frames"], result.faces
+    click.echo(f"{source}: {frames} frame{'s' if frames != 1 else ''} in {report['seconds']:.1f} s "
+               f"({report['fps']} FPS), {faces} face{'s' if faces != 1 else ''} on detection frames"
+               + (f" -> {out}" if out else "")
                + (" (stopped by Ctrl-C)" if result.interrupted else ""))
     if result.failure:
         warn(f"Error: {source}: {result.failure}; the outputs hold the {report['frames']} frames before it")
