@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import cv2
 import numpy as np
 
-from augment.geometry import Box, box_iou, smaller_box_covered
+from augment.geometry import Box, box_area, box_iou, smaller_box_covered
 from augment.images import resize_longest, working_longest
 from detect.targets import decode
 from train.backend import keras, tf
@@ -199,8 +199,7 @@ def drop_parts(found: list[Detection], close_ups: list[Box], inside: float = 0.5
     """``found`` without the detections smaller than a close-up face's box with at least
     ``inside`` of their area in it: an eye, a mouth or half of that face, boxed as a face."""
     def part_of(box: Box, face: Box) -> bool:
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        return area < (face[2] - face[0]) * (face[3] - face[1]) and smaller_box_covered(box, face) >= inside
+        return box_area(box) < box_area(face) and smaller_box_covered(box, face) >= inside
 
     return [item for item in found if not any(part_of(item.box, face) for face in close_ups)]
 

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from augment.faces import face_box, find_faces
-from augment.geometry import Box
+from augment.geometry import Box, box_area
 from augment.images import ImageError, load_rgb, write_atomic
 from augment.interrupts import in_order
 from train.data import DataError, Sample, load_samples
@@ -39,7 +39,7 @@ def largest_face_box(image: np.ndarray, detector: str = "auto") -> Box | None:
     if not faces:
         return None
     boxes = [face_box(face.landmarks) for face in faces]
-    return max(boxes, key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
+    return max(boxes, key=box_area)
 
 
 def largest_face_in_file(task: tuple[Path, str]) -> Box | None:
