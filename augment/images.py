@@ -126,6 +126,8 @@ def load_rgb_reduced(path: str | os.PathLike, longest: int | None) -> tuple[np.n
     try:
         status = path.stat()
     except OSError as error:
+        if error.errno == errno.ENOENT and path.is_symlink():  # "No such file" would puzzle: the link is there
+            raise ImageError(f"{UNREADABLE}: a link to {os.readlink(path)}, which does not exist") from None
         raise ImageError(f"{UNREADABLE}: {error.strerror}") from None
     if not stat.S_ISREG(status.st_mode):  # reading a pipe named .jpg would wait for ever
         raise ImageError("not a file (a folder, a pipe or a device)")
