@@ -179,6 +179,40 @@ def _refuse_before_any_work(raw: Path, seed: int, split_by: str) -> None:
                                "made from")
 
 
+def _work_left(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskStyle], sources: list[str],
+               stems: dict[str, str], listing_problems: list[dict], restart: bool, warn: Callable[[str], object]
+               ) -> tuple[dict[str, outputs.Finished], list[tuple[str, str]], dict[str, list[str]]]:
+    """Bring ``out`` up to date for this run and say what is left to make.
+
+    Clears it first with ``restart``; deletes what was made from inputs since gone or changed, and
+    from faces whose style changed; records the settings. Returns the inputs finished earlier
+    (source: Finished), the tasks left ((source, stem), largest files first) and what was undone
+    (``removed``, ``changed``, ``restyled``: the report's lists).
+    """
+    outputs.prepare_output(out)
+    if restart and (cleared := outputs.clear_earlier_run(out)):
+        warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
+    style_change = outputs.check_settings(out, settings)
+    parts = outputs.read_parts(out)
+    stamps = {source: dataset.input_stamp(raw / source) for source in stems}
+    restyled = []
+    with dataset.writing(out):
+        removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
+        if style_change is not None:
+            restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
+        outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
+    if style_change is not None:
+        warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
+             f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
+             "style or wore an edited one")
+    finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
+    tasks = [(source, stems[source]) for source in sources if source not in finished]
+    # Largest files first: big photos are the slow ones, and one left for the end keeps the other
+    # workers idle (on data/raw the last 14 results took 1.0-1.3 s in name order, 0.45 s in this one).
+    tasks.sort(key=lambda task: -(stamps[task[0]] or [0])[0])
+    return finished, tasks, {"removed": removed, "changed": changed, "restyled": restyled}
+
+
 def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
              split_by: str = "photo", restart: bool = False) -> dict:
@@ -224,28 +258,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     if settings.detector == faces.SCENE_DETECTOR:
         _load_scene_detector(settings)  # a missing or wrong model fails here, before any work
     with held(out):  # before anything is cleared there: one run at a time
-        outputs.prepare_output(out)
-        if restart and (cleared := outputs.clear_earlier_run(out)):
-            warn(f"{out}: deleted what an earlier run made from {cleared} input{'s' if cleared != 1 else ''}")
-        style_change = outputs.check_settings(out, settings)
-
-        parts = outputs.read_parts(out)
-        stamps = {source: dataset.input_stamp(raw / source) for source in stems}
-        restyled = []
-        with dataset.writing(out):
-            removed, changed = outputs.remove_stale(out, raw, stems, stamps, listing_problems, parts)
-            if style_change is not None:
-                restyled = outputs.forget_restyled(out, parts, settings.seed, styles.values(), style_change.edited)
-            outputs.save_settings(out, settings)  # after what is out of date is gone: a run stopped before redoes it
-        if style_change is not None:
-            warn(f"{out}: mask styles changed since the earlier run ({style_change.what}): making again the "
-                 f"{len(restyled)} image{'s' if len(restyled) != 1 else ''} with a face that now draws another "
-                 "style or wore an edited one")
-        finished = outputs.load_finished(out, {source: stems[source] for source in sources}, parts)
-        tasks = [(source, stems[source]) for source in sources if source not in finished]
-        # Largest files first: big photos are the slow ones, and one left for the end keeps the other
-        # workers idle (on data/raw the last 14 results took 1.0-1.3 s in name order, 0.45 s in this one).
-        tasks.sort(key=lambda task: -(stamps[task[0]] or [0])[0])
+        finished, tasks, undone = _work_left(raw, out, settings, styles, sources, stems, listing_problems,
+                                             restart, warn)
         done = list(finished.values())
         workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
         bar = tqdm(total=len(sources), initial=len(finished), unit="img", desc="generate", disable=not progress,
@@ -277,8 +291,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
 
         split, copies = outputs.splits(done, split_by)
         report = outputs.summarise(done, listing_problems, style_problems, time.perf_counter() - started,
-                                   resumed=len(finished), removed=removed, changed=changed, restyled=restyled,
-                                   split=split, copies=copies, split_by=split_by)
+                                   resumed=len(finished), **undone, split=split, copies=copies, split_by=split_by)
         with dataset.writing(out):
             outputs.write_manifest(out, done, split)
             write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
