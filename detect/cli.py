@@ -161,25 +161,10 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     """Label the faces of each image; write NAME.detected.jpg and print what was found."""
     from tqdm import tqdm
 
-    from augment.images import IMAGE_SUFFIXES, is_image_path, pictures_under, save_rgb, write_atomic
+    from augment.images import save_rgb, write_atomic
     from detect.draw import draw_faces
-    # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
-    found = {path: [q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)] if path.is_dir()
-             else [path] for path in paths}
-    empty = [str(path) for path, pictures in found.items() if not pictures]
-    if empty:  # a wrong folder, not a folder whose pictures all failed: nothing would be said of it
-        raise click.ClickException(f"{', '.join(empty)}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    files = [picture for pictures in found.values() for picture in pictures]
-    require_writable(json_path)
-    one_picture = out is not None and is_image_path(out) and not out.is_dir()
-    if one_picture:
-        if len(files) != 1:
-            raise click.ClickException(f"--out {out}: a file name, but {len(files)} images were given; give a folder")
-        require_picture_out(out)
-    elif out is not None:
-        require_writable(out, folder=True)
-    targets = [out] * len(files) if one_picture else drawn_targets(files, out)
-    refuse_writing_over_inputs([json_path, *targets], files)
+
+    files, targets = _images_and_pictures(paths, out, json_path)
     find, _ = _labeller(detector, model_path, classify, detector_model, 1 if upsample is None else upsample, threshold,
                         detect_side or None, mirror=mirror is not False)
 
@@ -222,6 +207,35 @@ def image(paths: tuple[Path, ...], model_path: Path, out: Path | None, json_path
     if failures:
         click.echo(f"{failures} of {len(files)} images could not be used", err=True)
         sys.exit(1 if failures == len(files) else 0)
+
+
+def _images_and_pictures(paths: tuple[Path, ...], out: Path | None, json_path: Path | None
+                         ) -> tuple[list[Path], list[Path]]:
+    """The image files ``detect image`` labels (folders listed) and where each one's drawing goes.
+
+    ClickException, before any work, for a folder with no images, ``--out`` naming one picture
+    for several images, an output that cannot be written, or one that would overwrite an input.
+    """
+    from augment.images import IMAGE_SUFFIXES, is_image_path, pictures_under
+
+    # A folder's earlier results are not inputs: run twice, the second run would label its own drawings.
+    found = {path: [q for q in pictures_under(path)[0] if not q.name.endswith(DRAWN_SUFFIX)] if path.is_dir()
+             else [path] for path in paths}
+    empty = [str(path) for path, pictures in found.items() if not pictures]
+    if empty:  # a wrong folder, not a folder whose pictures all failed: nothing would be said of it
+        raise click.ClickException(f"{', '.join(empty)}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    files = [picture for pictures in found.values() for picture in pictures]
+    require_writable(json_path)
+    one_picture = out is not None and is_image_path(out) and not out.is_dir()
+    if one_picture:
+        if len(files) != 1:
+            raise click.ClickException(f"--out {out}: a file name, but {len(files)} images were given; give a folder")
+        require_picture_out(out)
+    elif out is not None:
+        require_writable(out, folder=True)
+    targets = [out] * len(files) if one_picture else drawn_targets(files, out)
+    refuse_writing_over_inputs([json_path, *targets], files)
+    return files, targets
 
 
 @main.command()
