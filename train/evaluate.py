@@ -60,6 +60,22 @@ def largest_faces(paths: list[Path], detector: str, workers: int, progress: bool
     return list(tqdm(found, total=len(tasks), desc="faces", unit="img", disable=not progress, leave=False))
 
 
+def _samples(folders: list[Path], known: list[str], one_per_image: bool) -> list[Sample]:
+    """The labelled samples of ``folders``: a generated dataset's carry the manifest's boxes, one per
+    face; with ``one_per_image``, one per image with no box. DataError for a label not in ``known``."""
+    samples: list[Sample] = []
+    for folder in folders:
+        its_samples, labels, _ = load_samples(folder, at_least=1)
+        unknown = sorted(set(labels) - set(known))
+        if unknown:
+            raise DataError(f"{folder}: folder(s) {', '.join(unknown)} are labels the model does not know "
+                            f"({', '.join(known)})")
+        if one_per_image:
+            its_samples = list({sample.path: replace(sample, box=None) for sample in its_samples}.values())
+        samples += its_samples
+    return samples
+
+
 def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, detector: str = "auto",
              errors: Path | None = None, progress: bool = True, workers: int | None = None) -> dict:
     """The report of one model on one or more labelled folders, each with one label folder or more
@@ -73,17 +89,7 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     """
     classifier = load_classifier(model_path)
     folders = [data] if isinstance(data, Path) else list(data)
-    samples: list[Sample] = []
-    for folder in folders:
-        # A generated dataset's samples carry the manifest's boxes, one per face.
-        its_samples, labels, _ = load_samples(folder, at_least=1)
-        unknown = sorted(set(labels) - set(classifier.labels))
-        if unknown:
-            raise DataError(f"{folder}: folder(s) {', '.join(unknown)} are labels the model does not know "
-                            f"({', '.join(classifier.labels)})")
-        if detect:  # one face per image, the one found
-            its_samples = list({sample.path: replace(sample, box=None) for sample in its_samples}.values())
-        samples += its_samples
+    samples = _samples(folders, classifier.labels, one_per_image=detect)
     paths = [sample.path for sample in samples]
     true = np.array([classifier.labels.index(sample.label) for sample in samples])
     if detect:
