@@ -38,6 +38,12 @@ WORK_SIDE = 800
 # dlib's CNN detector is ~30x slower than HOG. As the cascade's last resort it looks for the
 # one large face of a portrait that HOG could not see, on a small copy (~0.3 s).
 CNN_FALLBACK_SIDE = 224
+# Before that, on a small picture (under SMALL_SIDE: most often a face cut out of a larger photo),
+# the CNN looks at a copy this much smaller, about half the work, and keeps a face found there
+# only when its box spans CLOSE_UP_FILL of the copy: a face filling the picture is found as well
+# at that size, a smaller one is not, and is left to the full-size look.
+CLOSE_UP_SHRINK = 0.7
+CLOSE_UP_FILL = 0.75
 # dlib's CNN detector raises on a picture under 7 px high, and on one under 10 px wide mostly
 # corrupts memory and kills the process: it is given nothing smaller than this.
 CNN_MIN_SIDE = 32
@@ -273,7 +279,8 @@ class Pass:
     """One detection pass: which detector, upsampling, roll of the image, working size, whether
     the CNN must confirm each of its detections, the scale of the copy the detector reads
     relative to the working copy, whether that copy is grey (landmarks are always read on the
-    working copy, in colour), and the score its best detection needs for the pass to count."""
+    working copy, in colour), the score its best detection needs for the pass to count, and
+    whether it is a close-up look (small pictures only; a find must span CLOSE_UP_FILL of the copy)."""
 
     detector: str
     upsample: int
@@ -283,6 +290,7 @@ class Pass:
     shrink: float = 1.0
     grey: bool = False
     sure_score: float = -float("inf")
+    close_up: bool = False
 
     @property
     def label(self) -> str:
@@ -305,7 +313,8 @@ def cascade(detector: str, upsample: int = 0) -> list[Pass]:
     faces; everything they find is confirmed by the CNN. The first looks are not: their
     low-scoring detections are nearly all faces, often masked ones, which the CNN
     rejects (measured on 1,369 real photos: of 97 detections scoring under 0.3, the CNN
-    turned down 19, and 18 of those were faces).
+    turned down 19, and 18 of those were faces). The last looks are the CNN's own: on a small
+    picture first the close-up look (``CLOSE_UP_SHRINK``), then at CNN_FALLBACK_SIDE.
     """
     if detector == "auto":
         return [
@@ -314,6 +323,7 @@ def cascade(detector: str, upsample: int = 0) -> list[Pass]:
             Pass("hog", upsample, 0.0, WORK_SIDE, False, SECOND_LOOK_SHRINK),
             Pass("hog", upsample + 1, 0.0, WORK_SIDE, True),
             *(Pass("hog", upsample, angle, WORK_SIDE, True) for angle in ROLL_ANGLES),
+            Pass("cnn", 0, 0.0, CNN_FALLBACK_SIDE, False, CLOSE_UP_SHRINK, close_up=True),
             Pass("cnn", 0, 0.0, CNN_FALLBACK_SIDE, False),
         ]
     if detector in ("hog", "cnn"):
@@ -335,6 +345,10 @@ def _run_pass(work: np.ndarray, step: Pass, unmasked: bool) -> list[tuple[Box, n
         small, factor = resize_longest(seen, round(max(seen.shape[:2]) * step.shrink))
         detections = [found._replace(box=tuple(v / factor for v in found.box))
                       for found in detect_boxes(small, step.detector, step.upsample)]
+    if step.close_up:
+        least = CLOSE_UP_FILL * min(image.shape[:2])
+        detections = [found for found in detections
+                      if max(found.box[2] - found.box[0], found.box[3] - found.box[1]) >= least]
     best = max((detection.score for detection in detections), default=0.0)
     if best < step.sure_score:
         return []
@@ -361,7 +375,8 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
 
     ``detector="auto"`` tries fast passes first and slower ones only when nothing is found: HOG on
     a grey copy, HOG in colour, HOG on a half-size copy, HOG upsampled, HOG on copies rolled by
-    +-30 degrees, then dlib's CNN.
+    +-30 degrees, then dlib's CNN (on a picture under SMALL_SIDE first at close-up size,
+    ``CLOSE_UP_SHRINK``).
     Detections of the fallback HOG passes must be confirmed by the CNN. A face under about 80 px
     beside a larger one is found only with ``upsample`` 1 (about 40 px) or more (``cascade``).
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
@@ -372,6 +387,8 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
     height, width = rgb.shape[:2]
     longest = max(height, width)
     for step in cascade(detector, upsample):
+        if step.close_up and longest >= SMALL_SIDE:
+            continue
         target = (min(step.side, ENLARGED_SIDE) if longest < SMALL_SIDE
                   else working_longest(height, width, step.side))
         work, scale = resize_longest(rgb, target) if target != longest else (rgb, 1.0)

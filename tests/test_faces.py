@@ -5,8 +5,8 @@ import pytest
 
 from augment import faces as faces_module
 from augment.demo import demo_faces, rotate
-from augment.faces import (EXTRA_FACE_SCORE, GREY_SURE_SCORE, cascade, confirmed_by_cnn, detect_boxes, face_box, find_faces,
-                           hog_framing)
+from augment.faces import (CLOSE_UP_FILL, EXTRA_FACE_SCORE, GREY_SURE_SCORE, SMALL_SIDE, cascade, confirmed_by_cnn,
+                           detect_boxes, face_box, find_faces, hog_framing)
 from augment.geometry import box_iou, crop_box
 
 
@@ -36,7 +36,8 @@ def test_a_small_face_is_found_by_the_upsampled_pass(face_image):
 def test_the_cascade_looks_in_grey_then_colour_then_at_half_size_before_the_costly_passes():
     assert [(step.label, step.confirm) for step in cascade("auto")] == [
         ("hog-grey", False), ("hog", False), ("hog-x0.5", False), ("hog-up1", True), ("hog-roll+30", True),
-        ("hog-roll-30", True), ("cnn", False)]
+        ("hog-roll-30", True), ("cnn-x0.7", False), ("cnn", False)]
+    assert [step.close_up for step in cascade("auto")] == [False] * 6 + [True, False]
     assert [step.label for step in cascade("auto", 1)][:4] == ["hog-grey-up1", "hog-up1", "hog-up1-x0.5", "hog-up2"]
 
 
@@ -94,6 +95,54 @@ def test_a_face_the_first_looks_miss_is_found_on_the_half_size_copy_with_full_si
     assert box_iou(found[0].box, reference.box) > 0.7
     # Landmarks are read on the full-size picture, so they agree with the first look's to about a pixel.
     assert np.abs(found[0].landmarks - reference.landmarks).mean() < 1.5
+
+
+def blind_hog(monkeypatch) -> list:
+    """Make every HOG look find nothing (as on a turned face cut tight); returns the CNN's looks (picture shapes)."""
+    detect = faces_module.detect_boxes
+    cnn_looks = []
+
+    def detect_boxes(rgb, detector="hog", upsample=0):
+        if detector == "hog":
+            return []
+        cnn_looks.append(rgb.shape[:2])
+        return detect(rgb, detector, upsample)
+
+    monkeypatch.setattr(faces_module, "detect_boxes", detect_boxes)
+    return cnn_looks
+
+
+def test_a_face_filling_a_small_picture_is_found_by_the_cheaper_close_up_look(face_image, face_landmarks, monkeypatch):
+    x0, y0, x1, y1 = (int(v) for v in crop_box(find_faces(face_image)[0].box, 0.05, face_image.shape))
+    close_up = np.ascontiguousarray(face_image[y0:y1, x0:x1])  # a face cut out of a photo, as many datasets hold
+    assert max(close_up.shape[:2]) < SMALL_SIDE
+    cnn_looks = blind_hog(monkeypatch)
+    [face] = find_faces(close_up)
+    assert face.detector == "cnn-x0.7" and len(cnn_looks) == 1 and max(cnn_looks[0]) < 224
+    eye_distance = np.linalg.norm(face_landmarks[36:42].mean(axis=0) - face_landmarks[42:48].mean(axis=0))
+    error = np.linalg.norm(face.landmarks - (face_landmarks - (x0, y0)), axis=1).mean()
+    assert error < 0.1 * eye_distance  # landmarks as good as on the whole photo
+
+
+def face_with_room(face_image: np.ndarray, side: int) -> np.ndarray:
+    """The portrait cut to its face box grown by a box width on each side (the face a third of it), at ``side`` px."""
+    x0, y0, x1, y1 = (int(v) for v in crop_box(find_faces(face_image)[0].box, 1.0, face_image.shape))
+    return cv2.resize(face_image[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def test_a_face_not_filling_a_small_picture_is_left_to_the_full_size_look(face_image, monkeypatch):
+    small = face_with_room(face_image, 150)
+    cnn_looks = blind_hog(monkeypatch)
+    [face] = find_faces(small)
+    assert face.detector == "cnn" and [max(shape) for shape in cnn_looks] == [157, 224]
+    assert max(face.box[2] - face.box[0], face.box[3] - face.box[1]) < CLOSE_UP_FILL * 150
+
+
+def test_a_larger_picture_gets_no_close_up_look(face_image, monkeypatch):
+    larger = face_with_room(face_image, 300)
+    cnn_looks = blind_hog(monkeypatch)
+    [face] = find_faces(larger)
+    assert face.detector == "cnn" and [max(shape) for shape in cnn_looks] == [224]
 
 
 def group_photo(face_image: np.ndarray) -> np.ndarray:
