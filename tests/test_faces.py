@@ -36,7 +36,7 @@ def test_a_small_face_is_found_by_the_upsampled_pass(face_image):
 def test_the_cascade_looks_in_grey_then_colour_then_at_half_size_before_the_costly_passes():
     assert [(step.label, step.confirm) for step in cascade("auto")] == [
         ("hog-grey", False), ("hog", False), ("hog-x0.5", False), ("hog-up1", True), ("hog-roll+30", True),
-        ("hog-roll-30", True), ("cnn-x0.7", False), ("cnn", False)]
+        ("hog-roll-30", True), ("cnn-x0.5", False), ("cnn", False)]
     assert [step.close_up for step in cascade("auto")] == [False] * 6 + [True, False]
     assert [step.label for step in cascade("auto", 1)][:4] == ["hog-grey-up1", "hog-up1", "hog-up1-x0.5", "hog-up2"]
 
@@ -118,7 +118,7 @@ def test_a_face_filling_a_small_picture_is_found_by_the_cheaper_close_up_look(fa
     assert max(close_up.shape[:2]) < SMALL_SIDE
     cnn_looks = blind_hog(monkeypatch)
     [face] = find_faces(close_up)
-    assert face.detector == "cnn-x0.7" and len(cnn_looks) == 1 and max(cnn_looks[0]) < 224
+    assert face.detector == "cnn-x0.5" and [max(shape) for shape in cnn_looks] == [112]
     eye_distance = np.linalg.norm(face_landmarks[36:42].mean(axis=0) - face_landmarks[42:48].mean(axis=0))
     error = np.linalg.norm(face.landmarks - (face_landmarks - (x0, y0)), axis=1).mean()
     assert error < 0.1 * eye_distance  # landmarks as good as on the whole photo
@@ -134,7 +134,7 @@ def test_a_face_not_filling_a_small_picture_is_left_to_the_full_size_look(face_i
     small = face_with_room(face_image, 150)
     cnn_looks = blind_hog(monkeypatch)
     [face] = find_faces(small)
-    assert face.detector == "cnn" and [max(shape) for shape in cnn_looks] == [157, 224]
+    assert face.detector == "cnn" and [max(shape) for shape in cnn_looks] == [112, 224]
     assert max(face.box[2] - face.box[0], face.box[3] - face.box[1]) < CLOSE_UP_FILL * 150
 
 
