@@ -1,4 +1,4 @@
-"""Command line: ``python -m augment generate | scenes | styles | preview | draw-styles | demo``."""
+"""Command line: ``python -m augment generate | sheet | scenes | styles | preview | draw-styles | demo``."""
 from __future__ import annotations
 
 import functools
@@ -12,7 +12,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import MANIFEST, MAX_SEED, DatasetError, Settings, SettingsChanged
+from augment.dataset import MAX_SEED, DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
@@ -181,6 +181,43 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
     click.echo(_summary(report))
     if strict and (report["skipped"] or report["style_problems"]):
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("data", type=click.Path(file_okay=False, path_type=Path), default="dataset_generated")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Picture to write.  [default: DATA/sheet.jpg]")
+@click.option("--count", type=click.IntRange(1, 600), default=24, show_default=True, help="Pairs to show, at most.")
+@click.option("--style", "styles_wanted", multiple=True,
+              help="Only faces wearing this style (repeatable): how a new style sits on many faces.")
+@click.option("--found-by", "found_by", multiple=True,
+              help="Only faces found by this pass of the detector cascade (repeatable; e.g. cnn, hog-roll+30): "
+                   "the hard faces.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None, help="Only faces of this split.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Which faces are drawn.")
+def sheet(data: Path, out: Path | None, count: int, styles_wanted: tuple[str, ...], found_by: tuple[str, ...],
+          split: str | None, seed: int) -> None:
+    """Draw faces of the generated dataset DATA at random, each unmasked beside its masked twin, on one
+    picture, captioned with the file name and the style: for looking at what a run made."""
+    from augment.images import save_rgb
+    from augment.sheet import SheetError, matching_pairs, pair_sheet, read_pairs, sample_pairs
+
+    out = out or data / "sheet.jpg"
+    require_picture_out(out)
+    try:
+        pairs = read_pairs(data)
+        if not pairs:
+            raise SheetError(f"{data}: the dataset holds no faces (see its report.json)")
+        matching = matching_pairs(pairs, styles_wanted, found_by, split)
+        picture, problems = pair_sheet(data, sample_pairs(matching, count, seed))
+    except SheetError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in problems:
+        warn(f"warning: {problem}")
+    save_rgb(out, picture)
+    shown = min(count, len(matching)) - len(problems)
+    of = f"the {len(matching)} of {len(pairs)} that match" if len(matching) < len(pairs) else f"the {len(pairs)}"
+    click.echo(f"wrote {out}: {_count(shown, 'pair')} of {of} in {data}")
 
 
 @main.command()
@@ -359,7 +396,8 @@ def demo(out: Path, workers: int | None) -> None:
     from augment.demo import astronaut, write_demo_faces
     from augment.faces import find_faces
     from augment.generate import generate as run
-    from augment.images import contact_sheet, load_rgb, save_rgb
+    from augment.images import contact_sheet, save_rgb
+    from augment.sheet import pair_sheet, read_pairs
     from augment.styles import load_styles
 
     require_writable(out, folder=True)
@@ -377,14 +415,8 @@ def demo(out: Path, workers: int | None) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(_summary(report))
 
-    records = [json.loads(line) for line in (out / "generated" / MANIFEST).read_text().splitlines()]
-    pairs = sorted(r["path"].split("/", 1)[1] for r in records if r["label"] == "with_mask")
-    tiles, captions = [], []
-    for name in pairs:
-        for label in ("without_mask", "with_mask"):
-            tiles.append(load_rgb(out / "generated" / label / name))
-            captions.append(name.rsplit("_", 1)[0] if label == "without_mask" else "")
-    save_rgb(out / "examples.png", contact_sheet(tiles, 6, 200, captions))
+    examples, _ = pair_sheet(out / "generated", read_pairs(out / "generated"))
+    save_rgb(out / "examples.png", examples)
 
     face = astronaut()
     faces = find_faces(face, unmasked=True)

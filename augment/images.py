@@ -276,6 +276,9 @@ def contact_sheet(images: list[np.ndarray], columns: int, cell: int, captions: l
         if captions and captions[index]:
             scale = cell / 400
             (width, height), _ = cv2.getTextSize(captions[index], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            if width + 8 > cell:  # a long file name, made smaller to stay under its own picture
+                scale *= (cell - 8) / width
+                (width, height), _ = cv2.getTextSize(captions[index], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
             left, bottom = (index % columns) * cell, (index // columns + 1) * cell
             sheet[bottom - height - 8:bottom, left:left + width + 8] //= 3  # a dark band under the text
             cv2.putText(sheet, captions[index], (left + 4, bottom - 5), cv2.FONT_HERSHEY_SIMPLEX, scale,

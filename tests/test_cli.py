@@ -870,6 +870,36 @@ def test_styles_command_says_which_style_was_reduced_and_from_what_size(styles_d
     assert [s["reduced_from"] for s in listing["styles"]] == [[580, 440], [580, 440]]
 
 
+def test_sheet_shows_the_generated_pairs_and_refuses_what_it_cannot_show(raw_dir, styles_dir, tmp_path):
+    out = tmp_path / "out"
+    assert generate(raw_dir, out, styles_dir).exit_code == 0
+    result = run("sheet", out)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'sheet.jpg'}: 2 pairs of the 2 in {out}" in result.output
+    sheet = load_rgb(out / "sheet.jpg")
+    assert sheet.shape == (200, 1200, 3)
+    # the two pairs side by side, each unmasked face beside its masked twin; the last pair's cells are empty
+    assert sheet[:, :800].std() > 20 and sheet[:, 800:].min() > 245
+    for left in (0, 400):
+        assert np.abs(sheet[:180, left:left + 200].astype(int) - sheet[:180, left + 200:left + 400]).max() > 100
+
+    drawn = run("sheet", out, "--count", "1", "--out", tmp_path / "one.png")
+    assert drawn.exit_code == 0 and "1 pair of the 2 in" in drawn.output and load_rgb(tmp_path / "one.png")[:, 400:].min() > 245
+    # one face given another style in the manifest: a choice of style now picks the other face alone
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    tilted = next(record for record in lines if record["path"] == "with_mask/tilted_0.jpg")
+    tilted["style"] = "kn95_pink"
+    (out / "manifest.jsonl").write_text("".join(json.dumps(record) + "\n" for record in lines))
+    picked = run("sheet", out, "--style", "kn95_pink", "--split", tilted["split"], "--out", tmp_path / "one.png")
+    assert picked.exit_code == 0 and "1 pair of the 1 of 2 that match" in picked.output
+    missing = run("sheet", out, "--style", "no_such_style")
+    assert missing.exit_code == 1 and "no face with style no_such_style; these have: " in missing.output
+    assert run("sheet", out, "--found-by", "cnn").exit_code == 1  # HOG found both faces
+    not_generated = run("sheet", raw_dir, "--out", tmp_path / "x.jpg")
+    assert not_generated.exit_code == 1 and f"{raw_dir}: not a generated dataset" in not_generated.output
+    assert "cannot write .txt pictures" in run("sheet", out, "--out", tmp_path / "x.txt").output
+
+
 def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
     out = tmp_path / "preview.png"
     result = run("preview", "kn95_white", raw_dir / "upright.png", "--out", out)
