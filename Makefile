@@ -23,7 +23,7 @@ COUNT ?= 3000
 DETECTOR_MODEL ?= models/mask_detector.keras
 DETECTOR_ALPHA ?= 0.35
 
-.PHONY: install generate styles demo test bench-generate bench-train bench-mix bench-video train evaluate detect-image \
+.PHONY: install generate sheet styles demo test bench-generate bench-train bench-mix bench-video train evaluate detect-image \
 	detect-video detect-evaluate scenes train-detector bench-detect draw-styles clean
 
 install: $(VENV)/.installed
@@ -39,6 +39,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 generate: install
 	$(PY) -m augment generate --raw "$(RAW)" --out "$(OUT)" --styles "$(STYLES)" --seed $(SEED) --upsample $(UPSAMPLE) \
 		--split-by $(SPLIT_BY) $(if $(RESTART),--restart)
+
+sheet: install
+	$(PY) -m augment sheet "$(OUT)"
 
 styles: install
 	$(PY) -m augment styles --styles "$(STYLES)"
