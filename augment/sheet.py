@@ -29,7 +29,6 @@ class Pair:
     """One output file name of a generated dataset, as ``with_mask/NAME`` and ``without_mask/NAME``."""
 
     name: str
-    source: str
     split: str
     styles: tuple[str, ...]  # one per masked face: several in a whole picture (--full-images)
     detectors: tuple[str, ...]  # the cascade's pass that found each face
@@ -50,7 +49,7 @@ def read_pairs(folder: Path) -> list[Pair]:
             if record["label"] != "with_mask":
                 continue
             faces = record.get("faces", [record])  # a whole picture lists its faces; a crop is one
-            pairs.append(Pair(record["path"].split("/", 1)[1], record["source"], record["split"],
+            pairs.append(Pair(record["path"].split("/", 1)[1], record["split"],
                               tuple(face["style"] for face in faces), tuple(face["detector"] for face in faces)))
         except (json.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError) as error:
             raise SheetError(f"{manifest}: line {number} is not a manifest record ({error})") from None

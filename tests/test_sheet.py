@@ -24,7 +24,7 @@ def write_dataset(folder, records, colour=(200, 120, 90)) -> None:
 
 
 def pairs_of(*specs) -> list[Pair]:
-    return [Pair(name, name, split, styles, detectors) for name, split, styles, detectors in specs]
+    return [Pair(name, split, styles, detectors) for name, split, styles, detectors in specs]
 
 
 def test_read_pairs_takes_one_pair_per_masked_file_from_crops_and_whole_pictures(tmp_path):
@@ -37,7 +37,7 @@ def test_read_pairs_takes_one_pair_per_masked_file_from_crops_and_whole_pictures
     write_dataset(tmp_path, crops[::-1] + [whole])
     pairs = read_pairs(tmp_path)
     assert [pair.name for pair in pairs] == ["group.jpg", "p0_0.jpg", "p1_0.jpg"]
-    assert pairs[0] == Pair("group.jpg", "group.jpg", "val", ("surgical_blue", "surgical_blue"), ("hog", "cnn"))
+    assert pairs[0] == Pair("group.jpg", "val", ("surgical_blue", "surgical_blue"), ("hog", "cnn"))
     assert pairs[2].styles == ("cloth_black",) and pairs[2].split == "test"
 
 
