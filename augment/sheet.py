@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from augment.dataset import MANIFEST
-from augment.images import ImageError, contact_sheet, load_rgb
+from augment.images import ImageError, contact_sheet, load_rgb_reduced
 
 # Pairs side by side, this many to a row of the sheet.
 PAIRS_PER_ROW = 3
@@ -98,8 +98,8 @@ def pair_sheet(folder: Path, pairs: list[Pair], cell: int = 200) -> tuple[np.nda
         halves = []
         for label in ("without_mask", "with_mask"):
             path = Path(folder) / label / pair.name
-            try:
-                halves.append(load_rgb(path))
+            try:  # decoded no larger than the cell needs: whole phone photos (--full-images) too
+                halves.append(load_rgb_reduced(path, cell)[0])
             except ImageError as error:
                 problems.append(f"{path}: {error}; its pair is left out")
                 break

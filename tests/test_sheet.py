@@ -106,3 +106,21 @@ def test_pair_sheet_leaves_out_a_pair_it_cannot_read_and_says_so(tmp_path):
     (tmp_path / "without_mask" / "p1_0.jpg").unlink()
     with pytest.raises(SheetError, match="none of the 2 chosen pairs could be read"):
         pair_sheet(tmp_path, read_pairs(tmp_path))
+
+
+def test_pair_sheet_decodes_whole_photos_no_larger_than_its_cells(tmp_path, monkeypatch):
+    from augment import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 1_000_000)  # a photo this size could not be decoded whole
+    record = {"path": "with_mask/photo.jpg", "label": "with_mask", "source": "photo.jpg", "split": "train",
+              "size": [1600, 1200], "faces": [{"face": 0, "detector": "hog", "style": "kn95_white"}]}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    for label, shade in (("without_mask", 1.0), ("with_mask", 0.5)):
+        (tmp_path / label).mkdir()
+        save_rgb(tmp_path / label / "photo.jpg", np.full((1200, 1600, 3), np.multiply((200, 120, 90), shade), np.uint8))
+    with pytest.raises(images.ImageError, match="too large"):
+        images.load_rgb(tmp_path / "with_mask" / "photo.jpg")
+    sheet, problems = pair_sheet(tmp_path, read_pairs(tmp_path), cell=100)
+    assert problems == [] and sheet.shape == (100, 600, 3)
+    assert np.allclose(sheet[30:60, 40:60].reshape(-1, 3).mean(axis=0), (200, 120, 90), atol=3)
+    assert np.allclose(sheet[30:60, 140:160].reshape(-1, 3).mean(axis=0), (100, 60, 45), atol=3)
