@@ -12,7 +12,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import MAX_SEED, DatasetError, Settings, SettingsChanged
+from augment.dataset import MAX_SEED, SPLITS, DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
@@ -193,7 +193,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
 @click.option("--found-by", "found_by", multiple=True,
               help="Only faces found by this pass of the detector cascade (repeatable; e.g. cnn, hog-roll+30): "
                    "the hard faces.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None, help="Only faces of this split.")
+@click.option("--split", type=click.Choice([name for name, _ in SPLITS]), default=None, help="Only faces of this split.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Which faces are drawn.")
 def sheet(data: Path, out: Path | None, count: int, styles_wanted: tuple[str, ...], found_by: tuple[str, ...],
           split: str | None, seed: int) -> None:
@@ -209,13 +209,14 @@ def sheet(data: Path, out: Path | None, count: int, styles_wanted: tuple[str, ..
         if not pairs:
             raise SheetError(f"{data}: the dataset holds no faces (see its report.json)")
         matching = matching_pairs(pairs, styles_wanted, found_by, split)
-        picture, problems = pair_sheet(data, sample_pairs(matching, count, seed))
+        chosen = sample_pairs(matching, count, seed)
+        picture, problems = pair_sheet(data, chosen)
     except SheetError as error:
         raise click.ClickException(str(error)) from None
     for problem in problems:
         warn(f"warning: {problem}")
     save_rgb(out, picture)
-    shown = min(count, len(matching)) - len(problems)
+    shown = len(chosen) - len(problems)
     of = f"the {len(matching)} of {len(pairs)} that match" if len(matching) < len(pairs) else f"the {len(pairs)}"
     click.echo(f"wrote {out}: {_count(shown, 'pair')} of {of} in {data}")
 
