@@ -12,7 +12,7 @@ import click
 import cv2
 import numpy as np
 
-from augment.dataset import MAX_SEED, SPLITS, DatasetError, Settings, SettingsChanged
+from augment.dataset import LABELS, MAX_SEED, SPLITS, DatasetError, Settings, SettingsChanged
 from augment.faces import FACE_DETECTORS, SCENE_DETECTOR, Face
 from augment.outputs import SPLIT_BY
 from augment.styles import MaskStyle
@@ -204,6 +204,9 @@ def sheet(data: Path, out: Path | None, count: int, styles_wanted: tuple[str, ..
 
     out = out or data / "sheet.jpg"
     require_picture_out(out)
+    for label in LABELS:  # a sheet there would overwrite a face, or be trained on as one
+        if (data / label).resolve() in out.resolve().parents:
+            raise click.ClickException(f"{out}: inside the dataset's {label}/ folder; write the sheet elsewhere")
     try:
         pairs = read_pairs(data)
         if not pairs:

@@ -899,6 +899,11 @@ def test_sheet_shows_the_generated_pairs_and_refuses_what_it_cannot_show(raw_dir
     not_generated = run("sheet", raw_dir, "--out", tmp_path / "x.jpg")
     assert not_generated.exit_code == 1 and f"{raw_dir}: not a generated dataset" in not_generated.output
     assert "cannot write .txt pictures" in run("sheet", out, "--out", tmp_path / "x.txt").output
+    face = out / "with_mask" / "tilted_0.jpg"
+    before = face.read_bytes()
+    over_a_face = run("sheet", out, "--out", face)
+    assert over_a_face.exit_code == 1 and "inside the dataset's with_mask/ folder" in over_a_face.output
+    assert face.read_bytes() == before
 
 
 def test_preview_draws_the_style_and_the_landmarks(raw_dir, tmp_path):
