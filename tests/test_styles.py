@@ -145,6 +145,24 @@ def test_foam_masks_have_wide_shaded_straps_of_their_own_colour_and_a_centre_sea
         assert across[13:18].min() < np.r_[across[:8], across[-8:]].mean() - 4, recipe.name  # the seam
 
 
+def test_prints_show_each_of_their_colours_in_patches():
+    """Gingham, camouflage and triangles: every colour of the recipe covers a good part of the mask, in
+    patches (neighbouring pixels mostly share one), not as a blend or a speckle."""
+    for pattern in ("gingham", "camouflage", "triangles"):
+        recipe = next(recipe for recipe in STYLES if recipe.pattern == pattern)
+        rgba, _ = render_style(recipe)
+        colours = [recipe.colour, recipe.accent] + ([recipe.detail] if pattern != "gingham" else [])
+        if pattern == "gingham":  # a band one way only is the two colours half and half
+            colours.append(tuple((np.array(recipe.colour) + np.array(recipe.accent)) / 2))
+        distances = np.stack([np.linalg.norm(rgba[:, :, :3].astype(float) - colour, axis=2) for colour in colours])
+        nearest = np.argmin(distances, axis=0)
+        body = rgba[:, :, 3] == 255
+        shares = np.bincount(nearest[body], minlength=len(colours)) / body.sum()
+        assert shares.min() > 0.08, (pattern, shares)
+        same_as_right = (nearest[:, :-1] == nearest[:, 1:])[body[:, :-1] & body[:, 1:]]
+        assert same_as_right.mean() > 0.85, pattern
+
+
 def test_fingerprint_follows_the_look_not_the_weight():
     from dataclasses import replace
 
