@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
-from augment import fit
+from augment import fit, glasses
 from augment.geometry import apply_affine, fit_affine
 from augment.styles import MaskStyle
 
@@ -374,7 +374,8 @@ def wear_mask(
     image: np.ndarray, landmarks: np.ndarray, style: MaskStyle, params: MaskParams, rng: np.random.Generator,
     placed: tuple[np.ndarray, tuple[int, int, int, int]] | None = None,
 ) -> np.ndarray:
-    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given.
+    """A copy of an RGB uint8 image with ``style`` worn by the face whose 68 landmarks are given,
+    under the face's glasses, if it wears any (``glasses.find_frames``).
 
     ``placed``: the mask as ``placed_mask`` puts it on this image and face, if already at hand
     (the generator places it first to check that it covers the nose and mouth).
@@ -385,4 +386,7 @@ def wear_mask(
         if style.creases > 0 and params.creases:
             fold(warped, crease_shading(landmarks, (x0, y0, x1, y1), style.creases, params.creases))
         out[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], warped, params, rng)
+        frames = glasses.find_frames(image, landmarks, (x0, y0, x1, y1))
+        if frames is not None:
+            out[y0:y1, x0:x1] = glasses.in_front(out[y0:y1, x0:x1], frames, warped[:, :, 3])
     return out
