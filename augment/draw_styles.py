@@ -58,8 +58,8 @@ STYLES = (
     # Added after the real-photo error sheets: bright printed, pink cup and skin-toned masks were missed.
     Style("cloth_mustard", "cloth", (225, 170, 40), cord=(40, 30, 20), pattern="floral", accent=(170, 40, 40)),
     # Real printed masks are as many as their fabrics; five prints, each the same on every face it
-    # was drawn on, let a classifier learn those five. More prints, each drawn half as often as a
-    # plain style, keep the printed share where it was.
+    # was drawn on, let a classifier learn those five. Nine prints, each drawn half as often as the
+    # rarest plain style (every plain weight was doubled), keep the printed share where it was.
     Style("cloth_gingham", "cloth", (236, 236, 232), cord=(235, 235, 235), pattern="gingham", accent=(60, 100, 165)),
     Style("cloth_camouflage", "cloth", (112, 116, 74), cord=(40, 40, 35), pattern="camouflage",
           accent=(92, 72, 50), detail=(38, 38, 32)),
