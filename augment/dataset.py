@@ -61,9 +61,10 @@ class SettingsChanged(DatasetError):
 # mask reaches further on a side turned away; 5: styles are drawn by a race, ``draw_style``, and
 # each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
 # large JPEG is decoded at a reduced scale where its crops allow, ``process_image``; 7: a face
-# whose mask would leave its nose or mouth bare is left out, ``fitted_mask``), so that a run
-# never resumes into a folder that an older version made.
-RECIPE = 7
+# whose mask would leave its nose or mouth bare is left out, ``fitted_mask``; 8: the wearer's
+# glasses frames are drawn over the mask, ``glasses.find_frames``), so that a run never resumes
+# into a folder that an older version made.
+RECIPE = 8
 
 
 # Seeds are whole numbers in [0, MAX_SEED]: numpy's and Keras' random generators take no others.
