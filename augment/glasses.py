@@ -167,17 +167,20 @@ def _smooth_closed(values: np.ndarray, size: int, how: str) -> np.ndarray:
     return np.median(windows, axis=1) if how == "median" else windows.mean(axis=1)
 
 
+def _across(darkness: np.ndarray, curve: np.ndarray, offsets: np.ndarray, scale: float) -> np.ndarray:
+    """``darkness`` across a closed ``curve`` (N, 2): at each point, at ``offsets`` (M,) along its normal; (N, M)."""
+    return _sample(darkness, curve[:, None, :] + normals(curve)[:, None, :] * offsets[None, :, None], scale)
+
+
 def trace_rim(darkness: np.ndarray, outline: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The rim near ``outline`` (N, 2): each point moved along the outline's normal, up to
     RIM_SEARCH, onto the darkest line, the moves smoothed along the rim (a median of seven
     neighbours, which drops a point that jumped to another line, then a mean of nine).
     Returns the rim's points (N, 2) and the darkness at each."""
-    normal = normals(outline)
     offsets = np.arange(-RIM_SEARCH, RIM_SEARCH + 1e-9, 1.0 / scale)
-    profile = _sample(darkness, outline[:, None, :] + normal[:, None, :] * offsets[None, :, None], scale)
-    moved = offsets[np.argmax(profile, axis=1)]
+    moved = offsets[np.argmax(_across(darkness, outline, offsets, scale), axis=1)]
     moved = _smooth_closed(_smooth_closed(moved, 7, "median"), 9, "mean")
-    rim = outline + normal * moved[:, None]
+    rim = outline + normals(outline) * moved[:, None]
     return rim, _sample(darkness, rim, scale)
 
 
@@ -185,7 +188,7 @@ def rim_width(darkness: np.ndarray, rim: np.ndarray, scale: float) -> float:
     """How wide the line along ``rim`` is (eye distances): the median, over the rim's points, of the
     stretch across it that is at least half as dark as its middle, between a view pixel and LINE_WIDTH / 2."""
     offsets = np.arange(-LINE_WIDTH / 2, LINE_WIDTH / 2 + 1e-9, 0.5 / scale)
-    profile = _sample(darkness, rim[:, None, :] + normals(rim)[:, None, :] * offsets[None, :, None], scale)
+    profile = _across(darkness, rim, offsets, scale)
     middle = profile[:, len(offsets) // 2]
     widths = (profile >= 0.5 * middle[:, None]).sum(axis=1) * (0.5 / scale)
     return float(np.clip(np.median(widths[middle > LINE_FLOOR]) if (middle > LINE_FLOOR).any() else 0.0,
