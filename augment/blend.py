@@ -29,14 +29,6 @@ SKIN_LUMINANCE = 0.31
 SKIN_CHROMA = np.array([1.55, 0.87, 0.66], dtype=np.float32)
 EXPOSURE_STRENGTH = 0.5
 CAST_STRENGTH = 0.6
-# Dark parts of the lower face narrower than this (mask widths: nostrils, lips, a moustache) are
-# not read as shade; the darkest shade a mask takes, against the mean light under it (linear).
-SMALL_DARK_PARTS = 0.2
-DEEPEST_SHADE = 0.08
-# How far the light under the mask is smoothed (mask widths). Smoothed less (0.06), the mask
-# followed a shadow's edge more closely but copied more of the face's relief, and the classifier
-# scored lower on real photos for each of six seeds (docs/benchmarks.md).
-LIGHT_BLUR = 0.15
 
 # The blur a warped template already has from bilinear resampling, and the most we add.
 TEMPLATE_SIGMA = 0.5
@@ -118,18 +110,9 @@ def lighting(face_linear: np.ndarray, coverage: np.ndarray, size: float) -> tupl
         return np.ones((height, width, 1), np.float32), np.ones(3, np.float32), 1.0
     mean_rgb = (face_small * weight[:, :, None]).sum(axis=(0, 1)) / weight.sum()
     mean_luminance = max(float(mean_rgb @ LUMA), 1e-4)
-    luminance = face_small @ LUMA
-    # Nostrils, lips and beard stubble are dark albedo, not shade: they are clipped before smoothing,
-    # against the level of the light where they are. That level is read from the skin alone (hair
-    # and beard are not skin) with the small dark parts closed over, so that half a face in shadow
-    # is read as shade and that half of the mask is darkened too. Where under a quarter of the
-    # covered face has skin's hue (a grey photo, a strong colour cast), all of it is read.
-    side = max(3, int(round(SMALL_DARK_PARTS * size / factor)) | 1)
-    closed = cv2.morphologyEx(luminance, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
-    skin = weight * skin_likeness(face_small)
-    level = weighted_blur(closed, skin if skin.sum() >= 0.25 * weight.sum() else weight, LIGHT_BLUR * size / factor)
-    robust = np.clip(luminance, 0.5 * level, 2.0 * level)
-    shading = np.clip(weighted_blur(robust, weight, LIGHT_BLUR * size / factor) / mean_luminance, DEEPEST_SHADE, 1.7)
+    # Nostrils, lips and beard stubble are dark albedo, not shade: clip them before smoothing.
+    robust = np.clip(face_small @ LUMA, 0.5 * mean_luminance, 2.0 * mean_luminance)
+    shading = np.clip(weighted_blur(robust, weight, 0.15 * size / factor) / mean_luminance, 0.4, 1.7)
     shading = cv2.resize(shading, (width, height), interpolation=cv2.INTER_LINEAR)
     exposure = np.clip((mean_luminance / SKIN_LUMINANCE) ** EXPOSURE_STRENGTH, 0.3, 1.3)
     chroma = mean_rgb / mean_luminance
@@ -138,13 +121,6 @@ def lighting(face_linear: np.ndarray, coverage: np.ndarray, size: float) -> tupl
     # A grey or faded photo has grey or faded skin: the mask loses colour in the same proportion.
     saturation = np.clip(np.linalg.norm(chroma - 1.0) / np.linalg.norm(SKIN_CHROMA - 1.0), 0.0, 1.0) ** 0.5
     return shading[:, :, None].astype(np.float32), (exposure * cast).astype(np.float32), float(saturation)
-
-
-def skin_likeness(linear: np.ndarray) -> np.ndarray:
-    """1 where a linear RGB pixel (H, W, 3) has the hue of skin, lit or in shade (red over green, green
-    over blue), 0 elsewhere (hair, beard, background, a grey photo's every pixel), float32 (H, W)."""
-    red, green, blue = (linear[:, :, channel] for channel in range(3))
-    return ((red > 1.2 * green) & (green > blue) & (red < 6.0 * green)).astype(np.float32)
 
 
 def blur_sigma(grey: np.ndarray, weight: np.ndarray) -> float:

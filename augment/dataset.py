@@ -62,9 +62,8 @@ class SettingsChanged(DatasetError):
 # each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
 # large JPEG is decoded at a reduced scale where its crops allow, ``process_image``; 7: a face
 # whose mask would leave its nose or mouth bare is left out, ``fitted_mask``; 8: the wearer's
-# glasses frames are drawn over the mask, ``glasses.find_frames``, and the light under the mask is
-# read from the skin, shade included, ``blend.lighting``), so that a run never resumes into a
-# folder that an older version made.
+# glasses frames are drawn over the mask, ``glasses.find_frames``), so that a run never resumes
+# into a folder that an older version made.
 RECIPE = 8
 
 

@@ -68,26 +68,6 @@ def test_lighting_reads_a_side_light_a_dim_face_and_a_grey_photo():
     assert blend.lighting(grey, coverage, 80)[2] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_a_face_half_in_shadow_shades_half_the_mask_and_small_dark_parts_do_not():
-    coverage = np.ones((60, 80), np.float32)
-    skin = np.broadcast_to(blend.SKIN_CHROMA * blend.SKIN_LUMINANCE, (60, 80, 3)).astype(np.float32).copy()
-    shadowed = skin.copy()
-    shadowed[:, :40] *= 0.03  # hard light from the right: the left half in deep shade (linear light)
-    shading = blend.lighting(shadowed, coverage, 80)[0][:, :, 0]
-    assert shading[30, 5] < 0.15 and shading[30, 75] > 1.5  # dark as the shade, bright as the lit side
-    # Nostrils and a mouth (dark albedo, small) on an evenly lit face leave the light as it is.
-    features = skin.copy()
-    features[20:24, [30, 31, 32, 47, 48, 49]] *= 0.1
-    features[38:42, 28:52] *= 0.2
-    shading = blend.lighting(features, coverage, 80)[0][:, :, 0]
-    assert np.ptp(shading[10:50, 10:70]) < 0.25
-    # Dark hair or beard over half the covered face is not shade: the light is read from the skin.
-    bearded = skin.copy()
-    bearded[35:, :] = 0.02  # grey, not skin-coloured
-    shading = blend.lighting(bearded, coverage, 80)[0][:, :, 0]
-    assert shading[50, 40] > 0.4
-
-
 def test_grain_is_reproducible_from_the_generator():
     first = blend.grain((50, 70), np.random.default_rng(3))
     again = blend.grain((50, 70), np.random.default_rng(3))
