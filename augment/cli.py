@@ -347,7 +347,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     click.echo(f"wrote {out}")
     for index in left_out:  # shown as worn, but said: the preview should not promise more
         warn(f"warning: {image}, face {index}: generate leaves it out, the mask would leave its nose or mouth "
-              "bare (turned too far)")
+             f"bare (the head turned too far, or a gap in the alpha of {chosen.path.name})")
 
 
 @main.command("draw-styles")

@@ -54,6 +54,9 @@ BODY_RESOLUTION = 50
 # further, where loops go behind the ears, and fades out within LOOP_FADE.
 LOOP_REACH = 0.1
 LOOP_FADE = 0.03
+# A style whose alpha holds a second shape, apart from the largest and at least this share of its
+# area, has no one body to take anchors from (ear loops and straps are far smaller).
+SEPARATE_PART = 0.25
 # A larger PNG is reduced to this many pixels on its longest side as it loads: worn on the largest
 # face of a full-size photo a mask is rarely wider, and every worker holds each style as float32
 # at several sizes (a 6000-px PNG took 1.2-2.4 GB and 11-25 s to load).
@@ -79,32 +82,51 @@ class MaskStyle:
     reduced_from: tuple[int, int] | None = None  # (width, height) of a PNG larger than MAX_STYLE_SIDE
 
 
-def _largest_component(binary: np.ndarray) -> np.ndarray:
+def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 8-connected parts of a bool image: labels (h, w) int32 (0 the background) and their areas, by label."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return binary
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == largest
+    return labels, stats[1:count, cv2.CC_STAT_AREA]
 
 
-def mask_body(alpha: np.ndarray) -> np.ndarray:
-    """The mask's body (bool (h, w)): the alpha shape without thin parts such as ear loops and straps."""
+def _body_shape(alpha: np.ndarray) -> np.ndarray:
+    """The alpha shape (bool (h, w)) without thin parts such as ear loops and straps, and with narrow
+    transparent gaps closed: a slit, or a seam left transparent between two drawn panels, must not
+    cut one mask in two. Parts that are still apart stay apart."""
     solid = alpha >= 128
     ys, xs = np.nonzero(solid)
     if len(xs) == 0:
         return solid
     thickness = max(3, int(0.08 * min(np.ptp(xs) + 1, np.ptp(ys) + 1)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thickness, thickness))
-    opened = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    return _largest_component(opened if opened.any() else solid)
+    opened = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    shape = opened if opened.any() else solid.astype(np.uint8)
+    return cv2.morphologyEx(shape, cv2.MORPH_CLOSE, kernel).astype(bool)
+
+
+def mask_body(alpha: np.ndarray) -> np.ndarray:
+    """The mask's body (bool (h, w)): the largest part of ``_body_shape``."""
+    shape = _body_shape(alpha)
+    labels, areas = _components(shape)
+    return labels == 1 + int(np.argmax(areas)) if len(areas) > 1 else shape
 
 
 def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Anchors from an alpha channel (uint8 (h, w)): top and bottom of the body's middle column, sides at cheek height."""
-    body = mask_body(alpha)
-    ys, xs = np.nonzero(body)
-    if len(xs) == 0:
+    """Anchors from an alpha channel (uint8 (h, w)): top and bottom of the body's middle column, sides at cheek height.
+
+    Raises ValueError when the alpha is empty, or holds two or more shapes apart whose smaller is
+    at least SEPARATE_PART of the larger (two masks in one picture, or one cut in pieces): which
+    would be the mask is anyone's guess.
+    """
+    labels, areas = _components(_body_shape(alpha))
+    if len(areas) == 0:
         raise ValueError("alpha channel is empty")
+    order = np.argsort(areas)[::-1]
+    if len(areas) > 1 and areas[order[1]] >= SEPARATE_PART * areas[order[0]]:
+        alike = int((areas >= SEPARATE_PART * areas[order[0]]).sum())
+        raise ValueError(f"the alpha holds {alike} separate shapes of similar size; a mask style is one mask in one "
+                         "piece (ear loops and straps may stand apart), or give its anchors in a sidecar")
+    body = labels == 1 + int(order[0])
+    ys, xs = np.nonzero(body)
     centre = int(round((xs.min() + xs.max()) / 2))
     column = np.nonzero(body[:, centre])[0]
     top, bottom = float(column.min()), float(column.max() + 1)

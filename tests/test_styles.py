@@ -191,6 +191,33 @@ def test_derived_anchors_ignore_ear_loops(tmp_path):
     assert 45 <= anchors["left"][0] <= 60 and 360 <= anchors["right"][0] <= 375
 
 
+def test_derived_anchors_span_a_mask_drawn_as_two_panels_with_a_transparent_seam(tmp_path):
+    """A two-panel mask whose centre seam is left transparent is one mask, not its larger half."""
+    draw_third_party_mask(tmp_path / "seam.png")
+    rgba = cv2.imread(str(tmp_path / "seam.png"), cv2.IMREAD_UNCHANGED)
+    rgba[:, 208:211, 3] = 0  # two panels, apart by 3 px down the whole height
+    write_png(tmp_path / "seam.png", rgba)
+    anchors = load_style(tmp_path / "seam.png").anchors
+    assert anchors["top"][1] == pytest.approx(60, abs=3) and anchors["bottom"][1] == pytest.approx(270, abs=3)
+    assert 45 <= anchors["left"][0] <= 60 and 360 <= anchors["right"][0] <= 375
+
+
+def test_an_alpha_of_two_separate_masks_is_reported_not_halved(tmp_path):
+    rgba = np.zeros((300, 640, 4), np.uint8)
+    for centre in (150, 490):
+        cv2.ellipse(rgba, (centre, 150), (130, 110), 0, 0, 360, (200, 120, 40, 255), -1)
+    write_png(tmp_path / "pair.png", rgba)
+    with pytest.raises(StyleError, match=r"pair\.png: the alpha holds 2 separate shapes of similar size"):
+        load_style(tmp_path / "pair.png")
+    # Detached ear loops are far smaller than the body: still one mask.
+    draw_third_party_mask(tmp_path / "loops.png", with_loops=False)
+    rgba = cv2.imread(str(tmp_path / "loops.png"), cv2.IMREAD_UNCHANGED)
+    for centre in (20, 400):
+        cv2.ellipse(rgba, (centre, 120), (14, 60), 0, 0, 360, (240, 240, 240, 255), 3)
+    write_png(tmp_path / "loops.png", rgba)
+    assert load_style(tmp_path / "loops.png").anchors["left"][0] == pytest.approx(50, abs=5)
+
+
 def test_derived_anchors_match_the_canonical_layout_of_a_drawn_style():
     """For a built-in style, anchors from its alpha land close to the exact ones in its sidecar."""
     style = load_style(BUILTIN_STYLES / "surgical_blue.png")
