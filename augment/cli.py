@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -254,14 +255,19 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
+    from augment.styles import MIN_TILT
+
     total = sum(style.weight for style in found)
     for style in found:
         anchors = "  ".join(f"{name}=({x:.0f},{y:.0f})" for name, (x, y) in style.anchors.items())
-        narrowed = "  narrowed to the jaw" if style.narrowed else ""
+        (left_x, left_y), (right_x, right_y) = style.anchors["left"], style.anchors["right"]
+        turned = -math.degrees(math.atan2(right_y - left_y, right_x - left_x))  # counter-clockwise as seen
+        notes = "  narrowed to the jaw" if style.narrowed else ""
+        notes += f"  lies turned {turned:+.0f} degrees (worn upright)" if abs(turned) >= MIN_TILT else ""
         reduced = f" (reduced from {style.reduced_from[0]}x{style.reduced_from[1]})" if style.reduced_from else ""
         click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}{reduced}  anchors from "
                    f"{style.anchors_from:<7}  {anchors}  creases {style.creases:g}  drawn {style.weight / total:.1%}"
-                   f"{narrowed}")
+                   f"{notes}")
     for problem in problems:
         click.echo(f"problem: {problem}")
     click.echo(f"{len(found)} usable styles, {len(problems)} problems")

@@ -57,6 +57,11 @@ LOOP_FADE = 0.03
 # A style whose alpha holds a second shape, apart from the largest and at least this share of its
 # area, has no one body to take anchors from (ear loops and straps are far smaller).
 SEPARATE_PART = 0.25
+# A mask turned in its picture by MIN_TILT to MAX_TILT degrees is straightened as it is worn
+# (``body_tilt``); its body's axes must differ by ELONGATION (second moments) for the turn to show.
+MIN_TILT = 2.0
+MAX_TILT = 30.0
+ELONGATION = 1.3
 # A larger PNG is reduced to this many pixels on its longest side as it loads: worn on the largest
 # face of a full-size photo a mask is rarely wider, and every worker holds each style as float32
 # at several sizes (a 6000-px PNG took 1.2-2.4 GB and 11-25 s to load).
@@ -111,7 +116,9 @@ def mask_body(alpha: np.ndarray) -> np.ndarray:
 
 
 def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Anchors from an alpha channel (uint8 (h, w)): top and bottom of the body's middle column, sides at cheek height.
+    """Anchors from an alpha channel (uint8 (h, w)): top and bottom of the body's middle column, sides
+    at cheek height, all taken across and along the body as it lies: a mask turned in its picture
+    (``body_tilt``) gets anchors turned with it, and is worn upright.
 
     Raises ValueError when the alpha is empty, or holds two or more shapes apart whose smaller is
     at least SEPARATE_PART of the larger (two masks in one picture, or one cut in pieces): which
@@ -126,6 +133,39 @@ def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
         raise ValueError(f"the alpha holds {alike} separate shapes of similar size; a mask style is one mask in one "
                          "piece (ear loops and straps may stand apart), or give its anchors in a sidecar")
     body = labels == 1 + int(order[0])
+    tilt = body_tilt(body)
+    if tilt == 0.0:
+        return _upright_anchors(body)
+    # Turned upright about its centre on a canvas that holds it whichever way it lies; anchors turned back.
+    ys, xs = np.nonzero(body)
+    centre = (float(xs.mean()), float(ys.mean()))
+    side = int(np.ceil(2 * np.hypot(*body.shape))) | 1
+    upright = cv2.getRotationMatrix2D(centre, -tilt, 1.0)  # OpenCV turns positive angles counter-clockwise
+    upright[:, 2] += side / 2 - np.array(centre)
+    turned = cv2.warpAffine(body.astype(np.uint8), upright, (side, side), flags=cv2.INTER_NEAREST)
+    back = cv2.invertAffineTransform(upright)
+    return {name: tuple(float(v) for v in apply_affine(back, np.array([point]))[0])
+            for name, point in _upright_anchors(turned.astype(bool)).items()}
+
+
+def body_tilt(body: np.ndarray) -> float:
+    """How far (degrees, counter-clockwise as seen) a mask's body (bool (h, w)) is turned from upright
+    in its picture, read from the axes of its second moments: a mask is mirror-symmetric, so upright
+    they are the picture's own. 0 when under MIN_TILT (nothing to mend), over MAX_TILT (no telling
+    which way is up), or when the body is too round for its axes to show (a moulded cup)."""
+    moments = cv2.moments(body.astype(np.uint8), binaryImage=True)
+    total, difference = moments["mu20"] + moments["mu02"], moments["mu20"] - moments["mu02"]
+    spread = np.hypot(difference, 2 * moments["mu11"])
+    # The axes' second moments are (total +- spread) / 2: their ratio must reach ELONGATION.
+    if spread < total * (ELONGATION - 1) / (ELONGATION + 1):
+        return 0.0
+    axis = -0.5 * np.degrees(np.arctan2(2 * moments["mu11"], difference))  # image rows run down
+    tilt = (axis + 45.0) % 90.0 - 45.0  # from whichever of the picture's axes is nearer
+    return float(tilt) if MIN_TILT <= abs(tilt) <= MAX_TILT else 0.0
+
+
+def _upright_anchors(body: np.ndarray) -> dict[str, tuple[float, float]]:
+    """``derive_anchors`` of an upright body (bool (h, w), not empty)."""
     ys, xs = np.nonzero(body)
     centre = int(round((xs.min() + xs.max()) / 2))
     column = np.nonzero(body[:, centre])[0]

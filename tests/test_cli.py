@@ -846,6 +846,15 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
     narrowed = [line.split()[0] for line in result.output.splitlines() if line.endswith("narrowed to the jaw")]
     assert narrowed == ["product_photo"]
     (styles_dir / "product_photo.png").unlink()
+    draw_third_party_mask(styles_dir / "web.png")
+    web = cv2.imread(str(styles_dir / "web.png"), cv2.IMREAD_UNCHANGED)
+    web = cv2.copyMakeBorder(web, 80, 80, 80, 80, cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
+    turn = cv2.getRotationMatrix2D((web.shape[1] / 2, web.shape[0] / 2), -12, 1.0)
+    cv2.imwrite(str(styles_dir / "web.png"), cv2.warpAffine(web, turn, web.shape[1::-1]))
+    turned = [line.split()[0] for line in run("styles", "--styles", styles_dir).output.splitlines()
+              if line.endswith("lies turned -12 degrees (worn upright)")]
+    assert turned == ["web"]
+    (styles_dir / "web.png").unlink()
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)

@@ -8,8 +8,8 @@ import pytest
 from augment.draw_styles import STYLES, render_style
 from augment.fit import CANONICAL_ANCHORS, CANONICAL_FACE, anchors_to_template
 from augment.geometry import apply_affine
-from augment.styles import (LOOP_FADE, LOOP_REACH, StyleError, derive_anchors, jaw_reach, load_style, load_styles,
-                            mask_body, read_rgba)
+from augment.styles import (LOOP_FADE, LOOP_REACH, StyleError, body_tilt, derive_anchors, jaw_reach, load_style,
+                            load_styles, mask_body, read_rgba)
 
 from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask
 
@@ -200,6 +200,32 @@ def test_derived_anchors_span_a_mask_drawn_as_two_panels_with_a_transparent_seam
     anchors = load_style(tmp_path / "seam.png").anchors
     assert anchors["top"][1] == pytest.approx(60, abs=3) and anchors["bottom"][1] == pytest.approx(270, abs=3)
     assert 45 <= anchors["left"][0] <= 60 and 360 <= anchors["right"][0] <= 375
+
+
+@pytest.mark.parametrize("degrees", [15.0, -8.0])
+def test_a_mask_turned_in_its_picture_gets_anchors_turned_with_it(tmp_path, degrees):
+    """A web PNG of a mask lying at an angle is worn upright: its anchors are the upright mask's,
+    turned as the mask is."""
+    draw_third_party_mask(tmp_path / "web.png")
+    rgba = cv2.imread(str(tmp_path / "web.png"), cv2.IMREAD_UNCHANGED)
+    rgba = cv2.copyMakeBorder(rgba, 80, 80, 80, 80, cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
+    upright = derive_anchors(rgba[:, :, 3])
+    turn = cv2.getRotationMatrix2D((rgba.shape[1] / 2, rgba.shape[0] / 2), degrees, 1.0)
+    turned = cv2.warpAffine(rgba, turn, rgba.shape[1::-1], flags=cv2.INTER_LINEAR)
+    assert body_tilt(mask_body(turned[:, :, 3])) == pytest.approx(degrees, abs=0.5)
+    anchors = derive_anchors(turned[:, :, 3])
+    for name, point in upright.items():
+        assert np.linalg.norm(apply_affine(turn, np.array([point]))[0] - anchors[name]) < 5, name
+
+
+def test_an_upright_or_round_mask_is_not_turned():
+    disc = np.zeros((200, 200), np.uint8)
+    cv2.circle(disc, (100, 100), 80, 255, -1)
+    wide = np.zeros((200, 300), np.uint8)
+    cv2.ellipse(wide, (150, 100), (130, 70), 1.0, 0, 360, 255, -1)  # turned less than is worth mending
+    assert body_tilt(disc > 0) == 0.0 and body_tilt(wide > 0) == 0.0
+    for style in load_styles([BUILTIN_STYLES])[0]:
+        assert body_tilt(mask_body(style.rgba[:, :, 3])) == 0.0, style.name
 
 
 def test_an_alpha_of_two_separate_masks_is_reported_not_halved(tmp_path):
