@@ -286,11 +286,13 @@ def shading(style: Style, size: tuple[int, int]) -> np.ndarray:
 
 
 def dome(x: np.ndarray, y: np.ndarray, cup: dict = CUP) -> np.ndarray:
-    """Multiplicative shading of a moulded cup: a shell lit from the upper left, its rim a flat flange.
+    """Multiplicative shading of a moulded cup: a shell lit from the upper left, moulded in rings,
+    its rim a flat flange.
 
     The shell is a half ellipsoid over the cup's outline; light falls on it by the cosine of
     its surface's slope (with some ambient light), so the side turned away and the part under
     the chin are darker and the outline is seen as an edge even on a face of the same colour.
+    Rings pressed into the shell follow the outline round the lower face, as on a dust mask.
     """
     centre, half_height = (cup["top"] + cup["bottom"]) / 2, (cup["bottom"] - cup["top"]) / 2
     u = x / cup["half_width"]
@@ -304,8 +306,11 @@ def dome(x: np.ndarray, y: np.ndarray, cup: dict = CUP) -> np.ndarray:
     normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
     light = np.array([-0.35, -0.45, 1.0], np.float32) / np.linalg.norm([-0.35, -0.45, 1.0])
     lit = 0.3 + 0.8 * np.clip(normal @ light, 0.0, 1.0)
+    # The rings fade in from the middle, out before the flange, and out above the mouth (the nose clip's smooth band).
+    rings = (0.04 * np.cos(2 * np.pi * radius / 0.11) * np.clip((radius - 0.35) / 0.2, 0, 1)
+             * np.clip((0.86 - radius) / 0.04, 0, 1) * np.clip((v + 0.45) / 0.35, 0, 1))
     flange = 0.10 * np.exp(-(((radius - 0.93) / 0.02) ** 2)) - 0.18 * np.exp(-(((radius - 0.965) / 0.012) ** 2))
-    return (lit + flange).astype(np.float32)
+    return (lit + rings + flange).astype(np.float32)
 
 
 # How deeply each kind creases where it is worn (the sidecar's "creases"; see augment.blend):
@@ -387,12 +392,13 @@ def head_straps() -> list[np.ndarray]:
 
 
 def nose_clip(size: tuple[int, int], cup: dict = CUP) -> tuple[np.ndarray, np.ndarray]:
-    """A cup's metal nose clip: its coverage (h, w) just under the top edge, and a glint along it (h, w)."""
+    """A cup's metal nose clip: its coverage (h, w), a strip across the nose a little under the top
+    edge, bent to it, and a glint along it (h, w)."""
     x, y = coordinates(size)
-    arch = cup["top"] + 0.07 + 0.35 * x**2  # follows the top of the cup
-    across = np.clip((0.2 - np.abs(x)) / 0.01, 0, 1)
-    clip = across * np.clip((0.025 - np.abs(y - arch)) / 0.006, 0, 1)
-    glint = np.exp(-(((y - arch + 0.008) / 0.006) ** 2)) * np.exp(-((x + 0.05) / 0.12) ** 2)
+    arch = cup["top"] + 0.11 + 0.25 * x**2
+    across = np.clip((0.3 - np.abs(x)) / 0.01, 0, 1)
+    clip = across * np.clip((0.022 - np.abs(y - arch)) / 0.006, 0, 1)
+    glint = np.exp(-(((y - arch + 0.008) / 0.006) ** 2)) * np.exp(-((x + 0.05) / 0.16) ** 2)
     return clip.astype(np.float32), glint.astype(np.float32)
 
 

@@ -73,8 +73,9 @@ def test_cloth_hem_darkens_the_edge_and_leaves_the_middle():
 
 def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     """A moulded cup: its side away from the light darker than the side towards it, a rim seen as
-    an edge, a metal nose clip, and straps that leave its sides for the back of the head."""
-    from augment.draw_styles import PIXELS_PER_UNIT, X_RANGE, Y_RANGE, body_outline, dome, fill, canvas_size
+    an edge, moulded rings round the lower face, a metal nose clip, and straps that leave its sides
+    for the back of the head."""
+    from augment.draw_styles import PIXELS_PER_UNIT, X_RANGE, Y_RANGE, body_outline, canvas_size, dome, fill
 
     cup = next(recipe for recipe in STYLES if recipe.kind == "cup")
     rgba, _ = render_style(cup)
@@ -89,8 +90,13 @@ def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     shading = dome(np.array([0.0, 0.0, 0.0]), np.array([1.07, 1.07 + 0.965 * 0.87, 1.07 + 0.93 * 0.87]))
     assert shading[1] < shading[0] - 0.1  # the groove of the rim ...
     assert shading[2] > shading[1]  # ... inside a raised flange
+    # Rings: down the middle of the lower face the light rises and falls a few times; above the mouth it is smooth.
+    below = dome(np.zeros(200), np.linspace(1.25, 1.8, 200))
+    above = dome(np.zeros(200), np.linspace(0.45, 0.75, 200))
+    turns = np.count_nonzero(np.diff(np.sign(np.diff(below))))
+    assert turns >= 4 and np.count_nonzero(np.diff(np.sign(np.diff(above)))) < turns / 2
     # The nose clip: a grey band under the top edge, darker than the white shell beside it.
-    assert grey[at(0.0, 0.27)] < grey[at(0.0, 0.40)] - 30
+    assert grey[at(0.0, 0.31)] < grey[at(0.0, 0.45)] - 30
     # Straps beside the cup (outside its outline), on both sides, none hanging below the chin.
     inside = fill(body_outline("cup"), canvas_size()) > 0.5
     straps = (rgba[:, :, 3] > 128) & ~inside
