@@ -105,6 +105,33 @@ def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     assert np.flatnonzero(straps.any(axis=1)).max() < at(0, 1.5)[0]
 
 
+def test_valved_styles_carry_a_grilled_disc_on_the_mask_and_their_twins_none():
+    """An exhalation valve: a disc of the style's detail colour inside the mask, beside the mouth on
+    a KN95 or foam mask and in front of it on a cup, its grille darker than its cap, its shadow on
+    the mask below and right of it; the same style without a valve is plain there."""
+    from augment.draw_styles import PIXELS_PER_UNIT, VALVE_CENTRE, VALVE_RADIUS, X_RANGE, Y_RANGE
+
+    def at(x, y):
+        return int(round((y - Y_RANGE[0]) * PIXELS_PER_UNIT)), int(round((x - X_RANGE[0]) * PIXELS_PER_UNIT))
+
+    recipes = {recipe.name: recipe for recipe in STYLES}
+    valved = [recipe for recipe in STYLES if recipe.valve]
+    assert {recipe.kind for recipe in valved} == {"kn95", "cup", "sponge"}
+    for recipe in valved:
+        rgba, _ = render_style(recipe)
+        twin, _ = render_style(recipes[recipe.name.removesuffix("_valve")])
+        cx, cy = VALVE_CENTRE[recipe.kind]
+        assert cx == 0.0 if recipe.kind == "cup" else cx > 0.3
+        rim = rgba[at(cx - 0.6 * VALVE_RADIUS, cy - 0.6 * VALVE_RADIUS)][:3].astype(float)  # the cap, off the grille
+        assert np.abs(rim - recipe.detail).max() < 50, recipe.name
+        assert rgba[at(cx, cy)][3] == 255
+        rows = [rgba[at(cx, cy + dy)][:3].astype(float).mean() for dy in np.linspace(-0.4, 0.4, 41) * VALVE_RADIUS]
+        assert min(rows) < 0.8 * max(rows)  # dark slots across the cap
+        below_right = at(cx + 0.75 * VALVE_RADIUS, cy + 0.9 * VALVE_RADIUS)
+        assert rgba[below_right][:3].astype(float).mean() < 0.97 * twin[below_right][:3].astype(float).mean()
+        assert np.abs(twin[at(cx, cy)][:3].astype(float) - recipe.colour).max() < 60  # no valve on the twin
+
+
 def test_ear_loops_end_just_past_the_face_outline():
     """Seen from the front a loop runs back to the ear: it shows only a little way past the jaw,
     not as a handle standing out beside the face."""
