@@ -445,7 +445,8 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
         np.array(style.colour, np.float32) / 255.0, (size[1], size[0], 3)
     )
     texture = fabric(size, style.kind, rng)
-    linear = np.power(colour, 2.2) * (shading(style, size) * texture)[:, :, None]
+    form = shading(style, size)
+    linear = np.power(colour, 2.2) * (form * texture)[:, :, None]
     linear += (SHEEN[style.kind] * sheen(size) * texture)[:, :, None]
     if style.kind == "kn95":
         linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
@@ -463,7 +464,7 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
         linear = linear * (1 - clip[:, :, None]) + (0.30 + 0.5 * glint)[:, :, None] * clip[:, :, None]
     if style.valve:
         cover, valve_shading, shadow = valve(style.kind, size)
-        plastic = np.power(np.array(style.detail, np.float32) / 255.0, 2.2) * shading(style, size)[:, :, None]
+        plastic = np.power(np.array(style.detail, np.float32) / 255.0, 2.2) * form[:, :, None]  # the mask's form
         linear *= 1.0 - 0.4 * shadow[:, :, None]
         linear = linear * (1 - cover[:, :, None]) + plastic * (valve_shading * cover)[:, :, None]
     rgb = np.power(np.clip(linear, 0, 1), 1 / 2.2)
