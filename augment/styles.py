@@ -29,7 +29,7 @@ from PIL import Image
 
 from augment.fit import (ANCHOR_NAMES, CANONICAL_ANCHORS, CANONICAL_FACE, JAW, anchors_to_template, bare_features, halvings,
                         jaw_normals, warp_template)
-from augment.geometry import apply_affine
+from augment.geometry import apply_affine, rotation_onto_canvas
 from augment.images import is_image_path
 
 # Where the side anchors sit between top and bottom, as on the canonical face.
@@ -136,13 +136,9 @@ def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
     tilt = body_tilt(body)
     if tilt == 0.0:
         return _upright_anchors(body)
-    # Turned upright about its centre on a canvas that holds it whichever way it lies; anchors turned back.
-    ys, xs = np.nonzero(body)
-    centre = (float(xs.mean()), float(ys.mean()))
-    side = int(np.ceil(2 * np.hypot(*body.shape))) | 1
-    upright = cv2.getRotationMatrix2D(centre, -tilt, 1.0)  # OpenCV turns positive angles counter-clockwise
-    upright[:, 2] += side / 2 - np.array(centre)
-    turned = cv2.warpAffine(body.astype(np.uint8), upright, (side, side), flags=cv2.INTER_NEAREST)
+    # Read on the body turned upright (on a canvas that holds all of it), then turned back.
+    upright, canvas = rotation_onto_canvas(body.shape, -tilt)
+    turned = cv2.warpAffine(body.astype(np.uint8), upright, canvas, flags=cv2.INTER_NEAREST)
     back = cv2.invertAffineTransform(upright)
     return {name: tuple(float(v) for v in apply_affine(back, np.array([point]))[0])
             for name, point in _upright_anchors(turned.astype(bool)).items()}
