@@ -127,12 +127,11 @@ def derive_anchors(alpha: np.ndarray) -> dict[str, tuple[float, float]]:
     labels, areas = _components(_body_shape(alpha))
     if len(areas) == 0:
         raise ValueError("alpha channel is empty")
-    order = np.argsort(areas)[::-1]
-    if len(areas) > 1 and areas[order[1]] >= SEPARATE_PART * areas[order[0]]:
-        alike = int((areas >= SEPARATE_PART * areas[order[0]]).sum())
+    alike = int((areas >= SEPARATE_PART * areas.max()).sum())
+    if alike > 1:
         raise ValueError(f"the alpha holds {alike} separate shapes of similar size; a mask style is one mask in one "
                          "piece (ear loops and straps may stand apart), or give its anchors in a sidecar")
-    body = labels == 1 + int(order[0])
+    body = labels == 1 + int(np.argmax(areas))
     tilt = body_tilt(body)
     if tilt == 0.0:
         return _upright_anchors(body)
