@@ -333,6 +333,8 @@ CORD_WIDTH = {"surgical": 0.022, "kn95": 0.022, "cloth": 0.022, "sponge": 0.09, 
 # Light the fabric reflects off its surface whatever its colour: what makes a black mask
 # look like cloth over a nose and cheeks rather than a hole in the picture (linear light).
 SHEEN = {"surgical": 0.04, "kn95": 0.05, "cloth": 0.03, "sponge": 0.02, "cup": 0.05}
+# The glint along a pleat's fold, as a share of the nose ridge's.
+PLEAT_GLINT = 0.8
 
 
 def sheen(size: tuple[int, int]) -> np.ndarray:
@@ -349,14 +351,31 @@ def sheen(size: tuple[int, int]) -> np.ndarray:
 def pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
     """Three horizontal pleats: a highlight on each fold, a dark crease, a shadow fading below it."""
     result = np.zeros_like(x)
-    for level in (0.50, 0.85, 1.20):
-        # Pleats bow with the top edge near the nose and flatten towards the chin.
-        bow = (shape["top_side"] - shape["top_centre"]) * (1.3 - level) * np.abs(x / 1.1) ** shape["top_curve"]
-        distance = y - (level + bow)
-        result += 0.07 * np.exp(-((distance + 0.03) / 0.02) ** 2)
+    for distance in _below_pleats(x, y, shape):
+        result += 0.07 * _fold_ridge(distance)
         result -= 0.22 * np.exp(-(distance / 0.008) ** 2)
         result -= 0.12 * np.exp(-np.clip(distance, 0, None) / 0.06) * (distance > 0)
     return result
+
+
+def pleat_glint(x: np.ndarray, y: np.ndarray, shape: dict) -> np.ndarray:
+    """Where the folds of the pleats catch the light (h, w, 0..1): on a dark mask that glint, not its
+    dye, is what shows the pleats."""
+    return sum(_fold_ridge(distance) for distance in _below_pleats(x, y, shape))
+
+
+def _below_pleats(x: np.ndarray, y: np.ndarray, shape: dict) -> list[np.ndarray]:
+    """How far below each of the three pleats' crease lines each point lies (canonical units)."""
+    distances = []
+    for level in (0.50, 0.85, 1.20):
+        # Pleats bow with the top edge near the nose and flatten towards the chin.
+        bow = (shape["top_side"] - shape["top_centre"]) * (1.3 - level) * np.abs(x / 1.1) ** shape["top_curve"]
+        distances.append(y - (level + bow))
+    return distances
+
+
+def _fold_ridge(distance: np.ndarray) -> np.ndarray:
+    return np.exp(-((distance + 0.03) / 0.02) ** 2)
 
 
 def bent_line(start: np.ndarray, end: np.ndarray, bend: np.ndarray, samples: int = 40) -> np.ndarray:
@@ -447,7 +466,10 @@ def render_style(style: Style, seed: int = 0) -> tuple[np.ndarray, dict]:
     texture = fabric(size, style.kind, rng)
     form = shading(style, size)
     linear = np.power(colour, 2.2) * (form * texture)[:, :, None]
-    linear += (SHEEN[style.kind] * sheen(size) * texture)[:, :, None]
+    glint = sheen(size)
+    if style.kind == "surgical":
+        glint += PLEAT_GLINT * pleat_glint(*coordinates(size), SHAPES["surgical"])
+    linear += (SHEEN[style.kind] * glint * texture)[:, :, None]
     if style.kind == "kn95":
         linear *= 1.0 - 0.35 * seal_dots(body, size)[:, :, None]
     if style.kind == "cloth":

@@ -105,6 +105,20 @@ def test_cup_is_a_dome_lit_from_one_side_with_head_straps():
     assert np.flatnonzero(straps.any(axis=1)).max() < at(0, 1.5)[0]
 
 
+def test_a_black_surgical_mask_shows_its_pleats_by_their_glint():
+    """On a black mask the dye shows nothing; the light caught along each of the three folds does."""
+    from augment.draw_styles import PIXELS_PER_UNIT, X_RANGE, Y_RANGE
+
+    black = next(recipe for recipe in STYLES if recipe.name == "surgical_black")
+    grey = render_style(black)[0][:, :, :3].astype(float).mean(axis=2)
+    column = int(round((0.3 - X_RANGE[0]) * PIXELS_PER_UNIT))
+    rows = np.arange(int((0.35 - Y_RANGE[0]) * PIXELS_PER_UNIT), int((1.35 - Y_RANGE[0]) * PIXELS_PER_UNIT))
+    down = grey[rows, column - 3:column + 4].mean(axis=1)  # down the mask, off its centre seam
+    bright = down > np.median(down) + 15
+    starts = np.flatnonzero(bright[1:] & ~bright[:-1])
+    assert len(starts) == 3  # three bands, one per fold
+
+
 def test_valved_styles_carry_a_grilled_disc_on_the_mask_and_their_twins_none():
     """An exhalation valve: a disc of the style's detail colour inside the mask, beside the mouth on
     a KN95 or foam mask and in front of it on a cup, its grille darker than its cap, its shadow on
