@@ -44,13 +44,13 @@ def unweighted_copy(styles: Path, folder: Path) -> Path:
 
 
 def real_dev_scores(shared: Path, styles: Path, seed: int, out: Path) -> dict:
-    """Generate with ``styles`` and ``seed``, train, and score on real_dev: accuracy and recall per class."""
+    """Generate with ``styles`` and ``seed``, train, and score on real_dev: accuracy, log loss and recall per class."""
     shutil.rmtree(out, ignore_errors=True)
     generate(shared / "data/raw", out / "data", [styles], Settings(seed=seed), progress=False, warn=lambda _: None)
     recipe = Recipe(weights=str(shared / WEIGHTS), alpha=0.35, seed=seed)
     fit(out / "data", out / "model.keras", recipe, progress=False)
     report = evaluate(out / "model.keras", shared / "data/real_dev", progress=False)
-    return {"accuracy": report["accuracy"],
+    return {"accuracy": report["accuracy"], "log_loss": report["log_loss"],
             **{label: values["recall"] for label, values in report["per_class"].items()}}
 
 
@@ -69,19 +69,19 @@ def main() -> None:
     style_sets = {"built-in": PROJECT / "mask_images", other[0]: other[1]}
 
     results: dict = {name: {} for name in style_sets}
-    print(f"{'seed':>4}  {'styles':<9} {'acc':>6} {'masked':>7} {'unmasked':>8}", flush=True)
+    print(f"{'seed':>4}  {'styles':<9} {'acc':>6} {'loss':>6} {'masked':>7} {'unmasked':>8}", flush=True)
     for seed in seeds:
         for name, styles in style_sets.items():
             scores = real_dev_scores(shared, styles, seed, out / f"{name}_{seed}")
             results[name][seed] = scores
-            print(f"{seed:>4}  {name:<9} {scores['accuracy']:6.1%} {scores['with_mask']:7.1%} "
-                  f"{scores['without_mask']:8.1%}", flush=True)
+            print(f"{seed:>4}  {name:<9} {scores['accuracy']:6.1%} {scores['log_loss']:6.3f} "
+                  f"{scores['with_mask']:7.1%} {scores['without_mask']:8.1%}", flush=True)
 
     print(f"\nreal_dev, mean over {len(seeds)} seeds")
     for name in style_sets:
         means = {key: statistics.mean(s[key] for s in results[name].values()) for key in results[name][seeds[0]]}
-        print(f"{name:<9} accuracy {means['accuracy']:.2%}  masked {means['with_mask']:.2%}  "
-              f"unmasked {means['without_mask']:.2%}")
+        print(f"{name:<9} accuracy {means['accuracy']:.2%}  log loss {means['log_loss']:.4f}  "
+              f"masked {means['with_mask']:.2%}  unmasked {means['without_mask']:.2%}")
     gains = [results["built-in"][s]["accuracy"] - results[other[0]][s]["accuracy"] for s in seeds]
     print(f"built-in - {other[0]} accuracy per seed: " + ", ".join(f"{100 * g:+.2f}" for g in gains)
           + f" points (better on {sum(g > 0 for g in gains)} of {len(seeds)})")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from train.metrics import classification_report, confusion_matrix
+from train.metrics import classification_report, confusion_matrix, log_loss
 
 
 def test_confusion_rows_are_true_labels():
@@ -22,3 +22,16 @@ def test_report_precision_recall_and_undefined_values():
     absent = classification_report(np.array([0, 0]), np.array([0, 1]), ["a", "b"])
     assert absent["balanced_accuracy"] == 0.5  # "b" has no faces: its recall is not counted
     assert classification_report(np.array([], int), np.array([], int), ["a", "b"])["accuracy"] is None
+
+
+def test_log_loss_weighs_each_answers_confidence():
+    true = np.array([0, 1])
+    sure = log_loss(true, np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert sure == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2)
+    # Right on the same photos, but less sure: accuracy cannot tell these apart, the log loss can.
+    assert log_loss(true, np.array([[0.6, 0.4], [0.4, 0.6]])) > sure
+    # A certain wrong answer costs a finite, capped amount rather than infinity.
+    assert log_loss(np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-np.log(1e-7))
+    assert log_loss(np.array([], int), np.zeros((0, 2))) is None
+    with pytest.raises(ValueError):
+        log_loss(np.array([0, 1]), np.array([0.5, 0.5]))

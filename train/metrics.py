@@ -1,4 +1,5 @@
-"""Classification metrics from label indices: confusion matrix, accuracy, per-class precision and recall."""
+"""Classification metrics from label indices: confusion matrix, accuracy, per-class precision and
+recall; and, from predicted probabilities, the log loss."""
 
 from __future__ import annotations
 
@@ -41,3 +42,23 @@ def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[
         "confusion": matrix.tolist(),
         "per_class": per_class,
     }
+
+
+# Probabilities are clipped here before the log, so one confidently wrong answer costs at most -log(1e-7) = 16.1.
+SMALLEST_PROBABILITY = 1e-7
+
+
+def log_loss(true: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """The mean negative log of the probability given to the true label (natural log; lower is better).
+
+    ``true`` (n,) label indices, ``probabilities`` (n, classes) rows summing to 1. Unlike accuracy it
+    moves with every answer's confidence, so it tells apart two classifiers that are right on the same
+    photos; ``None`` for no answers.
+    """
+    true, probabilities = np.asarray(true, np.int64), np.asarray(probabilities, np.float64)
+    if probabilities.ndim != 2 or len(probabilities) != len(true):
+        raise ValueError(f"{true.shape} true labels but probabilities of shape {probabilities.shape}")
+    if not len(true):
+        return None
+    given = probabilities[np.arange(len(true)), true]
+    return float(-np.log(np.clip(given, SMALLEST_PROBABILITY, 1.0)).mean())
