@@ -42,7 +42,8 @@ class MaskParams:
     ``shift`` moves the mask down (positive) or up along the face, ``width`` scales it
     across the face, both in eye-distance units or factors; ``tint`` multiplies the
     mask's linear RGB; ``shadow`` is the strength of the contact shadow; ``creases`` are the
-    folds it makes on this face (``draw_creases``), as deep as its style lets them be.
+    folds it makes on this face (``draw_creases``), as deep as its style lets them be;
+    ``mirrored``: the style is worn mirrored left to right (``worn_mirrored``).
     """
 
     style: str
@@ -51,6 +52,7 @@ class MaskParams:
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     shadow: float = 0.35
     creases: tuple[tuple[float, float, float, float, float, float], ...] = ()
+    mirrored: bool = False
 
 
 # sRGB to linear light for 8-bit values (gamma 2.2): a table, the hottest arithmetic here.
@@ -121,6 +123,66 @@ def lighting(face_linear: np.ndarray, coverage: np.ndarray, size: float) -> tupl
     # A grey or faded photo has grey or faded skin: the mask loses colour in the same proportion.
     saturation = np.clip(np.linalg.norm(chroma - 1.0) / np.linalg.norm(SKIN_CHROMA - 1.0), 0.0, 1.0) ** 0.5
     return shading[:, :, None].astype(np.float32), (exposure * cast).astype(np.float32), float(saturation)
+
+
+def _grid(x: tuple[float, float], y: tuple[float, float], count: tuple[int, int]) -> np.ndarray:
+    """Points (N, 2) of a regular grid over the rectangle x by y."""
+    return np.stack([axis.ravel() for axis in np.meshgrid(np.linspace(*x, count[0]), np.linspace(*y, count[1]))],
+                    axis=1)
+
+
+# Where the two sides' light is compared, each point of the left side against its mirror image on
+# the right, in canonical-face units (``fit.CANONICAL_FACE``): on a face, the left cheek (below
+# the eye, beside the nose, above the jaw and the mouth's corner); on a mask, its whole left half,
+# where a print, a valve or a logo are a small share of the pairs.
+CHEEK_POINTS = _grid((-0.75, -0.4), (0.45, 1.0), (6, 7))
+MASK_HALF_POINTS = _grid((-0.95, -0.1), (0.35, 1.6), (12, 14))
+# A face whose cheeks' light differs by a log ratio of FACE_SIDE_LIGHT or more is lit from one
+# side (the median face of data/raw's 517 differs by 0.3, and 82 % by more than 0.1); a style
+# whose halves differ by STYLE_SIDE_LIGHT was drawn or photographed lit from one side (the
+# built-in KN95s read 0.09-0.13, the cups 0.24, the others at most 0.05, a large print).
+FACE_SIDE_LIGHT = 0.1
+STYLE_SIDE_LIGHT = 0.07
+
+
+def side_light(luminance: np.ndarray, canonical_to_image: np.ndarray, points: np.ndarray,
+               opaque: np.ndarray | None = None) -> float:
+    """How much more light the picture's left side of a face or mask receives than its right.
+
+    ``luminance`` (H, W) linear light, ``canonical_to_image`` the affine (2, 3) from canonical-face
+    coordinates to its pixels, ``points`` (N, 2) canonical points of the left side, ``opaque``
+    (H, W) bool where the picture counts (all of it by default). Returns the median log ratio of
+    the luminance at each point over that at its mirror image: positive when the light comes from
+    the picture's left, 0 when no pair lies inside. A median of pairs reads the light through the
+    colours of a print or of a face's features.
+    """
+    height, width = luminance.shape
+    left = np.rint(apply_affine(canonical_to_image, points)).astype(int)
+    right = np.rint(apply_affine(canonical_to_image, points * (-1.0, 1.0))).astype(int)
+    inside = ((left >= 0) & (left < (width, height)) & (right >= 0) & (right < (width, height))).all(axis=1)
+    left, right = left[inside], right[inside]
+    if opaque is not None:
+        counted = opaque[left[:, 1], left[:, 0]] & opaque[right[:, 1], right[:, 0]]
+        left, right = left[counted], right[counted]
+    if not len(left):
+        return 0.0
+    ratios = np.log(np.maximum(luminance[left[:, 1], left[:, 0]], 1e-4) / np.maximum(luminance[right[:, 1], right[:, 0]], 1e-4))
+    return float(np.median(ratios))
+
+
+def face_side_light(rgb: np.ndarray, landmarks: np.ndarray) -> float:
+    """``side_light`` of the face whose 68 landmarks are given, in an RGB uint8 image (H, W, 3)."""
+    luminance = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), 2.0)
+    return side_light(srgb_to_linear(luminance), fit_affine(fit.CANONICAL_FACE, landmarks), CHEEK_POINTS)
+
+
+def worn_mirrored(face_light: float, style_light: float, coin: bool) -> bool:
+    """Whether a style is worn mirrored: so that the side it is lit from in its picture is the side
+    the face is lit from, where both are clear (``side_light``); ``coin`` otherwise, so that prints,
+    valves and the like face either way."""
+    if abs(face_light) < FACE_SIDE_LIGHT or abs(style_light) < STYLE_SIDE_LIGHT:
+        return coin
+    return (face_light > 0) != (style_light > 0)
 
 
 def blur_sigma(grey: np.ndarray, weight: np.ndarray) -> float:
@@ -241,6 +303,7 @@ class _Template(NamedTuple):
     pixels: np.ndarray  # the style's RGBA it was made from
     at: Callable[[int], np.ndarray]  # fit.halvings of its premultiplied linear pixels
     opaque: tuple[int, int, int, int]  # fit.opaque_bounds at full size
+    light: float  # side_light of its picture
 
 
 # One template per style file, made again when a style of that name comes with other pixels (a
@@ -252,7 +315,13 @@ def _template(style: MaskStyle) -> _Template:
     cached = _TEMPLATES.get(str(style.path))
     if cached is None or cached.pixels is not style.rgba:
         at = fit.halvings(premultiplied_linear(style.rgba))
-        cached = _TEMPLATES[str(style.path)] = _Template(style.rgba, at, fit.opaque_bounds(at(0)))
+        # Read on a copy about 60 px between the eyes: light varies slowly, and a print's threads do not count.
+        to_template = fit.anchors_to_template(style.anchors)
+        small = min(1.0, 60.0 / np.hypot(*to_template[:, 0]))
+        rgba = cv2.resize(style.rgba, None, fx=small, fy=small, interpolation=cv2.INTER_AREA)
+        light = side_light(srgb_to_linear(cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY)), to_template * small,
+                           MASK_HALF_POINTS, rgba[:, :, 3] > 200)
+        cached = _TEMPLATES[str(style.path)] = _Template(style.rgba, at, fit.opaque_bounds(at(0)), light)
     return cached
 
 
@@ -266,12 +335,17 @@ def opaque_bounds(style: MaskStyle) -> tuple[int, int, int, int]:
     return _template(style).opaque
 
 
+def style_side_light(style: MaskStyle) -> float:
+    """``side_light`` of the style's picture worn as drawn: positive when it is lit from its left (cached)."""
+    return _template(style).light
+
+
 def placement(style: MaskStyle, params: MaskParams) -> np.ndarray:
     """Affine (2, 3) from canonical-face coordinates to the style's pixels, with the random shift and width."""
     to_template = fit.anchors_to_template(style.anchors)
     linear, offset = to_template[:, :2], to_template[:, 2]
-    # Canonical point (x, y) shows the template's point for (x / width, y - shift).
-    jitter_linear = np.diag([1.0 / params.width, 1.0])
+    # Canonical point (x, y) shows the template's point for (x / width, y - shift), or (-x / width, ...) mirrored.
+    jitter_linear = np.diag([(-1.0 if params.mirrored else 1.0) / params.width, 1.0])
     jitter_offset = np.array([0.0, -params.shift])
     return np.hstack([linear @ jitter_linear, (linear @ jitter_offset + offset)[:, None]])
 

@@ -234,6 +234,7 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
 
     Exits with status 1 when a file cannot be used or no style can, so it can check a folder in a script.
     """
+    from augment.blend import style_side_light
     from augment.styles import StyleError, load_styles
 
     try:
@@ -245,7 +246,8 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
                     "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight, "creases": s.creases,
-                    "narrowed": s.narrowed, "reduced_from": s.reduced_from}
+                    "narrowed": s.narrowed, "reduced_from": s.reduced_from,
+                    "side_light": round(style_side_light(s), 3)}
                    for s in found]
         click.echo(json.dumps({"styles": listing, "problems": problems}, indent=2))
     else:
@@ -255,6 +257,7 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
+    from augment.blend import STYLE_SIDE_LIGHT, style_side_light
     from augment.styles import MIN_TILT
 
     total = sum(style.weight for style in found)
@@ -264,6 +267,9 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
         turned = -math.degrees(math.atan2(right_y - left_y, right_x - left_x))  # counter-clockwise as seen
         notes = "  narrowed to the jaw" if style.narrowed else ""
         notes += f"  lies turned {turned:+.0f} degrees (worn upright)" if abs(turned) >= MIN_TILT else ""
+        light = style_side_light(style)
+        if abs(light) >= STYLE_SIDE_LIGHT:
+            notes += f"  lit from the {'left' if light > 0 else 'right'} (worn turned to each face's light)"
         reduced = f" (reduced from {style.reduced_from[0]}x{style.reduced_from[1]})" if style.reduced_from else ""
         click.echo(f"{style.name:<18} {style.rgba.shape[1]}x{style.rgba.shape[0]}{reduced}  anchors from "
                    f"{style.anchors_from:<7}  {anchors}  creases {style.creases:g}  drawn {style.weight / total:.1%}"

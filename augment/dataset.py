@@ -24,14 +24,15 @@ import json
 import math
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from augment import copies
-from augment.blend import MaskParams, draw_creases, placed_mask, wear_mask
+from augment.blend import (MaskParams, draw_creases, face_side_light, placed_mask, style_side_light, wear_mask,
+                           worn_mirrored)
 from augment.fit import bare_features
 from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, face_box, faces_in_boxes, find_faces
 from augment.geometry import crop_box
@@ -62,9 +63,10 @@ class SettingsChanged(DatasetError):
 # each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
 # large JPEG is decoded at a reduced scale where its crops allow, ``process_image``; 7: a face
 # whose mask would leave its nose or mouth bare is left out, ``fitted_mask``; 8: the wearer's
-# glasses frames are drawn over the mask, ``glasses.find_frames``), so that a run never resumes
-# into a folder that an older version made.
-RECIPE = 8
+# glasses frames are drawn over the mask, ``glasses.find_frames``; 9: a style is worn mirrored at
+# random or to take the face's light, ``dress``), so that a run never resumes into a folder that
+# an older version made.
+RECIPE = 9
 
 
 # Seeds are whole numbers in [0, MAX_SEED]: numpy's and Keras' random generators take no others.
@@ -159,11 +161,16 @@ def draw_style(seed: int, source: str, face_index: int, styles: Iterable[MaskSty
     folder made before stays as a new run would make it (``outputs.forget_restyled``).
     """
     def finish(style: MaskStyle) -> float:
-        key = _hashable(f"{seed}\0{face_index}\0{style.name}\0{source}")
-        uniform = (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
-        return -math.log(uniform) / style.weight
+        return -math.log(_face_uniform(seed, source, face_index, style.name)) / style.weight
 
     return min(styles, key=finish)
+
+
+def _face_uniform(seed: int, source: str, face_index: int, purpose: str) -> float:
+    """A number in (0, 1) from a hash of the seed, the face and ``purpose`` alone: a draw that
+    does not move the face's generator (``face_rng``), so adding it changes no other draw."""
+    key = _hashable(f"{seed}\0{face_index}\0{purpose}\0{source}")
+    return (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
 
 
 def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
@@ -181,12 +188,19 @@ def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
     )
 
 
-def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle]
+def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle], face_light: float = 0.0
           ) -> tuple[MaskStyle, MaskParams, np.random.Generator]:
-    """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws."""
+    """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws.
+
+    ``face_light``: ``blend.face_side_light`` of the face, so that a style lit from one side in its
+    picture is worn lit from the face's side (``blend.worn_mirrored``).
+    """
     rng = face_rng(seed, source, face_index)
     style = draw_style(seed, source, face_index, styles)
-    return style, draw_params(rng, style.name), rng
+    # The name cannot be a style's (a file name has no NUL), so the coin is not any style's race time.
+    coin = _face_uniform(seed, source, face_index, "\0mirror") < 0.5
+    mirrored = worn_mirrored(face_light, style_side_light(style), coin)
+    return style, replace(draw_params(rng, style.name), mirrored=mirrored), rng
 
 
 def misfits(landmarks: np.ndarray, placed: tuple[np.ndarray, tuple[int, int, int, int]],
@@ -220,7 +234,8 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
     """
     records = []
     for index, face in enumerate(faces):
-        style, params, rng = dress(settings.seed, source, index, styles.values())
+        style, params, rng = dress(settings.seed, source, index, styles.values(),
+                                   face_side_light(image, face.landmarks))
         box = face_box(face.landmarks)
         x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
         crop, crop_scale = image[y0:y1, x0:x1], 1.0
@@ -261,7 +276,7 @@ def masked_picture(image: np.ndarray, faces: list[Face], styles: Iterable[MaskSt
     styles = list(styles)
     masked, worn = image, {}
     for index, face in enumerate(faces):
-        style, params, rng = dress(seed, source, index, styles)
+        style, params, rng = dress(seed, source, index, styles, face_side_light(masked, face.landmarks))
         fitted = fitted_mask(masked, face.landmarks, style, params, rng)
         if fitted is not None:
             masked, worn[index] = fitted, params

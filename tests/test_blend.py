@@ -264,3 +264,61 @@ def test_a_mask_on_a_head_turned_away_has_no_bare_specks_along_its_far_side(styl
             warped, _ = blend.placed_mask((200, 200, 3), face, style, MaskParams(style.name))
             found += specks(warped[:, :, 3])
     assert found == 0
+
+
+def test_side_light_reads_which_side_is_lit_through_a_print():
+    canonical_to_image = np.array([[50.0, 0.0, 100.0], [0.0, 50.0, 20.0]])  # 50 px to the eye distance
+    ramp = np.broadcast_to(np.linspace(0.2, 0.1, 200, dtype=np.float32), (160, 200)).copy()  # lit from the left
+    # The middle pair of points lies at x = 74 and 126 px: 0.163 against 0.137.
+    assert blend.side_light(ramp, canonical_to_image, blend.MASK_HALF_POINTS) == pytest.approx(np.log(0.163 / 0.137),
+                                                                                             abs=0.01)
+    assert blend.side_light(ramp[:, ::-1], canonical_to_image, blend.MASK_HALF_POINTS) < -0.15
+    # A print of two colours in random blotches, evenly lit, reads as even light; lit from the left, as lit.
+    blotches = cv2.resize(np.random.default_rng(0).random((16, 20)), (200, 160), interpolation=cv2.INTER_NEAREST)
+    printed = np.where(blotches > 0.5, 0.6, 0.05).astype(np.float32)
+    assert abs(blend.side_light(printed, canonical_to_image, blend.MASK_HALF_POINTS)) < blend.STYLE_SIDE_LIGHT
+    assert blend.side_light(printed * ramp, canonical_to_image, blend.MASK_HALF_POINTS) > 0.15
+    # Only pairs inside the picture and where it is opaque count; none left reads as even light.
+    opaque = np.zeros((160, 200), bool)
+    assert blend.side_light(ramp, canonical_to_image, blend.MASK_HALF_POINTS, opaque) == 0.0
+    assert blend.side_light(ramp, canonical_to_image + [[0, 0, 500], [0, 0, 0]], blend.MASK_HALF_POINTS) == 0.0
+
+
+def test_face_and_style_side_light(face_image, face_landmarks, styles):
+    # The astronaut's portrait is lit from the picture's left; so is its mirror image from the right.
+    lit_left = blend.face_side_light(face_image, face_landmarks)
+    mirror_image = face_image[:, ::-1].copy()
+    assert lit_left > blend.FACE_SIDE_LIGHT
+    assert blend.face_side_light(mirror_image, find_faces(mirror_image)[0].landmarks) == pytest.approx(-lit_left, abs=0.05)
+    # Light falling off towards the picture's left takes some of that away.
+    assert blend.face_side_light(relight(face_image, (1, 1, 1), gradient=0.7), face_landmarks) < lit_left - 0.08
+    # The KN95s and the cup are drawn lit from the left (``draw_styles``); the others evenly.
+    for name in ("kn95_white", "kn95_black", "cup_white"):
+        assert blend.style_side_light(styles[name]) > blend.STYLE_SIDE_LIGHT, name
+    for name in ("surgical_blue", "cloth_floral", "sponge_black_valve"):
+        assert abs(blend.style_side_light(styles[name])) < blend.STYLE_SIDE_LIGHT, name
+
+
+def test_a_mask_lit_from_one_side_is_worn_lit_from_the_face_s_side():
+    assert blend.worn_mirrored(face_light=-0.5, style_light=0.1, coin=False)  # face from the right, style from the left
+    assert not blend.worn_mirrored(face_light=0.5, style_light=0.1, coin=True)
+    assert blend.worn_mirrored(face_light=0.5, style_light=-0.1, coin=False)
+    for coin in (False, True):  # either light unclear: the coin decides
+        assert blend.worn_mirrored(face_light=0.02, style_light=0.3, coin=coin) == coin
+        assert blend.worn_mirrored(face_light=0.5, style_light=0.0, coin=coin) == coin
+
+
+def test_a_mirrored_mask_shows_its_right_half_on_the_picture_s_left(face_image, face_landmarks, styles):
+    style = styles["surgical_white"]
+    two_colours = style.rgba.copy()
+    middle = round((style.anchors["left"][0] + style.anchors["right"][0]) / 2)
+    two_colours[:, :middle, :3] = (200, 30, 30)  # its left half red, its right half blue
+    two_colours[:, middle:, :3] = (30, 30, 200)
+    style = replace(style, rgba=two_colours)
+    left_cheek = tuple(((face_landmarks[3] * 2 + face_landmarks[48]) / 3).round().astype(int))[::-1]
+    right_cheek = tuple(((face_landmarks[13] * 2 + face_landmarks[54]) / 3).round().astype(int))[::-1]
+    for mirrored, (left_colour, right_colour) in ((False, (0, 2)), (True, (2, 0))):
+        masked = wear_mask(face_image, face_landmarks, style, MaskParams(style.name, mirrored=mirrored),
+                           np.random.default_rng(0)).astype(int)
+        assert masked[left_cheek][left_colour] > masked[left_cheek][right_colour] + 50, mirrored
+        assert masked[right_cheek][right_colour] > masked[right_cheek][left_colour] + 50, mirrored

@@ -76,7 +76,7 @@ def test_generate_writes_paired_crops_manifest_and_report(raw_dir, styles_dir, t
         assert len(record["landmarks"]) == 68
         if record["label"] == "with_mask":
             assert record["style"] in ("surgical_blue", "cloth_black")
-            assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow", "creases"}
+            assert set(record["params"]) == {"style", "shift", "width", "tint", "shadow", "creases", "mirrored"}
         else:
             assert record["style"] is None
 
@@ -855,6 +855,16 @@ def test_styles_command_lists_anchors_and_problems(styles_dir):
               if line.endswith("lies turned -12 degrees (worn upright)")]
     assert turned == ["web"]
     (styles_dir / "web.png").unlink()
+    # A mask lit from one side in its picture is said to be, and which side: the KN95s are drawn lit from the left.
+    kn95 = cv2.imread(str(BUILTIN_STYLES / "kn95_white.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(styles_dir / "kn95_white.png"), kn95)
+    cv2.imwrite(str(styles_dir / "kn95_flipped.png"), kn95[:, ::-1])
+    lit = {line.split()[0]: line.split("  lit from the ")[1] for line in run("styles", "--styles", styles_dir).output
+           .splitlines() if "  lit from the " in line}
+    assert lit == {"kn95_white": "left (worn turned to each face's light)",
+                   "kn95_flipped": "right (worn turned to each face's light)"}
+    (styles_dir / "kn95_white.png").unlink()
+    (styles_dir / "kn95_flipped.png").unlink()
     sidecar = styles_dir / "cloth_black.json"
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "weight": 3}))
     listing = json.loads(run("styles", "--styles", styles_dir, "--json").output)

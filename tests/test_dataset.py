@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from augment import dataset, images
+from augment.blend import face_side_light
 from augment.demo import astronaut
 from augment.faces import face_box, find_faces
 from augment.images import load_rgb, save_rgb
@@ -235,7 +236,7 @@ def test_masked_picture_masks_every_face_that_fits_the_way_generate_does(face_im
         eye = face.landmarks[36:42].mean(axis=0).round().astype(int)
         assert np.abs(masked[mouth[1], mouth[0]].astype(int) - photo[mouth[1], mouth[0]]).max() > 25
         assert np.array_equal(masked[eye[1], eye[0]], photo[eye[1], eye[0]])
-        style, params, _ = dataset.dress(3, "group.jpg", index, styles)
+        style, params, _ = dataset.dress(3, "group.jpg", index, styles, face_side_light(photo, face.landmarks))
         assert worn[index] == params and params.style == style.name
 
 
@@ -252,3 +253,19 @@ def test_the_readmes_python_example_runs(face_image, brightness_model_path, tmp_
     assert np.abs(masked.astype(int) - load_rgb(tmp_path / "photo.jpg")).max() > 25
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 1 and printed[0].split()[-2] in ("with_mask", "without_mask")
+
+
+def test_a_style_lit_from_one_side_turns_to_the_face_s_light_and_others_face_either_way():
+    styles, _ = load_styles([BUILTIN_STYLES])
+    kn95 = [style for style in styles if style.name == "kn95_white"]  # drawn lit from the picture's left
+    surgical = [style for style in styles if style.name == "surgical_blue"]  # lit evenly
+    for index in range(20):
+        lit_left = dataset.dress(0, "a.jpg", index, kn95, face_light=0.5)[1]
+        lit_right = dataset.dress(0, "a.jpg", index, kn95, face_light=-0.5)[1]
+        assert not lit_left.mirrored and lit_right.mirrored
+        # Turning the mask is not a draw of the face's generator: every other choice stays.
+        assert replace(lit_right, mirrored=False) == lit_left
+    for faces in (kn95, surgical):  # unclear light on the face, or none in the style: either way, seeded
+        coins = [dataset.dress(0, "a.jpg", index, faces, face_light=0.02)[1].mirrored for index in range(40)]
+        assert 10 < sum(coins) < 30
+        assert coins == [dataset.dress(0, "a.jpg", index, surgical, face_light=-0.5)[1].mirrored for index in range(40)]
