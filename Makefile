@@ -17,7 +17,7 @@ WEIGHTS ?= imagenet
 ALPHA ?= 1.0
 IMAGE ?= docs/examples.jpg
 VIDEO ?= 0
-DETECTOR ?= hog
+DETECTOR ?=
 SCENES ?= dataset_scenes
 COUNT ?= 3000
 DETECTOR_MODEL ?= models/mask_detector.keras
@@ -63,14 +63,14 @@ train-detector: install
 	$(PY) -m detect train-detector --scenes "$(SCENES)" --model "$(DETECTOR_MODEL)" --weights "$(WEIGHTS)" --alpha $(DETECTOR_ALPHA)
 
 detect-image: install
-	$(PY) -m detect image "$(IMAGE)" --model "$(MODEL)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)"
+	$(PY) -m detect image "$(IMAGE)" --model "$(MODEL)" --detector $(or $(DETECTOR),auto) --detector-model "$(DETECTOR_MODEL)"
 
 detect-video: install
-	$(PY) -m detect video "$(VIDEO)" --model "$(MODEL)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)"
+	$(PY) -m detect video "$(VIDEO)" --model "$(MODEL)" --detector $(or $(DETECTOR),hog) --detector-model "$(DETECTOR_MODEL)"
 
 detect-evaluate: install
-	$(PY) -m detect evaluate --model "$(MODEL)" --data "$(DATA)" --detector $(DETECTOR) --detector-model "$(DETECTOR_MODEL)" \
-		--report "$(basename $(MODEL))/detect_$(DETECTOR).json"
+	$(PY) -m detect evaluate --model "$(MODEL)" --data "$(DATA)" --detector $(or $(DETECTOR),auto) \
+		--detector-model "$(DETECTOR_MODEL)" --report "$(basename $(MODEL))/detect_$(or $(DETECTOR),auto).json"
 
 demo: install
 	$(PY) -m augment demo --out build/demo

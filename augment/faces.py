@@ -421,13 +421,15 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
     """Face boxes and detector scores only (no landmarks), for checking faces at video speed.
 
     ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy reduced to
-    ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``find_faces``'
-    cascade, its boxes made from the landmarks. Every box is framed as HOG frames faces, in
-    ``rgb``'s coordinates.
+    ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``"hog"``, and
+    where that finds no face ``find_faces``' cascade, its boxes made from the landmarks (so it finds
+    every face ``"hog"`` finds, and more where HOG finds none). Every box is framed as HOG frames
+    faces, in ``rgb``'s coordinates.
     """
     _require_rgb(rgb)
     if detector == "auto":
-        return [(face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
+        return face_boxes(rgb, "hog", upsample, max_side) or [
+            (face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
     work, scale = rgb, 1.0
     if max_side is not None:
         work, scale = resize_longest(rgb, working_longest(*rgb.shape[:2], max_side))

@@ -301,3 +301,13 @@ def test_hog_detector_is_kept_in_the_cache_folder_and_rebuilt_when_damaged(face_
         assert saved.stat().st_size > 1000 and not list(saved.parent.glob(".*.part*"))
     finally:
         faces._hog_detector.cache_clear()
+
+
+def test_auto_boxes_are_hog_s_and_the_cascade_s_only_where_hog_finds_none(face_image):
+    # detect's default for images: every face HOG finds, as HOG finds it; the slower looks only where it finds none.
+    assert faces_module.face_boxes(face_image, "auto", 1) == faces_module.face_boxes(face_image, "hog", 1)
+    turned = rotate(face_image, 45)  # past what HOG finds; the cascade's copy rolled by 30 degrees finds it
+    assert faces_module.face_boxes(turned, "hog", 1) == []
+    [(box, _)] = faces_module.face_boxes(turned, "auto", 1)
+    x0, y0, x1, y1 = box
+    assert 30 < x0 < x1 < 110 and 50 < y0 < y1 < 125  # round the face, which the turn moved left and down
