@@ -185,13 +185,15 @@ def face_side_light(rgb: np.ndarray, landmarks: np.ndarray) -> float:
     return side_light(srgb_to_linear(luminance), to_image, CHEEK_POINTS)
 
 
-def worn_mirrored(face_light: float, style_light: float, coin: bool) -> bool:
-    """Whether a style is worn mirrored: so that the side it is lit from in its picture is the side
-    the face is lit from, where both are clear (``side_light``); ``coin`` otherwise, so that prints,
-    valves and the like face either way."""
-    if abs(face_light) < FACE_SIDE_LIGHT or abs(style_light) < STYLE_SIDE_LIGHT:
-        return coin
-    return (face_light > 0) != (style_light > 0)
+def worn_mirrored(face_light: float, style_light: float) -> bool:
+    """Whether a style is worn mirrored: where both lights are clear (``side_light``), so that the side
+    it is lit from in its picture is the side the face is lit from; otherwise it is worn as drawn.
+
+    (Mirroring every style at random as well, so that prints and valves face either way, scored no
+    better on real photos: docs/benchmarks.md, "Masks that take the face's light".)
+    """
+    return (abs(face_light) >= FACE_SIDE_LIGHT and abs(style_light) >= STYLE_SIDE_LIGHT
+            and (face_light > 0) != (style_light > 0))
 
 
 def blur_sigma(grey: np.ndarray, weight: np.ndarray) -> float:

@@ -63,9 +63,9 @@ class SettingsChanged(DatasetError):
 # each part of a mask is read from a template copy as small as the warp squeezes it there; 6: a
 # large JPEG is decoded at a reduced scale where its crops allow, ``process_image``; 7: a face
 # whose mask would leave its nose or mouth bare is left out, ``fitted_mask``; 8: the wearer's
-# glasses frames are drawn over the mask, ``glasses.find_frames``; 9: a style is worn mirrored at
-# random or to take the face's light, ``dress``), so that a run never resumes into a folder that
-# an older version made.
+# glasses frames are drawn over the mask, ``glasses.find_frames``; 9: a style lit from one side is
+# worn mirrored where that gives it the face's light, ``dress``), so that a run never resumes into
+# a folder that an older version made.
 RECIPE = 9
 
 
@@ -161,16 +161,11 @@ def draw_style(seed: int, source: str, face_index: int, styles: Iterable[MaskSty
     folder made before stays as a new run would make it (``outputs.forget_restyled``).
     """
     def finish(style: MaskStyle) -> float:
-        return -math.log(_face_uniform(seed, source, face_index, style.name)) / style.weight
+        key = _hashable(f"{seed}\0{face_index}\0{style.name}\0{source}")
+        uniform = (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
+        return -math.log(uniform) / style.weight
 
     return min(styles, key=finish)
-
-
-def _face_uniform(seed: int, source: str, face_index: int, purpose: str) -> float:
-    """A number in (0, 1) from a hash of the seed, the face and ``purpose`` alone: a draw that
-    does not move the face's generator (``face_rng``), so adding it changes no other draw."""
-    key = _hashable(f"{seed}\0{face_index}\0{purpose}\0{source}")
-    return (int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") + 0.5) / 2**64
 
 
 def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
@@ -197,9 +192,7 @@ def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle], 
     """
     rng = face_rng(seed, source, face_index)
     style = draw_style(seed, source, face_index, styles)
-    # The name cannot be a style's (a file name has no NUL), so the coin is not any style's race time.
-    coin = _face_uniform(seed, source, face_index, "\0mirror") < 0.5
-    mirrored = worn_mirrored(face_light, style_side_light(style), coin)
+    mirrored = worn_mirrored(face_light, style_side_light(style))
     return style, replace(draw_params(rng, style.name), mirrored=mirrored), rng
 
 

@@ -300,12 +300,12 @@ def test_face_and_style_side_light(face_image, face_landmarks, styles):
 
 
 def test_a_mask_lit_from_one_side_is_worn_lit_from_the_face_s_side():
-    assert blend.worn_mirrored(face_light=-0.5, style_light=0.1, coin=False)  # face from the right, style from the left
-    assert not blend.worn_mirrored(face_light=0.5, style_light=0.1, coin=True)
-    assert blend.worn_mirrored(face_light=0.5, style_light=-0.1, coin=False)
-    for coin in (False, True):  # either light unclear: the coin decides
-        assert blend.worn_mirrored(face_light=0.02, style_light=0.3, coin=coin) == coin
-        assert blend.worn_mirrored(face_light=0.5, style_light=0.0, coin=coin) == coin
+    assert blend.worn_mirrored(face_light=-0.5, style_light=0.1)  # face lit from the right, style from the left
+    assert blend.worn_mirrored(face_light=0.5, style_light=-0.1)
+    assert not blend.worn_mirrored(face_light=0.5, style_light=0.1)
+    assert not blend.worn_mirrored(face_light=-0.5, style_light=-0.1)
+    assert not blend.worn_mirrored(face_light=-0.05, style_light=0.3)  # either light unclear: worn as drawn
+    assert not blend.worn_mirrored(face_light=-0.5, style_light=0.0)
 
 
 def test_a_mirrored_mask_shows_its_right_half_on_the_picture_s_left(face_image, face_landmarks, styles):

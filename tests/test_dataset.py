@@ -255,17 +255,15 @@ def test_the_readmes_python_example_runs(face_image, brightness_model_path, tmp_
     assert len(printed) == 1 and printed[0].split()[-2] in ("with_mask", "without_mask")
 
 
-def test_a_style_lit_from_one_side_turns_to_the_face_s_light_and_others_face_either_way():
+def test_a_style_lit_from_one_side_turns_to_the_face_s_light():
     styles, _ = load_styles([BUILTIN_STYLES])
     kn95 = [style for style in styles if style.name == "kn95_white"]  # drawn lit from the picture's left
     surgical = [style for style in styles if style.name == "surgical_blue"]  # lit evenly
-    for index in range(20):
+    for index in range(5):
         lit_left = dataset.dress(0, "a.jpg", index, kn95, face_light=0.5)[1]
         lit_right = dataset.dress(0, "a.jpg", index, kn95, face_light=-0.5)[1]
         assert not lit_left.mirrored and lit_right.mirrored
         # Turning the mask is not a draw of the face's generator: every other choice stays.
         assert replace(lit_right, mirrored=False) == lit_left
-    for faces in (kn95, surgical):  # unclear light on the face, or none in the style: either way, seeded
-        coins = [dataset.dress(0, "a.jpg", index, faces, face_light=0.02)[1].mirrored for index in range(40)]
-        assert 10 < sum(coins) < 30
-        assert coins == [dataset.dress(0, "a.jpg", index, surgical, face_light=-0.5)[1].mirrored for index in range(40)]
+        assert not dataset.dress(0, "a.jpg", index, kn95, face_light=0.02)[1].mirrored  # the face's light unclear
+        assert not dataset.dress(0, "a.jpg", index, surgical, face_light=-0.5)[1].mirrored  # the style's even
