@@ -166,8 +166,9 @@ def side_light(luminance: np.ndarray, canonical_to_image: np.ndarray, points: np
         left, right = left[counted], right[counted]
     if not len(left):
         return 0.0
-    ratios = np.log(np.maximum(luminance[left[:, 1], left[:, 0]], 1e-4) / np.maximum(luminance[right[:, 1], right[:, 0]], 1e-4))
-    return float(np.median(ratios))
+    on_left = np.maximum(luminance[left[:, 1], left[:, 0]], 1e-4)
+    on_right = np.maximum(luminance[right[:, 1], right[:, 0]], 1e-4)
+    return float(np.median(np.log(on_left / on_right)))
 
 
 def face_side_light(rgb: np.ndarray, landmarks: np.ndarray) -> float:
