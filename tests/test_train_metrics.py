@@ -33,5 +33,9 @@ def test_log_loss_weighs_each_answers_confidence():
     # A certain wrong answer costs a finite, capped amount rather than infinity.
     assert log_loss(np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-np.log(1e-7))
     assert log_loss(np.array([], int), np.zeros((0, 2))) is None
+    # A report made from the probabilities carries it; one made from labels alone has none to give.
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert classification_report(true, probabilities.argmax(axis=1), ["a", "b"], probabilities)["log_loss"] == sure
+    assert "log_loss" not in classification_report(true, probabilities.argmax(axis=1), ["a", "b"])
     with pytest.raises(ValueError):
         log_loss(np.array([0, 1]), np.array([0.5, 0.5]))

@@ -27,7 +27,7 @@ from augment.images import ImageError, load_rgb, write_atomic
 from augment.interrupts import in_order
 from train.data import DataError, Sample, load_samples
 from train.features import decode_images
-from train.metrics import classification_report, log_loss
+from train.metrics import classification_report
 from train.model import load_classifier
 from train.report import plot_confusion, worst_errors
 from train.views import face_views
@@ -110,8 +110,7 @@ def evaluate(model_path: Path, data: Path | list[Path], detect: bool = False, de
     probabilities = classifier.predict_views(views)
     true = true[kept]
     predicted = probabilities.argmax(axis=1)
-    report = classification_report(true, predicted, classifier.labels)
-    report["log_loss"] = log_loss(true, probabilities)
+    report = classification_report(true, predicted, classifier.labels, probabilities)
     report["skipped"] = skipped
     if detect:
         report["faces_found"] = sum(samples[i].box is not None for i in kept)

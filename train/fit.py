@@ -35,7 +35,7 @@ from train.checkpoint import checkpoint_every_epoch, resume
 from train.data import DataError, Sample, copies_together, load_folders
 from train.features import compute_features, decode_images, samples_views, view_dataset
 from train.export import export_tflite
-from train.metrics import classification_report, log_loss
+from train.metrics import classification_report
 from train.model import HEAD_SEED_STEP, Classifier, Network, build_network, require_model_name, save_model_file
 from train.report import plot_confusion, plot_history, worst_errors
 from train.views import RESIZE, plain_view, reduced_for_views
@@ -368,8 +368,7 @@ def evaluate_splits(classifier: Classifier, crops: dict[str, np.ndarray], splits
         if not len(true):
             continue
         probabilities = classifier.predict_resized(crops[name])
-        metrics[name] = classification_report(true, probabilities.argmax(axis=1), classifier.labels)
-        metrics[name]["log_loss"] = log_loss(true, probabilities)
+        metrics[name] = classification_report(true, probabilities.argmax(axis=1), classifier.labels, probabilities)
         if name in ("val", "test"):
             plot_confusion(metrics[name]["confusion"], classifier.labels, folder / f"confusion_{name}.png",
                            f"{name} split")

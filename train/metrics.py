@@ -16,10 +16,12 @@ def confusion_matrix(true: np.ndarray, predicted: np.ndarray, classes: int) -> n
     return matrix
 
 
-def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[str],
+                          probabilities: np.ndarray | None = None) -> dict:
     """``n``, ``accuracy``, ``balanced_accuracy`` (the mean recall of the labels present: what
-    accuracy would be with as many faces of each), ``labels``, ``confusion`` (rows = true) and
-    ``per_class`` precision/recall/n.
+    accuracy would be with as many faces of each), ``labels``, ``confusion`` (rows = true),
+    ``per_class`` precision/recall/n and, given the ``probabilities`` (n, classes) the predictions
+    came from, ``log_loss``.
 
     A precision or recall with nothing to divide by is ``None`` rather than a made-up 0 or 1.
     """
@@ -33,7 +35,7 @@ def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[
             "recall": float(hits / actual) if actual else None,
             "n": int(actual),
         }
-    return {
+    report = {
         "n": total,
         "accuracy": float(np.trace(matrix) / total) if total else None,
         "balanced_accuracy": (float(np.mean([v["recall"] for v in per_class.values() if v["recall"] is not None]))
@@ -42,6 +44,9 @@ def classification_report(true: np.ndarray, predicted: np.ndarray, labels: list[
         "confusion": matrix.tolist(),
         "per_class": per_class,
     }
+    if probabilities is not None:
+        report["log_loss"] = log_loss(true, probabilities)
+    return report
 
 
 # Probabilities are clipped here before the log, so one confidently wrong answer costs at most -log(1e-7) = 16.1.
