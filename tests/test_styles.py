@@ -522,6 +522,16 @@ def test_load_styles_keeps_good_files_and_reports_bad_ones(tmp_path, styles_dir)
     assert any("already loaded" in p for p in problems)
 
 
+def test_styles_loaded_side_by_side_come_back_in_file_order(tmp_path):
+    for name in ("a", "c", "e", "g"):
+        draw_third_party_mask(tmp_path / f"{name}.png")
+    for name in ("b", "d", "f"):
+        write_png(tmp_path / f"{name}.png", np.full((50, 50, 3), 200, np.uint8))  # no alpha
+    styles, problems = load_styles([tmp_path])
+    assert [style.name for style in styles] == ["a", "c", "e", "g"]
+    assert [problem.split(":")[0] for problem in problems] == [str(tmp_path / f"{name}.png") for name in "bdf"]
+
+
 def test_missing_style_directory_is_an_error(tmp_path):
     with pytest.raises(StyleError, match="not a directory"):
         load_styles([tmp_path / "nope"])
