@@ -19,11 +19,13 @@ from augment import dataset, faces, outputs
 from augment.dataset import MAX_SEED, DatasetError, ImageResult, Settings
 from augment.images import IMAGE_SUFFIXES, held, write_atomic
 from augment.interrupts import ctrl_c_noted, wait_in_steps
-from augment.processes import package_on_search_path, quiet_worker, worker_context
+from augment.processes import package_on_search_path, pickled, quiet_worker, start_server, unpickled, worker_context
 from augment.styles import MaskStyle, StyleError, fingerprint, load_styles
 
 # Set in each worker by _start_worker, so styles are sent once per process, not per image.
 _WORKER: dict = {}
+# What the workers' server imports once for all of them.
+WORKER_MODULES = ("augment.dataset",)
 # Tasks handed to the pool ahead of the results, per worker: enough that no worker waits.
 TASKS_AHEAD = 4
 # A worker's death is blamed on an image only when it dies making that image alone; past this many
@@ -40,6 +42,11 @@ def _start_worker(raw: Path, out: Path, settings: Settings, styles: dict[str, Ma
             # One thread each, as for OpenCV: the workers already keep every core busy.
             os.environ.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
             _load_scene_detector(settings)
+
+
+def _start_pool_worker(state_file: Path) -> None:
+    """A pool worker's start: ``_start_worker`` with the state ``_parallel`` left in ``state_file``."""
+    _start_worker(*unpickled(state_file))
 
 
 def _load_scene_detector(settings: Settings) -> None:
@@ -64,7 +71,8 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
 
     Workers start as ``augment.processes`` starts them (from a server process, OpenCV on one
     thread, Ctrl-C ignored); the server imports the heavy modules once, so each worker only loads
-    the face models (in parallel). While the results are awaited Ctrl-C stops the pool, raising
+    the face models (in parallel), and reads ``state`` (the styles) from a file rather than through
+    its pipe (``processes.pickled``). While the results are awaited Ctrl-C stops the pool, raising
     KeyboardInterrupt between two results (``interrupts.wait_in_steps``) once the images being
     made are finished: what is made is whole.
 
@@ -81,14 +89,14 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
     raw, out = state[:2]
     waiting = collections.deque(tasks)
     deaths = 0
-    with ctrl_c_noted() as interrupted:
+    with ctrl_c_noted() as interrupted, pickled(state) as state_file:
         while waiting:
-            suspects = collections.deque((yield from _pool_results(waiting, workers, state, work, interrupted)))
+            suspects = collections.deque((yield from _pool_results(waiting, workers, state_file, work, interrupted)))
             if suspects:
                 warn(f"warning: a worker process died; making the {len(suspects)} image"
                      f"{'s' if len(suspects) != 1 else ''} it and the others had in hand again, one at a time")
             while suspects:
-                for source, stem in (yield from _pool_results(suspects, 1, state, work, interrupted, ahead=1)):
+                for source, stem in (yield from _pool_results(suspects, 1, state_file, work, interrupted, ahead=1)):
                     deaths += 1
                     if deaths > MAX_WORKER_DEATHS:
                         raise DatasetError(f"worker processes died on {deaths} images, so the cause is not the "
@@ -99,7 +107,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
                     yield skipped
 
 
-def _pool_results(waiting: collections.deque, workers: int, state: tuple,
+def _pool_results(waiting: collections.deque, workers: int, state_file: Path,
                   work: Callable[[tuple[str, str]], ImageResult], interrupted: Callable[[], bool],
                   ahead: int = TASKS_AHEAD) -> Iterator[ImageResult]:
     """Results of ``work`` over the tasks taken from ``waiting`` by one pool, while it lasts.
@@ -110,8 +118,8 @@ def _pool_results(waiting: collections.deque, workers: int, state: tuple,
     finished: queue.SimpleQueue = queue.SimpleQueue()
     in_hand: dict[Future, tuple[str, str]] = {}
     suspects: list[tuple[str, str]] = []
-    pool = ProcessPoolExecutor(workers, mp_context=worker_context(("augment.dataset",)), initializer=_start_worker,
-                               initargs=state)
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context(WORKER_MODULES),
+                               initializer=_start_pool_worker, initargs=(state_file,))
 
     def hand_out_one() -> None:
         if waiting and not suspects:
@@ -241,6 +249,8 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
     _refuse_before_any_work(raw, settings.seed, split_by)
+    if (workers or os.cpu_count() or 1) > 1:
+        start_server(WORKER_MODULES)  # while the styles load and earlier work is checked
     styles, style_problems = resolve_styles(style_dirs)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")
