@@ -371,7 +371,8 @@ def _require_rgb(rgb: np.ndarray) -> None:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
 
 
-def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmasked: bool = False) -> list[Face]:
+def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmasked: bool = False,
+               after_hog: bool = False) -> list[Face]:
     """Every face in an RGB uint8 image, with landmarks, in the image's own coordinates.
 
     ``detector="auto"`` tries fast passes first and slower ones only when nothing is found: HOG on
@@ -383,12 +384,18 @@ def find_faces(rgb: np.ndarray, detector: str = "auto", upsample: int = 0, unmas
     ``"hog"`` or ``"cnn"`` run that one detector with ``upsample``.
     ``unmasked``: the photo shows unmasked faces (the generator's input), so the CNN, which
     turns down many masked faces, can also vet a weak second find (``EXTRA_FACE_SCORE``).
+    ``after_hog``: HOG has already looked at the picture with ``upsample``, at least at the
+    cascade's working size, and found nothing (``face_boxes``), so "auto" skips its own such looks
+    (not on a picture under SMALL_SIDE, which it looks at enlarged).
     """
     _require_rgb(rgb)
     height, width = rgb.shape[:2]
     longest = max(height, width)
     for step in cascade(detector, upsample):
         if step.close_up and longest >= SMALL_SIDE:
+            continue
+        repeated = (step.detector, step.upsample, step.degrees, step.shrink) == ("hog", upsample, 0.0, 1.0)
+        if after_hog and repeated and longest >= SMALL_SIDE:
             continue
         target = (min(step.side, ENLARGED_SIDE) if longest < SMALL_SIDE
                   else working_longest(height, width, step.side))
@@ -422,14 +429,16 @@ def face_boxes(rgb: np.ndarray, detector: str = "hog", upsample: int = 1, max_si
 
     ``detector``: ``"hog"`` or ``"cnn"`` run once with ``upsample`` on a copy reduced to
     ``max_side`` (``working_longest``; None: the image as it is); ``"auto"`` is ``"hog"``, and
-    where that finds no face ``find_faces``' cascade, its boxes made from the landmarks (so it finds
-    every face ``"hog"`` finds, and more where HOG finds none). Every box is framed as HOG frames
-    faces, in ``rgb``'s coordinates.
+    where that finds no face ``find_faces``' cascade after its first looks (which that one repeats),
+    its boxes made from the landmarks (so it finds every face ``"hog"`` finds, and more where HOG
+    finds none). Every box is framed as HOG frames faces, in ``rgb``'s coordinates.
     """
     _require_rgb(rgb)
     if detector == "auto":
+        looked_closer = max_side is None or max_side >= WORK_SIDE
         return face_boxes(rgb, "hog", upsample, max_side) or [
-            (face_box(face.landmarks), face.score) for face in find_faces(rgb, "auto", upsample)]
+            (face_box(face.landmarks), face.score)
+            for face in find_faces(rgb, "auto", upsample, after_hog=looked_closer)]
     work, scale = rgb, 1.0
     if max_side is not None:
         work, scale = resize_longest(rgb, working_longest(*rgb.shape[:2], max_side))

@@ -31,8 +31,8 @@ MIN_DETECT_SIDE = 64
 # The face detector of `image` and `evaluate` unless one is chosen: HOG, and where it finds no face
 # the generator's cascade (``augment.faces.face_boxes``). On detection_dev's 248 scenes (upsample 1)
 # it found 34.8 % of the masked faces 40 px or taller against HOG's 27.5 % (unmasked 69.6 % against
-# 67.4 %), AP50 0.131 against 0.092 masked, 0.256 against 0.192 unmasked, in 345 ms an image against
-# 50 ms, the time going to the photos where HOG finds nothing. Video keeps to HOG, for its frame rate.
+# 67.4 %), AP50 0.133 against 0.092 masked, 0.256 against 0.193 unmasked, in 357 ms an image against
+# 65 ms, the time going to the photos where HOG finds nothing. Video keeps to HOG, for its frame rate.
 IMAGE_DETECTOR = "auto"
 VIDEO_DETECTOR = "hog"
 # From this many images on, dlib's detectors find the faces in a process per core (it holds

@@ -311,3 +311,18 @@ def test_auto_boxes_are_hog_s_and_the_cascade_s_only_where_hog_finds_none(face_i
     [(box, _)] = faces_module.face_boxes(turned, "auto", 1)
     x0, y0, x1, y1 = box
     assert 30 < x0 < x1 < 110 and 50 < y0 < y1 < 125  # round the face, which the turn moved left and down
+
+
+def test_auto_boxes_do_not_repeat_hog_s_look_in_the_cascade(monkeypatch):
+    looks = []
+    real_detect_boxes = faces_module.detect_boxes
+
+    def recorded(rgb, detector="hog", upsample=0):
+        looks.append((detector, upsample, rgb.shape[:2]))
+        return real_detect_boxes(rgb, detector, upsample)
+
+    monkeypatch.setattr(faces_module, "detect_boxes", recorded)
+    wall = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (320, 320, 3), dtype=np.uint8), (0, 0), 3)
+    assert faces_module.face_boxes(wall, "auto", 1) == []
+    assert looks.count(("hog", 1, (320, 320))) == 1  # HOG's own look; not again in grey or colour
+    assert ("hog", 1, (160, 160)) in looks and ("hog", 2, (320, 320)) in looks  # the cascade's further looks
