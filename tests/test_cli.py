@@ -23,7 +23,7 @@ from augment.faces import find_faces
 from augment.geometry import box_iou
 from augment.images import encode_image, load_rgb, save_rgb
 
-from conftest import BUILTIN_STYLES, draw_flat_mask, draw_third_party_mask
+from conftest import BUILTIN_STYLES, children_of, draw_flat_mask, draw_third_party_mask
 from test_blend import EYES, NOSE_AND_MOUTH, changed
 from test_faces import group_photo
 from test_images import png_header_only
@@ -385,19 +385,6 @@ def test_ctrl_c_stops_the_workers_quietly_and_the_run_then_resumes(face_image, s
     report = json.loads((out / "report.json").read_text())
     assert report["resumed"] >= done - 2  # images whose two outputs were both written when it stopped
     assert report["with_mask"] == report["without_mask"] == 60
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # not a process, or gone meanwhile
-        if entry.name.isdigit() and int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")

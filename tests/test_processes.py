@@ -8,6 +8,8 @@ import pytest
 
 from augment.processes import pickled, start_server, unpickled, worker_context
 
+from conftest import children_of
+
 
 def _parent(_: int) -> int:
     return os.getppid()
@@ -15,19 +17,6 @@ def _parent(_: int) -> int:
 
 def _command_line(pid: int) -> str:
     return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
-def _children() -> list[int]:
-    """This process's children (from /proc)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # not a process, or gone meanwhile
-        if entry.name.isdigit() and int(fields[1]) == os.getpid():
-            children.append(int(entry.name))
-    return children
 
 
 def test_a_value_handed_over_in_a_file_comes_back_whole_and_the_file_goes():
@@ -45,7 +34,7 @@ def test_a_value_handed_over_in_a_file_comes_back_whole_and_the_file_goes():
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
 def test_workers_come_from_the_server_started_ahead_of_the_pool():
     start_server(("json",))
-    servers = [pid for pid in _children() if "forkserver" in _command_line(pid)]
+    servers = [pid for pid in children_of(os.getpid()) if "forkserver" in _command_line(pid)]
     assert len(servers) == 1
     with ProcessPoolExecutor(2, mp_context=worker_context(("json",))) as pool:
         parents = set(pool.map(_parent, range(4)))
