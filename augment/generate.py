@@ -89,7 +89,7 @@ def _parallel(tasks: list[tuple[str, str]], workers: int, state: tuple, warn: Ca
     raw, out = state[:2]
     waiting = collections.deque(tasks)
     deaths = 0
-    with ctrl_c_noted() as interrupted, pickled(state) as state_file:
+    with ctrl_c_noted() as interrupted, pickled(state, out / dataset.PARTS) as state_file:
         while waiting:
             suspects = collections.deque((yield from _pool_results(waiting, workers, state_file, work, interrupted)))
             if suspects:

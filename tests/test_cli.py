@@ -270,7 +270,7 @@ def test_the_largest_inputs_are_made_first(raw_dir, styles_dir, tmp_path, monkey
     assert len(order) == 3 and sizes == sorted(sizes, reverse=True) and order != sorted(order)
 
 
-def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch):
+def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch, tmp_path):
     # Each task handed out holds a future: a folder of 200,000 photos must not hold them all.
     from concurrent.futures import Future
 
@@ -295,7 +295,7 @@ def test_the_pool_is_handed_a_few_tasks_ahead_not_the_whole_folder(monkeypatch):
 
     monkeypatch.setattr(generation, "ProcessPoolExecutor", AtOnce)
     tasks = [(f"{number}.jpg", str(number)) for number in range(50)]
-    results.extend(generation._parallel(tasks, 2, (Path("raw"), Path("out")), print))
+    results.extend(generation._parallel(tasks, 2, (tmp_path / "raw", tmp_path / "out"), print))
     assert sorted(results) == sorted(tasks) and [task for task, _ in handed] == tasks
     assert max(out for _, out in handed) <= 2 * generation.TASKS_AHEAD  # the result in hand counted
 

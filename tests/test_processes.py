@@ -19,14 +19,14 @@ def _command_line(pid: int) -> str:
     return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def test_a_value_handed_over_in_a_file_comes_back_whole_and_the_file_goes():
+def test_a_value_handed_over_in_a_file_comes_back_whole_and_the_file_goes(tmp_path):
     value = {"styles": [np.arange(12, dtype=np.uint8).reshape(2, 2, 3)], "seed": 7}
-    with pickled(value) as path:
-        assert path.is_file()
+    with pickled(value, tmp_path / "out" / ".parts") as path:
+        assert path.parent == tmp_path / "out" / ".parts" and path.match(".*.part*")  # as prepare_output clears
         back = unpickled(path)
         assert back["seed"] == 7 and np.array_equal(back["styles"][0], value["styles"][0])
     assert not path.exists()
-    with pytest.raises(RuntimeError), pickled(value) as path:
+    with pytest.raises(RuntimeError), pickled(value, tmp_path) as path:
         raise RuntimeError("the run failed")
     assert not path.exists()  # removed on the way out of a failed run too
 
