@@ -212,7 +212,8 @@ def test_an_interrupted_run_resumes_and_keeps_finished_work(raw_dir, styles_dir,
     # Simulate a run killed mid-way: one image's outputs and record gone, a temp file left behind.
     (out / "with_mask" / "tilted_0.jpg").unlink()
     (out / ".parts" / "images" / "tilted.json").unlink()
-    leftovers = [out / "with_mask" / ".tmpabc.part", out / "with_mask" / ".tilted_0.abc.part.jpg"]  # older, current
+    leftovers = [out / "with_mask" / ".tmpabc.part", out / "with_mask" / ".tilted_0.abc.part.jpg",  # older, current
+                 out / ".parts" / ".workers.abc.part"]  # the workers' start-up state (processes.pickled)
     for leftover in leftovers:
         leftover.write_bytes(b"half a jpeg")
     result = generate(raw_dir, out, styles_dir)
