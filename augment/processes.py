@@ -35,7 +35,7 @@ def start_server(preload: tuple[str, ...]) -> None:
     rather than with the first pool: its imports (a third to half a second) then overlap what the
     caller does before it needs workers. Nothing where the platform has no such server."""
     if "forkserver" in multiprocessing.get_all_start_methods():
-        worker_context(preload)
+        worker_context(preload)  # for its setting of what the server imports
         with package_on_search_path():
             multiprocessing.forkserver.ensure_running()
 
