@@ -82,10 +82,14 @@ def pickled(value: object, folder: Path) -> Iterator[Path]:
     system's temporary folder, which may be memory, however large the styles.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".workers.", suffix=".part") as file:
-        pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
-        file.flush()
-        yield Path(file.name)
+    # Closed before the workers open it: Windows opens a file that is open for writing no second time.
+    handle, name = tempfile.mkstemp(dir=folder, prefix=".workers.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def unpickled(path: Path) -> object:
