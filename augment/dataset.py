@@ -19,6 +19,7 @@ the output does not depend on worker scheduling.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -26,13 +27,13 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from augment import copies
-from augment.blend import (MaskParams, draw_creases, face_side_light, placed_mask, style_side_light, wear_mask,
-                           worn_mirrored)
+from augment.blend import (STYLE_SIDE_LIGHT, MaskParams, draw_creases, face_side_light, placed_mask, style_side_light,
+                           wear_mask, worn_mirrored)
 from augment.fit import bare_features
 from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, face_box, faces_in_boxes, find_faces
 from augment.geometry import crop_box
@@ -183,16 +184,18 @@ def draw_params(rng: np.random.Generator, style: str) -> MaskParams:
     )
 
 
-def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle], face_light: float = 0.0
-          ) -> tuple[MaskStyle, MaskParams, np.random.Generator]:
+def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle],
+          face_light: Callable[[], float] = lambda: 0.0) -> tuple[MaskStyle, MaskParams, np.random.Generator]:
     """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws.
 
-    ``face_light``: ``blend.face_side_light`` of the face, so that a style lit from one side in its
-    picture is worn lit from the face's side (``blend.worn_mirrored``).
+    ``face_light``: gives ``blend.face_side_light`` of the face, so that a style lit from one side
+    in its picture is worn lit from the face's side (``blend.worn_mirrored``). It is called only
+    for such a style (KN95s and cups), since most styles are lit evenly.
     """
     rng = face_rng(seed, source, face_index)
     style = draw_style(seed, source, face_index, styles)
-    mirrored = worn_mirrored(face_light, style_side_light(style))
+    style_light = style_side_light(style)
+    mirrored = abs(style_light) >= STYLE_SIDE_LIGHT and worn_mirrored(face_light(), style_light)
     return style, replace(draw_params(rng, style.name), mirrored=mirrored), rng
 
 
@@ -228,7 +231,7 @@ def face_records(source: str, stem: str, faces: list[Face], image: np.ndarray, s
     records = []
     for index, face in enumerate(faces):
         style, params, rng = dress(settings.seed, source, index, styles.values(),
-                                   face_side_light(image, face.landmarks))
+                                   functools.partial(face_side_light, image, face.landmarks))
         box = face_box(face.landmarks)
         x0, y0, x1, y1 = crop_box(box, settings.margin, image.shape)
         crop, crop_scale = image[y0:y1, x0:x1], 1.0
@@ -269,7 +272,7 @@ def masked_picture(image: np.ndarray, faces: list[Face], styles: Iterable[MaskSt
     styles = list(styles)
     masked, worn = image, {}
     for index, face in enumerate(faces):
-        style, params, rng = dress(seed, source, index, styles, face_side_light(masked, face.landmarks))
+        style, params, rng = dress(seed, source, index, styles, functools.partial(face_side_light, masked, face.landmarks))
         fitted = fitted_mask(masked, face.landmarks, style, params, rng)
         if fitted is not None:
             masked, worn[index] = fitted, params

@@ -1,5 +1,6 @@
 """The dataset's making: naming, splits, seeding, random parameters, input listing, input stamps,
 large photos."""
+import functools
 import os
 from collections import Counter
 from dataclasses import replace
@@ -236,7 +237,8 @@ def test_masked_picture_masks_every_face_that_fits_the_way_generate_does(face_im
         eye = face.landmarks[36:42].mean(axis=0).round().astype(int)
         assert np.abs(masked[mouth[1], mouth[0]].astype(int) - photo[mouth[1], mouth[0]]).max() > 25
         assert np.array_equal(masked[eye[1], eye[0]], photo[eye[1], eye[0]])
-        style, params, _ = dataset.dress(3, "group.jpg", index, styles, face_side_light(photo, face.landmarks))
+        style, params, _ = dataset.dress(3, "group.jpg", index, styles,
+                                          functools.partial(face_side_light, photo, face.landmarks))
         assert worn[index] == params and params.style == style.name
 
 
@@ -260,10 +262,15 @@ def test_a_style_lit_from_one_side_turns_to_the_face_s_light():
     kn95 = [style for style in styles if style.name == "kn95_white"]  # drawn lit from the picture's left
     surgical = [style for style in styles if style.name == "surgical_blue"]  # lit evenly
     for index in range(5):
-        lit_left = dataset.dress(0, "a.jpg", index, kn95, face_light=0.5)[1]
-        lit_right = dataset.dress(0, "a.jpg", index, kn95, face_light=-0.5)[1]
+        lit_left = dataset.dress(0, "a.jpg", index, kn95, face_light=lambda: 0.5)[1]
+        lit_right = dataset.dress(0, "a.jpg", index, kn95, face_light=lambda: -0.5)[1]
         assert not lit_left.mirrored and lit_right.mirrored
         # Turning the mask is not a draw of the face's generator: every other choice stays.
         assert replace(lit_right, mirrored=False) == lit_left
-        assert not dataset.dress(0, "a.jpg", index, kn95, face_light=0.02)[1].mirrored  # the face's light unclear
-        assert not dataset.dress(0, "a.jpg", index, surgical, face_light=-0.5)[1].mirrored  # the style's even
+        assert not dataset.dress(0, "a.jpg", index, kn95, face_light=lambda: 0.02)[1].mirrored  # light unclear
+        assert not dataset.dress(0, "a.jpg", index, surgical, face_light=lambda: -0.5)[1].mirrored  # the style's even
+    # The face's light is read only for a style lit from one side: most styles need no reading.
+    read = []
+    dataset.dress(0, "a.jpg", 0, surgical, face_light=lambda: read.append(1) or -0.5)
+    dataset.dress(0, "a.jpg", 0, kn95, face_light=lambda: read.append(2) or -0.5)
+    assert read == [2]
