@@ -176,23 +176,20 @@ def _file_mode() -> int:
 
 
 @contextlib.contextmanager
-def staged(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary file name beside ``path``, ending in its suffix, for writers that want a name
-    rather than bytes (a video encoder, a plotter, a model saver): when the block ends without an
-    error the file replaces ``path``; on an error (Ctrl-C included) it is removed and ``path`` is
-    left as it was. So no partial file is ever seen under ``path``.
-
-    An OSError raised in the block or by the rename names ``path``, not the temporary file.
-    """
-    path = Path(path)
+def _replacing(path: Path) -> Iterator[tuple[int, str]]:
+    """A new temporary file beside ``path``, ending in its suffix, as (open descriptor, name): when the
+    block ends without an error the file replaces ``path`` (the descriptor must be closed by then);
+    on an error (Ctrl-C included) it is removed. An OSError names ``path``, not the temporary file."""
     temp_name = None
+    # A short prefix: the temporary name must fit where the final one just fits (255 bytes).
+    beside = {"dir": path.parent, "prefix": f".{path.stem[:16]}.", "suffix": f".part{path.suffix[:16]}"}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A short prefix: the temporary name must fit where the final one just fits (255 bytes).
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.",
-                                             suffix=f".part{path.suffix[:16]}")
-        os.close(handle)
-        yield Path(temp_name)
+        try:
+            handle, temp_name = tempfile.mkstemp(**beside)
+        except FileNotFoundError:  # the folder is made only when missing: asking first costs a call a file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp_name = tempfile.mkstemp(**beside)
+        yield handle, temp_name
         os.chmod(temp_name, _file_mode())
         os.replace(temp_name, path)
     except BaseException as error:
@@ -203,13 +200,27 @@ def staged(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def staged(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file name beside ``path``, ending in its suffix, for writers that want a name
+    rather than bytes (a video encoder, a plotter, a model saver): when the block ends without an
+    error the file replaces ``path``; on an error (Ctrl-C included) it is removed and ``path`` is
+    left as it was. So no partial file is ever seen under ``path``.
+
+    An OSError raised in the block or by the rename names ``path``, not the temporary file.
+    """
+    with _replacing(Path(path)) as (handle, temp_name):
+        os.close(handle)
+        yield Path(temp_name)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
     """Write bytes (or chunks of bytes, as they come) to path through a temporary file and a rename
-    (``staged``), so no partial file is ever seen.
+    (as ``staged``), so no partial file is ever seen.
 
     A failure raises OSError naming ``path`` (not the temporary file) and leaves nothing behind.
     """
-    with staged(path) as temp_path, open(temp_path, "wb") as file:
+    with _replacing(Path(path)) as (handle, _), open(handle, "wb") as file:
         if isinstance(data, bytes):
             file.write(data)
         else:
