@@ -186,15 +186,19 @@ def face_side_light(rgb: np.ndarray, landmarks: np.ndarray) -> float:
     return side_light(srgb_to_linear(luminance), to_image, CHEEK_POINTS)
 
 
-def worn_mirrored(face_light: float, style_light: float) -> bool:
+def worn_mirrored(style_light: float, face_light: Callable[[], float]) -> bool:
     """Whether a style is worn mirrored: where both lights are clear (``side_light``), so that the side
     it is lit from in its picture is the side the face is lit from; otherwise it is worn as drawn.
+    ``face_light`` gives the face's light (``face_side_light``); it is read only for a style lit
+    from one side (the KN95s and cups), since most styles are lit evenly.
 
     (Mirroring every style at random as well, so that prints and valves face either way, scored no
     better on real photos: docs/benchmarks.md, "Masks that take the face's light".)
     """
-    return (abs(face_light) >= FACE_SIDE_LIGHT and abs(style_light) >= STYLE_SIDE_LIGHT
-            and (face_light > 0) != (style_light > 0))
+    if abs(style_light) < STYLE_SIDE_LIGHT:
+        return False
+    light = face_light()
+    return abs(light) >= FACE_SIDE_LIGHT and (light > 0) != (style_light > 0)
 
 
 def blur_sigma(grey: np.ndarray, weight: np.ndarray) -> float:

@@ -32,8 +32,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from augment import copies
-from augment.blend import (STYLE_SIDE_LIGHT, MaskParams, draw_creases, face_side_light, placed_mask, style_side_light,
-                           wear_mask, worn_mirrored)
+from augment.blend import (MaskParams, draw_creases, face_side_light, placed_mask, style_side_light, wear_mask,
+                           worn_mirrored)
 from augment.fit import bare_features
 from augment.faces import SCENE_DETECTOR, WORK_SIDE, Face, face_box, faces_in_boxes, find_faces
 from augment.geometry import crop_box
@@ -189,13 +189,12 @@ def dress(seed: int, source: str, face_index: int, styles: Iterable[MaskStyle],
     """One face's style and random parameters, and its generator for the rest of ``wear_mask``'s draws.
 
     ``face_light``: gives ``blend.face_side_light`` of the face, so that a style lit from one side
-    in its picture is worn lit from the face's side (``blend.worn_mirrored``). It is called only
-    for such a style (KN95s and cups), since most styles are lit evenly.
+    in its picture is worn lit from the face's side (``blend.worn_mirrored``, which asks for it
+    only for such a style).
     """
     rng = face_rng(seed, source, face_index)
     style = draw_style(seed, source, face_index, styles)
-    style_light = style_side_light(style)
-    mirrored = abs(style_light) >= STYLE_SIDE_LIGHT and worn_mirrored(face_light(), style_light)
+    mirrored = worn_mirrored(style_side_light(style), face_light)
     return style, replace(draw_params(rng, style.name), mirrored=mirrored), rng
 
 
@@ -272,7 +271,8 @@ def masked_picture(image: np.ndarray, faces: list[Face], styles: Iterable[MaskSt
     styles = list(styles)
     masked, worn = image, {}
     for index, face in enumerate(faces):
-        style, params, rng = dress(seed, source, index, styles, functools.partial(face_side_light, masked, face.landmarks))
+        face_light = functools.partial(face_side_light, masked, face.landmarks)
+        style, params, rng = dress(seed, source, index, styles, face_light)
         fitted = fitted_mask(masked, face.landmarks, style, params, rng)
         if fitted is not None:
             masked, worn[index] = fitted, params

@@ -300,12 +300,12 @@ def test_face_and_style_side_light(face_image, face_landmarks, styles):
 
 
 def test_a_mask_lit_from_one_side_is_worn_lit_from_the_face_s_side():
-    assert blend.worn_mirrored(face_light=-0.5, style_light=0.1)  # face lit from the right, style from the left
-    assert blend.worn_mirrored(face_light=0.5, style_light=-0.1)
-    assert not blend.worn_mirrored(face_light=0.5, style_light=0.1)
-    assert not blend.worn_mirrored(face_light=-0.5, style_light=-0.1)
-    assert not blend.worn_mirrored(face_light=-0.05, style_light=0.3)  # either light unclear: worn as drawn
-    assert not blend.worn_mirrored(face_light=-0.5, style_light=0.0)
+    assert blend.worn_mirrored(style_light=0.1, face_light=lambda: -0.5)  # face lit from the right, style from the left
+    assert blend.worn_mirrored(style_light=-0.1, face_light=lambda: 0.5)
+    assert not blend.worn_mirrored(style_light=0.1, face_light=lambda: 0.5)
+    assert not blend.worn_mirrored(style_light=-0.1, face_light=lambda: -0.5)
+    assert not blend.worn_mirrored(style_light=0.3, face_light=lambda: -0.05)  # either light unclear: worn as drawn
+    assert not blend.worn_mirrored(style_light=0.0, face_light=lambda: -0.5)
 
 
 def test_a_mirrored_mask_shows_its_right_half_on_the_picture_s_left(face_image, face_landmarks, styles):
