@@ -135,8 +135,8 @@ def main() -> None:
               help="Folder of unmasked face photos (searched recursively; never modified).")
 @click.option("--out", type=click.Path(path_type=Path), default="dataset_generated", show_default=True,
               help="Output folder: with_mask/, without_mask/, manifest.jsonl, report.json.")
-@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
-              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--styles", "style_sources", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs, or one PNG (repeatable). Default: the built-in mask_images/.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for styles and placement.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes. Default: one per core.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -162,7 +162,7 @@ def main() -> None:
                    "settings, which a resumed run refuses; changed styles need no restart: only the faces "
                    "they move are made again); other files there are left alone.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any input or style was skipped.")
-def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
+def generate(raw: Path, out: Path, style_sources: tuple[Path, ...], seed: int, workers: int | None, limit: int | None,
              full_images: bool, margin: float, size: int, detector: str, upsample: int, detector_model: Path,
              split_by: str, restart: bool, strict: bool) -> None:
     """Put masks on every face found in RAW; write paired crops, a manifest and a report to OUT."""
@@ -173,7 +173,7 @@ def generate(raw: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, work
                         upsample=upsample if detector != SCENE_DETECTOR else 0,
                         detector_model=str(detector_model) if detector == SCENE_DETECTOR else None)
     try:
-        report = run(raw, out, list(style_dirs) or [BUILTIN_STYLES], settings, workers, limit, warn=warn,
+        report = run(raw, out, list(style_sources) or [BUILTIN_STYLES], settings, workers, limit, warn=warn,
                      split_by=split_by, restart=restart)
     except (DatasetError, FolderBusy) as error:
         raise click.ClickException(str(error)) from None
@@ -226,10 +226,10 @@ def sheet(data: Path, out: Path | None, count: int, styles_wanted: tuple[str, ..
 
 
 @main.command()
-@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
-              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--styles", "style_sources", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs, or one PNG (repeatable). Default: the built-in mask_images/.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
+def styles(style_sources: tuple[Path, ...], as_json: bool) -> None:
     """List mask styles, their anchors, and what is wrong with any file that cannot be used.
 
     Exits with status 1 when a file cannot be used or no style can, so it can check a folder in a script.
@@ -238,11 +238,11 @@ def styles(style_dirs: tuple[Path, ...], as_json: bool) -> None:
     from augment.styles import StyleError, load_styles
 
     try:
-        found, problems = load_styles(list(style_dirs) or [BUILTIN_STYLES])
+        found, problems = load_styles(list(style_sources) or [BUILTIN_STYLES])
     except StyleError as error:
         raise click.ClickException(str(error)) from None
     if not found and not problems:
-        raise click.ClickException(f"{', '.join(map(str, style_dirs))}: no mask style PNGs")
+        raise click.ClickException(f"{', '.join(map(str, style_sources))}: no mask style PNGs")
     if as_json:
         listing = [{"name": s.name, "path": str(s.path), "size": [s.rgba.shape[1], s.rgba.shape[0]],
                     "anchors_from": s.anchors_from, "anchors": s.anchors, "weight": s.weight, "creases": s.creases,
@@ -279,14 +279,14 @@ def _print_styles(found: list[MaskStyle], problems: list[str]) -> None:
     click.echo(f"{len(found)} usable styles, {len(problems)} problems")
 
 
-def _find_style(name_or_path: str, style_dirs: list[Path]):
+def _find_style(name_or_path: str, style_sources: list[Path]):
     from augment.images import is_image_path
     from augment.styles import StyleError, load_style, load_styles
 
     candidate = Path(name_or_path)
     if is_image_path(candidate) or candidate.exists():
         return load_style(candidate)
-    found, _ = load_styles(style_dirs)
+    found, _ = load_styles(style_sources)
     for style in found:
         if style.name == name_or_path:
             return style
@@ -329,11 +329,11 @@ def preview_image(rgb: np.ndarray, faces: list[Face], style: MaskStyle, seed: in
 @click.argument("style")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="preview.png", show_default=True)
-@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
+@click.option("--styles", "style_sources", type=click.Path(path_type=Path), multiple=True,
               help="Where to look STYLE up by name. Default: the built-in mask_images/.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @_upsample_option
-def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], seed: int, upsample: int) -> None:
+def preview(style: str, image: Path, out: Path, style_sources: tuple[Path, ...], seed: int, upsample: int) -> None:
     """Show how STYLE (a name or a PNG path) sits on the faces of IMAGE, landmarks drawn (a larger
     IMAGE is shown 1600 px long)."""
     from augment.faces import find_faces
@@ -343,7 +343,7 @@ def preview(style: str, image: Path, out: Path, style_dirs: tuple[Path, ...], se
     require_picture_out(out)
     refuse_writing_over_inputs([out], [image])
     try:
-        chosen = _find_style(style, list(style_dirs) or [BUILTIN_STYLES])
+        chosen = _find_style(style, list(style_sources) or [BUILTIN_STYLES])
         rgb, _ = load_rgb_reduced(image, PREVIEW_SIDE)
     except StyleError as error:
         raise click.ClickException(str(error)) from None
@@ -381,17 +381,17 @@ def draw_styles(out: Path, seed: int) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default="dataset_scenes", show_default=True,
               help="Output folder: images/, annotations/ (VOC), annotations.json (COCO), manifest.jsonl.")
 @click.option("--count", type=click.IntRange(min=1), default=2000, show_default=True, help="Number of scenes.")
-@click.option("--styles", "style_dirs", type=click.Path(path_type=Path), multiple=True,
-              help="Folder of mask PNGs (repeatable). Default: the built-in mask_images/.")
+@click.option("--styles", "style_sources", type=click.Path(path_type=Path), multiple=True,
+              help="Folder of mask PNGs, or one PNG (repeatable). Default: the built-in mask_images/.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes for the faces.")
-def scenes(raw: Path, out: Path, count: int, style_dirs: tuple[Path, ...], seed: int, workers: int | None) -> None:
+def scenes(raw: Path, out: Path, count: int, style_sources: tuple[Path, ...], seed: int, workers: int | None) -> None:
     """Scenes of many masked and unmasked faces at many sizes, with boxes, for training a detector."""
     from augment.generate import generate as run
     from augment.scenes import SceneSettings, make_scenes
 
     try:
-        faces = run(raw, out / "faces", list(style_dirs) or [BUILTIN_STYLES], Settings(seed=seed), workers,
+        faces = run(raw, out / "faces", list(style_sources) or [BUILTIN_STYLES], Settings(seed=seed), workers,
                     warn=warn)
         click.echo(_summary(faces))
         report = make_scenes(out / "faces", out, count, SceneSettings(seed=seed))

@@ -153,14 +153,14 @@ def _pool_results(waiting: collections.deque, workers: int, state_file: Path,
     return suspects
 
 
-def resolve_styles(style_dirs: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:
+def resolve_styles(style_sources: list[Path]) -> tuple[dict[str, MaskStyle], list[str]]:
     """Load styles; fail when none is usable, otherwise return them and one message per bad file."""
     try:
-        styles, problems = load_styles(style_dirs)
+        styles, problems = load_styles(style_sources)
     except StyleError as error:
         raise DatasetError(str(error)) from None
     if not styles:
-        where = ", ".join(str(d) for d in style_dirs)
+        where = ", ".join(str(d) for d in style_sources)
         detail = "; ".join(problems) if problems else "no PNG files"
         raise DatasetError(f"no usable mask style in {where}: {detail}")
     return {style.name: style for style in styles}, problems
@@ -221,7 +221,7 @@ def _work_left(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskS
     return finished, tasks, {"removed": removed, "changed": changed, "restyled": restyled}
 
 
-def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = Settings(), workers: int | None = None,
+def generate(raw: Path, out: Path, style_sources: list[Path], settings: Settings = Settings(), workers: int | None = None,
              limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
              split_by: str = "photo", restart: bool = False) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
@@ -251,7 +251,7 @@ def generate(raw: Path, out: Path, style_dirs: list[Path], settings: Settings = 
     _refuse_before_any_work(raw, settings.seed, split_by)
     if (workers or os.cpu_count() or 1) > 1:
         start_server(WORKER_MODULES)  # while the styles load and earlier work is checked
-    styles, style_problems = resolve_styles(style_dirs)
+    styles, style_problems = resolve_styles(style_sources)
     for problem in style_problems:
         warn(f"warning: skipping style {problem}")
     settings = replace(settings, styles=tuple(sorted(styles)),

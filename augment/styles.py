@@ -435,27 +435,34 @@ def read_sidecar(path: Path) -> dict:
     return data
 
 
-def find_style_files(directories: list[Path]) -> list[Path]:
-    """The image files of the given directories (``images.is_image_path``; not hidden ones, as the
-    ``._NAME.png`` a Mac leaves beside each file), sorted by name within each."""
+def find_style_files(sources: list[Path]) -> list[Path]:
+    """The style pictures of the given folders and files: a folder's image files
+    (``images.is_image_path``; not hidden ones, as the ``._NAME.png`` a Mac leaves beside each
+    file), sorted by name within each, and a picture file named on its own (a user with one mask
+    need not make a folder for it)."""
     files = []
-    for directory in directories:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise StyleError(f"{directory}: not a directory of mask styles")
-        files.extend(sorted(p for p in directory.iterdir() if is_image_path(p) and not p.name.startswith(".")))
+    for source in map(Path, sources):
+        if source.is_dir():
+            files.extend(sorted(p for p in source.iterdir() if is_image_path(p) and not p.name.startswith(".")))
+        elif source.is_file() and is_image_path(source):
+            files.append(source)
+        elif source.exists():
+            raise StyleError(f"{source}: neither a folder of mask styles nor a mask picture ({', '.join(STYLE_SUFFIXES)})")
+        else:
+            raise StyleError(f"{source}: no such folder or picture of mask styles")
     return files
 
 
-def load_styles(directories: list[Path]) -> tuple[list[MaskStyle], list[str]]:
-    """Every usable style in the directories, and one message per file that could not be used.
+def load_styles(sources: list[Path]) -> tuple[list[MaskStyle], list[str]]:
+    """Every usable style in the folders and picture files given (``find_style_files``), and one
+    message per file that could not be used.
 
-    Two styles of the same name in different directories: the first is kept, the second reported.
+    Two styles of the same name in different places: the first is kept, the second reported.
     Styles load on a thread per core: decoding and checking a style is mostly OpenCV's work, which
     lets other threads run, and the generator waits for its styles before starting its workers
     (the 28 built-in styles: 0.22-0.26 s on two threads, 0.35 s on one).
     """
-    paths = find_style_files(directories)
+    paths = find_style_files(sources)
     with ThreadPoolExecutor(max(1, min(len(paths), os.cpu_count() or 1))) as threads:
         loaded = list(threads.map(_style_or_error, paths))
     styles: dict[str, MaskStyle] = {}

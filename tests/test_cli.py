@@ -801,12 +801,13 @@ def test_a_folder_of_only_broken_styles_names_each_file(raw_dir, tmp_path):
     assert result.exit_code != 0 and "flat.png: no alpha channel" in result.output
 
 
-def test_a_third_party_png_without_sidecar_just_works(raw_dir, tmp_path):
+@pytest.mark.parametrize("named", ["its folder", "the file itself"])
+def test_a_third_party_png_without_sidecar_just_works(raw_dir, tmp_path, named):
     styles = tmp_path / "web"
     styles.mkdir()
     draw_third_party_mask(styles / "blue_web_mask.png")
     out = tmp_path / "out"
-    assert generate(raw_dir, out, styles).exit_code == 0
+    assert generate(raw_dir, out, styles if named == "its folder" else styles / "blue_web_mask.png").exit_code == 0
     masked = [r for r in records(out) if r["label"] == "with_mask"]
     assert len(masked) == 2 and {r["style"] for r in masked} == {"blue_web_mask"}
     for record in masked:

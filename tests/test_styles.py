@@ -532,9 +532,20 @@ def test_styles_loaded_side_by_side_come_back_in_file_order(tmp_path):
     assert [problem.split(":")[0] for problem in problems] == [str(tmp_path / f"{name}.png") for name in "bdf"]
 
 
-def test_missing_style_directory_is_an_error(tmp_path):
-    with pytest.raises(StyleError, match="not a directory"):
+def test_missing_style_folder_or_file_is_an_error(tmp_path):
+    with pytest.raises(StyleError, match="nope: no such folder or picture"):
         load_styles([tmp_path / "nope"])
+    (tmp_path / "notes.txt").write_text("a mask")
+    with pytest.raises(StyleError, match="notes.txt: neither a folder of mask styles nor a mask picture"):
+        load_styles([tmp_path / "notes.txt"])
+
+
+def test_styles_load_from_folders_and_single_pictures_alike(tmp_path, styles_dir):
+    draw_third_party_mask(tmp_path / "web.png")
+    write_png(tmp_path / "photo.jpg", np.full((50, 50, 3), 200, np.uint8))  # named itself: reported, not passed over
+    styles, problems = load_styles([styles_dir, tmp_path / "web.png", tmp_path / "photo.jpg"])
+    assert [s.name for s in styles] == ["cloth_black", "surgical_blue", "web"]
+    assert len(problems) == 1 and problems[0].startswith(str(tmp_path / "photo.jpg"))
 
 
 def test_canonical_anchor_names_are_complete():
