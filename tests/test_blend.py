@@ -29,6 +29,16 @@ def test_gamma_tables_round_trip():
     assert np.abs(back - values).max() < 1.0
 
 
+def test_premultiplied_linear_scales_each_colour_by_its_alpha():
+    rgba = np.array([[[255, 128, 0, 255], [255, 128, 0, 0], [255, 128, 0, 51], [10, 200, 90, 204]]], np.uint8)
+    out = blend.premultiplied_linear(rgba)
+    assert out.dtype == np.float32 and out.shape == (1, 4, 4)
+    alpha = rgba[0, :, 3] / 255.0
+    np.testing.assert_allclose(out[0, :, 3], alpha, rtol=1e-6)
+    np.testing.assert_allclose(out[0, :, :3], (rgba[0, :, :3] / 255.0) ** 2.2 * alpha[:, None], rtol=1e-5, atol=1e-7)
+    assert not out[0, 1].any()  # transparent: no colour left to bleed into a blur
+
+
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
 def test_blur_sigma_measures_known_blur(sigma):
     edges = np.zeros((120, 120), np.float32)
