@@ -140,7 +140,7 @@ MASK_HALF_POINTS = _grid((-0.95, -0.1), (0.35, 1.6), (12, 14))
 # A face whose cheeks' light differs by a log ratio of FACE_SIDE_LIGHT or more is lit from one
 # side (the median face of data/raw's 517 differs by 0.3, and 82 % by more than 0.1); a style
 # whose halves differ by STYLE_SIDE_LIGHT was drawn or photographed lit from one side (the
-# built-in KN95s read 0.09-0.13, the cups 0.24, the others at most 0.05, a large print).
+# built-in KN95s read 0.21-0.35, the cups 0.24, the others at most 0.03).
 FACE_SIDE_LIGHT = 0.1
 STYLE_SIDE_LIGHT = 0.07
 

@@ -266,16 +266,19 @@ def shading(style: Style, size: tuple[int, int]) -> np.ndarray:
     if style.kind == "cup":
         return dome(x, y)
     shape = SHAPES[style.kind]
-    around = 1.0 - 0.22 * np.clip(np.abs(x) / 1.1, 0, 1) ** 2.2
-    nose_ridge = 0.07 * np.exp(-((x / 0.18) ** 2) - ((y - 0.55) / 0.35) ** 2)
+    # Real masks turn well away from the camera at the sides and under the chin: drawn with about
+    # half this falloff they looked flat on evenly lit faces, and classifiers trained on them
+    # scored lower on real photos (docs/benchmarks.md, "Masks with more form").
+    around = 1.0 - 0.55 * np.clip(np.abs(x) / 1.1, 0, 1) ** 2.2
+    nose_ridge = 0.12 * np.exp(-((x / 0.18) ** 2) - ((y - 0.55) / 0.35) ** 2)
     nose_shadow = -0.06 * np.exp(-(((np.abs(x) - 0.32) / 0.12) ** 2) - ((y - 0.75) / 0.25) ** 2)
-    under_chin = -0.12 * np.clip((y - 1.55) / 0.4, 0, 1) ** 2
+    under_chin = -0.35 * np.clip((y - 1.55) / 0.4, 0, 1) ** 2
     result = around + nose_ridge + nose_shadow + under_chin
     if style.kind == "surgical":
         result += pleats(x, y, shape)
     elif style.kind == "kn95":
         # Two flat panels meeting at a vertical crease; light from the picture's left.
-        result += np.where(x < 0, 0.05, -0.05) * np.clip(np.abs(x) / 0.15, 0, 1)
+        result += np.where(x < 0, 0.14, -0.14) * np.clip(np.abs(x) / 0.15, 0, 1)
         result -= 0.18 * np.exp(-((x / 0.012) ** 2))
         result += 0.08 * np.exp(-(((x + 0.03) / 0.02) ** 2))
     elif style.kind == "sponge":
