@@ -221,9 +221,9 @@ def _work_left(raw: Path, out: Path, settings: Settings, styles: dict[str, MaskS
     return finished, tasks, {"removed": removed, "changed": changed, "restyled": restyled}
 
 
-def generate(raw: Path, out: Path, style_sources: list[Path], settings: Settings = Settings(), workers: int | None = None,
-             limit: int | None = None, warn: Callable[[str], object] = tqdm.write, progress: bool = True,
-             split_by: str = "photo", restart: bool = False) -> dict:
+def generate(raw: Path, out: Path, style_sources: list[Path], settings: Settings = Settings(),
+             workers: int | None = None, limit: int | None = None, warn: Callable[[str], object] = tqdm.write,
+             progress: bool = True, split_by: str = "photo", restart: bool = False) -> dict:
     """Generate the dataset from ``raw`` into ``out``; returns the report (also written as report.json).
 
     A run into a folder made before resumes it: finished inputs are kept; what was made from
@@ -232,6 +232,7 @@ def generate(raw: Path, out: Path, style_sources: list[Path], settings: Settings
     removed, reweighted or edited, the inputs with a face that now draws another style or wore an
     edited one are made again (``restyled``): the folder ends as a fresh run would make it.
 
+    ``style_sources``: folders of mask styles and single style pictures (``styles.load_styles``).
     ``warn`` receives one line per skipped input or style (by default printed above the progress bar).
     ``split_by``: "photo" (each photo and its copies draw a split) or "folder" (a folder's photos
     share one: a folder per person keeps each person in one split); see ``outputs.splits``. The

@@ -447,7 +447,8 @@ def find_style_files(sources: list[Path]) -> list[Path]:
         elif source.is_file() and is_image_path(source):
             files.append(source)
         elif source.exists():
-            raise StyleError(f"{source}: neither a folder of mask styles nor a mask picture ({', '.join(STYLE_SUFFIXES)})")
+            raise StyleError(f"{source}: neither a folder of mask styles nor a mask picture "
+                             f"({', '.join(STYLE_SUFFIXES)})")
         else:
             raise StyleError(f"{source}: no such folder or picture of mask styles")
     return files
