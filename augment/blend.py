@@ -313,7 +313,8 @@ def premultiplied_linear(rgba: np.ndarray) -> np.ndarray:
     # each worker making a template for every style it draws.
     red, green, blue, alpha = cv2.split(rgba)
     alpha = alpha.astype(np.float32) / 255.0
-    return cv2.merge([srgb_to_linear(red) * alpha, srgb_to_linear(green) * alpha, srgb_to_linear(blue) * alpha, alpha])
+    return cv2.merge([srgb_to_linear(red) * alpha, srgb_to_linear(green) * alpha, srgb_to_linear(blue) * alpha,
+                      alpha])
 
 
 class _Template(NamedTuple):
